@@ -1,0 +1,189 @@
+package v1beta1
+
+import (
+	"context"
+
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	utilconversion "sigs.k8s.io/cluster-api/util/conversion"
+
+	"github.com/cabpk0s/cabpk0s/api/v1beta2"
+)
+
+// v1beta2 is the hub. Fields v1beta1 cannot hold (the typed additions,
+// workingDir, provisioner.platform, observedGeneration, ...) travel in the
+// cluster.x-k8s.io/conversion-data annotation, as Cluster API's own types do,
+// so that hub -> v1beta1 -> hub is lossless.
+
+// ConvertK0sWorkerConfigV1Beta1ToHub converts a v1beta1 K0sWorkerConfig to v1beta2.
+func ConvertK0sWorkerConfigV1Beta1ToHub(_ context.Context, src *K0sWorkerConfig, dst *v1beta2.K0sWorkerConfig) error {
+	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
+	convertSpecToHub(&src.Spec, &dst.Spec)
+	dst.Status = v1beta2.K0sWorkerConfigStatus{
+		Conditions:     src.Status.DeepCopy().Conditions,
+		DataSecretName: src.Status.DeepCopy().DataSecretName,
+	}
+
+	restored := &v1beta2.K0sWorkerConfig{}
+	ok, err := utilconversion.UnmarshalData(dst, restored)
+	if err != nil {
+		return err
+	}
+	clusterv1.Convert_bool_To_Pointer_bool(src.Status.Ready, ok, restored.Status.Initialization.DataSecretCreated, &dst.Status.Initialization.DataSecretCreated)
+	if ok {
+		restoreSpec(&restored.Spec, &dst.Spec)
+		dst.Status.ObservedGeneration = restored.Status.ObservedGeneration
+	}
+	return nil
+}
+
+// ConvertK0sWorkerConfigHubToV1Beta1 converts a v1beta2 K0sWorkerConfig to v1beta1.
+func ConvertK0sWorkerConfigHubToV1Beta1(_ context.Context, src *v1beta2.K0sWorkerConfig, dst *K0sWorkerConfig) error {
+	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
+	convertSpecFromHub(&src.Spec, &dst.Spec)
+	dst.Status = K0sWorkerConfigStatus{
+		Ready:          ptr.Deref(src.Status.Initialization.DataSecretCreated, false),
+		DataSecretName: src.Status.DeepCopy().DataSecretName,
+		Conditions:     src.Status.DeepCopy().Conditions,
+	}
+	return utilconversion.MarshalDataUnsafeNoCopy(src, dst)
+}
+
+// ConvertK0sWorkerConfigTemplateV1Beta1ToHub converts a v1beta1 K0sWorkerConfigTemplate to v1beta2.
+func ConvertK0sWorkerConfigTemplateV1Beta1ToHub(_ context.Context, src *K0sWorkerConfigTemplate, dst *v1beta2.K0sWorkerConfigTemplate) error {
+	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
+	meta := src.Spec.Template.ObjectMeta.DeepCopy()
+	dst.Spec.Template.ObjectMeta = clusterv1.ObjectMeta{Labels: meta.Labels, Annotations: meta.Annotations}
+	convertSpecToHub(&src.Spec.Template.Spec, &dst.Spec.Template.Spec)
+
+	restored := &v1beta2.K0sWorkerConfigTemplate{}
+	ok, err := utilconversion.UnmarshalData(dst, restored)
+	if err != nil {
+		return err
+	}
+	if ok {
+		restoreSpec(&restored.Spec.Template.Spec, &dst.Spec.Template.Spec)
+	}
+	return nil
+}
+
+// ConvertK0sWorkerConfigTemplateHubToV1Beta1 converts a v1beta2 K0sWorkerConfigTemplate to v1beta1.
+func ConvertK0sWorkerConfigTemplateHubToV1Beta1(_ context.Context, src *v1beta2.K0sWorkerConfigTemplate, dst *K0sWorkerConfigTemplate) error {
+	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
+	meta := src.Spec.Template.ObjectMeta.DeepCopy()
+	dst.Spec.Template.ObjectMeta.Labels = meta.Labels
+	dst.Spec.Template.ObjectMeta.Annotations = meta.Annotations
+	convertSpecFromHub(&src.Spec.Template.Spec, &dst.Spec.Template.Spec)
+	return utilconversion.MarshalDataUnsafeNoCopy(src, dst)
+}
+
+// restoreSpec copies back the hub fields v1beta1 has no place for.
+func restoreSpec(restored, dst *v1beta2.K0sWorkerConfigSpec) {
+	// type is implied by v1beta1's ignition field; keep the stored spelling
+	// ("" or "cloud-config") only while it still means the same thing.
+	if effectiveFormat(restored.Provisioner.Type) == effectiveFormat(dst.Provisioner.Type) &&
+		(restored.Provisioner.Ignition != nil) == (dst.Provisioner.Ignition != nil) {
+		dst.Provisioner.Type = restored.Provisioner.Type
+	}
+	dst.Provisioner.Platform = restored.Provisioner.Platform
+	dst.WorkingDir = restored.WorkingDir
+	dst.DownloadSHA256 = restored.DownloadSHA256
+	dst.Labels = restored.Labels
+	dst.Taints = restored.Taints
+	dst.KubeletExtraArgs = restored.KubeletExtraArgs
+	dst.Profile = restored.Profile
+}
+
+func effectiveFormat(f v1beta2.ProvisioningFormat) v1beta2.ProvisioningFormat {
+	if f == "" {
+		return v1beta2.ProvisioningFormatCloudConfig
+	}
+	return f
+}
+
+func convertSpecToHub(src *K0sWorkerConfigSpec, dst *v1beta2.K0sWorkerConfigSpec) {
+	in := src.DeepCopy()
+	*dst = v1beta2.K0sWorkerConfigSpec{
+		K0sInstallDir:     in.K0sInstallDir,
+		Version:           in.Version,
+		UseSystemHostname: in.UseSystemHostname,
+		Args:              in.Args,
+		PreK0sCommands:    in.PreStartCommands,
+		PostK0sCommands:   in.PostStartCommands,
+		PreInstalledK0s:   in.PreInstalledK0s,
+		DownloadURL:       in.DownloadURL,
+	}
+	if in.Ignition != nil {
+		dst.Provisioner.Type = v1beta2.ProvisioningFormatIgnition
+		dst.Provisioner.Ignition = &v1beta2.IgnitionSpec{
+			Variant:          v1beta2.IgnitionVariant(in.Ignition.Variant),
+			Version:          in.Ignition.Version,
+			AdditionalConfig: in.Ignition.AdditionalConfig,
+		}
+	}
+	dst.Provisioner.CustomUserDataRef = contentSourceToHub(in.CustomUserDataRef)
+	if in.Files != nil {
+		dst.Files = make([]v1beta2.File, len(in.Files))
+		for i, f := range in.Files {
+			dst.Files[i] = v1beta2.File{Path: f.Path, Content: f.Content, Permissions: f.Permissions, ContentFrom: contentSourceToHub(f.ContentFrom)}
+		}
+	}
+	if in.SecretMetadata != nil {
+		dst.SecretMetadata = &v1beta2.SecretMetadata{Labels: in.SecretMetadata.Labels, Annotations: in.SecretMetadata.Annotations}
+	}
+}
+
+func convertSpecFromHub(src *v1beta2.K0sWorkerConfigSpec, dst *K0sWorkerConfigSpec) {
+	in := src.DeepCopy()
+	*dst = K0sWorkerConfigSpec{
+		K0sInstallDir:     in.K0sInstallDir,
+		Version:           in.Version,
+		UseSystemHostname: in.UseSystemHostname,
+		Args:              in.Args,
+		PreStartCommands:  in.PreK0sCommands,
+		PostStartCommands: in.PostK0sCommands,
+		PreInstalledK0s:   in.PreInstalledK0s,
+		DownloadURL:       in.DownloadURL,
+	}
+	if ign := in.Provisioner.Ignition; ign != nil {
+		dst.Ignition = &IgnitionSpec{Variant: string(ign.Variant), Version: ign.Version, AdditionalConfig: ign.AdditionalConfig}
+	}
+	dst.CustomUserDataRef = contentSourceFromHub(in.Provisioner.CustomUserDataRef)
+	if in.Files != nil {
+		dst.Files = make([]File, len(in.Files))
+		for i, f := range in.Files {
+			dst.Files[i] = File{Path: f.Path, Content: f.Content, Permissions: f.Permissions, ContentFrom: contentSourceFromHub(f.ContentFrom)}
+		}
+	}
+	if in.SecretMetadata != nil {
+		dst.SecretMetadata = &SecretMetadata{Labels: in.SecretMetadata.Labels, Annotations: in.SecretMetadata.Annotations}
+	}
+}
+
+func contentSourceToHub(in *ContentSource) *v1beta2.ContentSource {
+	if in == nil {
+		return nil
+	}
+	out := &v1beta2.ContentSource{}
+	if in.SecretRef != nil {
+		out.SecretRef = &v1beta2.ContentSourceRef{Name: in.SecretRef.Name, Key: in.SecretRef.Key}
+	}
+	if in.ConfigMapRef != nil {
+		out.ConfigMapRef = &v1beta2.ContentSourceRef{Name: in.ConfigMapRef.Name, Key: in.ConfigMapRef.Key}
+	}
+	return out
+}
+
+func contentSourceFromHub(in *v1beta2.ContentSource) *ContentSource {
+	if in == nil {
+		return nil
+	}
+	out := &ContentSource{}
+	if in.SecretRef != nil {
+		out.SecretRef = &ContentSourceRef{Name: in.SecretRef.Name, Key: in.SecretRef.Key}
+	}
+	if in.ConfigMapRef != nil {
+		out.ConfigMapRef = &ContentSourceRef{Name: in.ConfigMapRef.Name, Key: in.ConfigMapRef.Key}
+	}
+	return out
+}

@@ -1,0 +1,36 @@
+package k0sversion
+
+import "testing"
+
+func TestNormalize(t *testing.T) {
+	valid := map[string]string{
+		"v1.27.2+k0s.0":       "v1.27.2+k0s.0",
+		"v1.27.2-k0s.1":       "v1.27.2+k0s.1",
+		"v1.27.2":             "v1.27.2+k0s.0",
+		"1.33.4+k0s.0":        "v1.33.4+k0s.0",
+		"v1.31.0-rc.1+k0s.0":  "v1.31.0-rc.1+k0s.0",
+		"v1.31.0-rc.1-k0s.2":  "v1.31.0-rc.1+k0s.2",
+		"v1.31.0-beta.0":      "v1.31.0-beta.0+k0s.0",
+		"v1.30.14+k0s.10":     "v1.30.14+k0s.10",
+		"v1.30.14-k0s.10":     "v1.30.14+k0s.10",
+		"v1.36.0-alpha.1+k0s": "",
+	}
+	for in, want := range valid {
+		got, err := Normalize(in)
+		if want == "" {
+			if err == nil {
+				t.Errorf("Normalize(%q) = %q, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("Normalize(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+
+	for _, in := range []string{"", "latest", "v1.27", "1.27.2+k0s.x", "v1.27.2+foo.1", " v1.27.2", "v1.27.2+k0s.0\n", "vv1.27.2", "v1.27.2+k0s.0+k0s.1"} {
+		if got, err := Normalize(in); err == nil {
+			t.Errorf("Normalize(%q) = %q, want an error", in, got)
+		}
+	}
+}

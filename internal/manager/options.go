@@ -1,0 +1,153 @@
+// Package manager holds the cabpk0s manager's command-line options and turns
+// them into controller-runtime options, so the binary, the sandbox and the
+// tests build the manager the same way.
+package manager
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/flags"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	bootstrapv1beta1 "github.com/cabpk0s/cabpk0s/api/v1beta1"
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+)
+
+// DefaultBootstrapTokenTTL is how long a join token lives without a refresh.
+// Short, because the token is a credential sitting in user data; the
+// controller keeps extending it while the machine has not joined.
+const DefaultBootstrapTokenTTL = 15 * time.Minute
+
+// Options are the manager's settings, one per command-line flag.
+type Options struct {
+	LeaderElect                 bool
+	LeaderElectionLeaseDuration time.Duration
+	LeaderElectionRenewDeadline time.Duration
+	LeaderElectionRetryPeriod   time.Duration
+
+	WatchNamespace   string
+	WatchFilterValue string
+
+	HealthAddr      string
+	ProfilerAddress string
+
+	WebhookPort     int
+	WebhookCertDir  string
+	WebhookCertName string
+	WebhookKeyName  string
+
+	Concurrency       int
+	BootstrapTokenTTL time.Duration
+	SyncPeriod        time.Duration
+
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+
+	// Diagnostics holds the metrics/diagnostics endpoint and TLS flags shared
+	// by every Cluster API provider.
+	Diagnostics flags.ManagerOptions
+}
+
+// AddFlags registers every option on fs with its default.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
+		"Enable leader election, so that only one manager replica reconciles at a time.")
+	fs.DurationVar(&o.LeaderElectionLeaseDuration, "leader-elect-lease-duration", 15*time.Second,
+		"How long non-leaders wait before forcing a new leader election.")
+	fs.DurationVar(&o.LeaderElectionRenewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+		"How long the leader retries renewing its lease before giving up leadership.")
+	fs.DurationVar(&o.LeaderElectionRetryPeriod, "leader-elect-retry-period", 2*time.Second,
+		"How long leader-election clients wait between attempts.")
+
+	fs.StringVar(&o.WatchNamespace, "namespace", "",
+		"Reconcile only objects in this namespace. Empty means every namespace.")
+	fs.StringVar(&o.WatchFilterValue, "watch-filter", "",
+		"Reconcile only objects whose "+clusterv1.WatchLabel+" label has this value. Empty means every object.")
+
+	fs.StringVar(&o.HealthAddr, "health-addr", ":9440",
+		"Address the liveness (/healthz) and readiness (/readyz) probes are served on.")
+	fs.StringVar(&o.ProfilerAddress, "profiler-address", "",
+		"Address to serve pprof on (for example localhost:6060). Empty disables it.")
+
+	fs.IntVar(&o.WebhookPort, "webhook-port", 9443,
+		"Port the admission and conversion webhooks are served on.")
+	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs/",
+		"Directory holding the webhook serving certificate and key.")
+	fs.StringVar(&o.WebhookCertName, "webhook-cert-name", "tls.crt",
+		"File name of the webhook serving certificate in --webhook-cert-dir.")
+	fs.StringVar(&o.WebhookKeyName, "webhook-key-name", "tls.key",
+		"File name of the webhook serving key in --webhook-cert-dir.")
+
+	fs.IntVar(&o.Concurrency, "concurrency", 10,
+		"Number of K0sWorkerConfigs reconciled in parallel.")
+	fs.DurationVar(&o.BootstrapTokenTTL, "bootstrap-token-ttl", DefaultBootstrapTokenTTL,
+		"Lifetime of a join token without a refresh. It is extended while the machine has not joined and deleted once it has.")
+	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute,
+		"Minimum interval at which every watched object is reconciled again.")
+
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", 100,
+		"Maximum queries per second to the management cluster's API server.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 200,
+		"Maximum burst of queries to the management cluster's API server.")
+
+	flags.AddManagerOptions(fs, &o.Diagnostics)
+}
+
+// NewScheme returns a scheme with every type the manager reads or writes.
+func NewScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
+	utilruntime.Must(clusterv1.AddToScheme(scheme))
+	utilruntime.Must(bootstrapv1beta1.AddToScheme(scheme))
+	utilruntime.Must(bootstrapv1.AddToScheme(scheme))
+	return scheme
+}
+
+// ControllerOptions turns the options into controller-runtime manager options.
+func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error) {
+	tlsOptions, metricsOptions, err := flags.GetManagerOptions(o.Diagnostics)
+	if err != nil {
+		return ctrl.Options{}, err
+	}
+
+	cacheOptions := cache.Options{SyncPeriod: &o.SyncPeriod}
+	if o.WatchNamespace != "" {
+		cacheOptions.DefaultNamespaces = map[string]cache.Config{o.WatchNamespace: {}}
+	}
+
+	return ctrl.Options{
+		Scheme: scheme,
+		Controller: config.Controller{
+			// Large management clusters need more than the 2m default to sync.
+			CacheSyncTimeout: 5 * time.Minute,
+		},
+		LeaderElection:             o.LeaderElect,
+		LeaderElectionID:           "cabpk0s-manager-leader-election",
+		LeaderElectionResourceLock: resourcelock.LeasesResourceLock,
+		LeaseDuration:              &o.LeaderElectionLeaseDuration,
+		RenewDeadline:              &o.LeaderElectionRenewDeadline,
+		RetryPeriod:                &o.LeaderElectionRetryPeriod,
+		HealthProbeBindAddress:     o.HealthAddr,
+		PprofBindAddress:           o.ProfilerAddress,
+		Metrics:                    *metricsOptions,
+		Cache:                      cacheOptions,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Port:     o.WebhookPort,
+			CertDir:  o.WebhookCertDir,
+			CertName: o.WebhookCertName,
+			KeyName:  o.WebhookKeyName,
+			TLSOpts:  tlsOptions,
+		}),
+	}, nil
+}
