@@ -79,10 +79,10 @@ func ConvertK0sWorkerConfigTemplateHubToV1Beta1(_ context.Context, src *v1beta2.
 
 // restoreSpec copies back the hub fields v1beta1 has no place for.
 func restoreSpec(restored, dst *v1beta2.K0sWorkerConfigSpec) {
-	// type is implied by v1beta1's ignition field; keep the stored spelling
-	// ("" or "cloud-config") only while it still means the same thing.
-	if effectiveFormat(restored.Provisioner.Type) == effectiveFormat(dst.Provisioner.Type) &&
-		(restored.Provisioner.Ignition != nil) == (dst.Provisioner.Ignition != nil) {
+	// v1beta1 implies the type from the presence of ignition settings. Keep
+	// the stored type while that presence is unchanged; if a v1beta1 client
+	// added or removed the ignition settings, the implied type wins.
+	if (restored.Provisioner.Ignition != nil) == (dst.Provisioner.Ignition != nil) {
 		dst.Provisioner.Type = restored.Provisioner.Type
 	}
 	dst.Provisioner.Platform = restored.Provisioner.Platform
@@ -92,13 +92,6 @@ func restoreSpec(restored, dst *v1beta2.K0sWorkerConfigSpec) {
 	dst.Taints = restored.Taints
 	dst.KubeletExtraArgs = restored.KubeletExtraArgs
 	dst.Profile = restored.Profile
-}
-
-func effectiveFormat(f v1beta2.ProvisioningFormat) v1beta2.ProvisioningFormat {
-	if f == "" {
-		return v1beta2.ProvisioningFormatCloudConfig
-	}
-	return f
 }
 
 func convertSpecToHub(src *K0sWorkerConfigSpec, dst *v1beta2.K0sWorkerConfigSpec) {
