@@ -3,6 +3,7 @@ package v1beta1
 import (
 	"context"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	utilconversion "sigs.k8s.io/cluster-api/util/conversion"
@@ -38,13 +39,24 @@ func ConvertK0sWorkerConfigV1Beta1ToHub(_ context.Context, src *K0sWorkerConfig,
 }
 
 // ConvertK0sWorkerConfigHubToV1Beta1 converts a v1beta2 K0sWorkerConfig to v1beta1.
-func ConvertK0sWorkerConfigHubToV1Beta1(_ context.Context, src *v1beta2.K0sWorkerConfig, dst *K0sWorkerConfig) error {
+func ConvertK0sWorkerConfigHubToV1Beta1(ctx context.Context, src *v1beta2.K0sWorkerConfig, dst *K0sWorkerConfig) error {
 	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
+	delete(dst.Annotations, utilconversion.DataAnnotation)
 	convertSpecFromHub(&src.Spec, &dst.Spec)
 	dst.Status = K0sWorkerConfigStatus{
 		Ready:          ptr.Deref(src.Status.Initialization.DataSecretCreated, false),
 		DataSecretName: src.Status.DeepCopy().DataSecretName,
 		Conditions:     src.Status.DeepCopy().Conditions,
+	}
+
+	// Only carry the conversion-data annotation when v1beta1 lost something,
+	// so a v1beta1 object reads back exactly as it was applied.
+	roundTrip := &v1beta2.K0sWorkerConfig{}
+	if err := ConvertK0sWorkerConfigV1Beta1ToHub(ctx, dst, roundTrip); err != nil {
+		return err
+	}
+	if apiequality.Semantic.DeepEqual(src.Spec, roundTrip.Spec) && apiequality.Semantic.DeepEqual(src.Status, roundTrip.Status) {
+		return nil
 	}
 	return utilconversion.MarshalDataUnsafeNoCopy(src, dst)
 }
@@ -68,12 +80,21 @@ func ConvertK0sWorkerConfigTemplateV1Beta1ToHub(_ context.Context, src *K0sWorke
 }
 
 // ConvertK0sWorkerConfigTemplateHubToV1Beta1 converts a v1beta2 K0sWorkerConfigTemplate to v1beta1.
-func ConvertK0sWorkerConfigTemplateHubToV1Beta1(_ context.Context, src *v1beta2.K0sWorkerConfigTemplate, dst *K0sWorkerConfigTemplate) error {
+func ConvertK0sWorkerConfigTemplateHubToV1Beta1(ctx context.Context, src *v1beta2.K0sWorkerConfigTemplate, dst *K0sWorkerConfigTemplate) error {
 	dst.ObjectMeta = *src.ObjectMeta.DeepCopy()
+	delete(dst.Annotations, utilconversion.DataAnnotation)
 	meta := src.Spec.Template.ObjectMeta.DeepCopy()
 	dst.Spec.Template.ObjectMeta.Labels = meta.Labels
 	dst.Spec.Template.ObjectMeta.Annotations = meta.Annotations
 	convertSpecFromHub(&src.Spec.Template.Spec, &dst.Spec.Template.Spec)
+
+	roundTrip := &v1beta2.K0sWorkerConfigTemplate{}
+	if err := ConvertK0sWorkerConfigTemplateV1Beta1ToHub(ctx, dst, roundTrip); err != nil {
+		return err
+	}
+	if apiequality.Semantic.DeepEqual(src.Spec, roundTrip.Spec) {
+		return nil
+	}
 	return utilconversion.MarshalDataUnsafeNoCopy(src, dst)
 }
 

@@ -9,18 +9,18 @@ import (
 type K0sWorkerConfigTemplateSpec struct {
 	// template is the K0sWorkerConfig every stamped config starts from.
 	// +optional
-	Template K0sWorkerConfigTemplateResource `json:"template,omitempty"`
+	Template K0sWorkerConfigTemplateResource `json:"template,omitempty,omitzero"`
 }
 
 // K0sWorkerConfigTemplateResource is the metadata and spec of stamped configs.
 type K0sWorkerConfigTemplateResource struct {
 	// metadata holds labels and annotations copied to each stamped config.
 	// +optional
-	ObjectMeta clusterv1beta1.ObjectMeta `json:"metadata,omitempty"`
+	ObjectMeta clusterv1beta1.ObjectMeta `json:"metadata,omitempty,omitzero"`
 
 	// spec is copied to each stamped config.
 	// +optional
-	Spec K0sWorkerConfigSpec `json:"spec,omitempty"`
+	Spec K0sWorkerConfigSpec `json:"spec,omitempty,omitzero"`
 }
 
 // +kubebuilder:object:root=true
@@ -39,7 +39,7 @@ type K0sWorkerConfigTemplate struct {
 
 	// spec holds the template.
 	// +optional
-	Spec K0sWorkerConfigTemplateSpec `json:"spec,omitempty"`
+	Spec K0sWorkerConfigTemplateSpec `json:"spec,omitempty,omitzero"`
 }
 
 // +kubebuilder:object:root=true

@@ -304,7 +304,7 @@ type K0sWorkerConfig struct {
 
 	// spec describes how the machine installs k0s and joins the cluster.
 	// +optional
-	Spec K0sWorkerConfigSpec `json:"spec,omitempty"`
+	Spec K0sWorkerConfigSpec `json:"spec,omitempty,omitzero"`
 
 	// status is the observed state of the config.
 	// +optional

@@ -22,7 +22,7 @@ type K0sWorkerConfigTemplateResource struct {
 
 	// spec is copied to each stamped config.
 	// +optional
-	Spec K0sWorkerConfigSpec `json:"spec,omitempty"`
+	Spec K0sWorkerConfigSpec `json:"spec,omitempty,omitzero"`
 }
 
 // +kubebuilder:object:root=true
@@ -42,7 +42,7 @@ type K0sWorkerConfigTemplate struct {
 
 	// spec holds the template.
 	// +optional
-	Spec K0sWorkerConfigTemplateSpec `json:"spec,omitempty"`
+	Spec K0sWorkerConfigTemplateSpec `json:"spec,omitempty,omitzero"`
 }
 
 // +kubebuilder:object:root=true
