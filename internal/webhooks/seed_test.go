@@ -135,4 +135,3 @@ func readAs(t *testing.T, gvk schema.GroupVersionKind, namespace, name string) *
 	}
 	return u
 }
-

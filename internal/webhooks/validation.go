@@ -225,6 +225,8 @@ func validateKubeletExtraArgs(args map[string]string, fldPath *field.Path) field
 	return errs
 }
 
-func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' }
+func isSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+}
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
