@@ -1,6 +1,8 @@
 package webhooks_test
 
 import (
+	"context"
+
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,7 +64,7 @@ func TestSeedManifestsApplyVerbatim(t *testing.T) {
 			err = env.Client.Create(ctx, obj, client.FieldValidation("Strict"))
 		}
 		g.Expect(err).NotTo(HaveOccurred(), "creating %s %s", obj.GetKind(), obj.GetName())
-		t.Cleanup(func() { _ = env.Client.Delete(ctx, obj) })
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), obj) })
 	}
 	g.Expect(applied).To(HaveLen(6))
 

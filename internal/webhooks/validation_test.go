@@ -1,0 +1,228 @@
+package webhooks_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+)
+
+func secretRef(name string) *bootstrapv1.ContentSource {
+	return &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: name, Key: "k"}}
+}
+
+// TestValidationRejectsBadInput sends one mistake at a time through the real
+// API server and requires a 422 that names the field and says what is wrong.
+func TestValidationRejectsBadInput(t *testing.T) {
+	ns := createNamespace(t, "validation")
+
+	cases := []struct {
+		name    string
+		mutate  func(*bootstrapv1.K0sWorkerConfigSpec)
+		field   string
+		message string
+	}{
+		{"relative file path", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "etc/motd", Content: "x"}}
+		}, "spec.files[0].path", "must be an absolute path"},
+		{"duplicate file path", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x"}, {Path: "/etc//motd", Content: "y"}}
+		}, "spec.files[1].path", "Duplicate value"},
+		{"content and contentFrom", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x", ContentFrom: secretRef("s")}}
+		}, "spec.files[0]", "content and contentFrom are mutually exclusive"},
+		{"neither content nor contentFrom", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd"}}
+		}, "spec.files[0].content", "set exactly one of content and contentFrom"},
+		{"two refs in contentFrom", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			src := secretRef("s")
+			src.ConfigMapRef = &bootstrapv1.ContentSourceRef{Name: "c", Key: "k"}
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd", ContentFrom: src}}
+		}, "spec.files[0].contentFrom", "secretRef and configMapRef are mutually exclusive"},
+		{"no ref in contentFrom", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd", ContentFrom: &bootstrapv1.ContentSource{}}}
+		}, "spec.files[0].contentFrom", "set exactly one of secretRef and configMapRef"},
+		{"symbolic permissions", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x", Permissions: "rw-r"}}
+		}, "spec.files[0].permissions", "must be an octal file mode"},
+		{"non-octal permissions", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x", Permissions: "0988"}}
+		}, "spec.files[0].permissions", "must be an octal file mode"},
+		{"ftp download URL", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadURL = "ftp://example.com/k0s"
+		}, "spec.downloadURL", "scheme must be https, http or oci"},
+		{"download URL without host", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadURL = "https:///k0s"
+		}, "spec.downloadURL", "must include a host"},
+		{"checksum without custom URL", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadSHA256 = strings.Repeat("a", 64)
+		}, "spec.downloadSHA256", "only allowed with a custom http(s) downloadURL"},
+		{"checksum with oci URL", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadURL = "oci://registry.example.com/k0s:v1.33.4"
+			s.DownloadSHA256 = strings.Repeat("a", 64)
+		}, "spec.downloadSHA256", "pin the artifact by digest"},
+		{"short checksum", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadURL = "https://example.com/k0s"
+			s.DownloadSHA256 = "abc123"
+		}, "spec.downloadSHA256", "must be 64 hexadecimal characters"},
+		{"garbage version", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Version = "latest"
+		}, "spec.version", "is not a version"},
+		{"foreign build suffix", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Version = "v1.33.4+rke2r1"
+		}, "spec.version", "the only suffix k0s versions carry is +k0s.N"},
+		{"ignition settings with cloud-config", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Provisioner.Ignition = &bootstrapv1.IgnitionSpec{Variant: bootstrapv1.IgnitionVariantFCOS, Version: "1.5.0"}
+		}, "spec.provisioner.ignition", "only allowed when provisioner.type is ignition"},
+		{"ignition type without settings", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Provisioner.Type = bootstrapv1.ProvisioningFormatIgnition
+		}, "spec.provisioner.ignition", "is required when provisioner.type is ignition"},
+		{"custom cloud-config with ignition", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Provisioner.Type = bootstrapv1.ProvisioningFormatIgnition
+			s.Provisioner.Ignition = &bootstrapv1.IgnitionSpec{Variant: bootstrapv1.IgnitionVariantFCOS, Version: "1.5.0"}
+			s.Provisioner.CustomUserDataRef = secretRef("u")
+		}, "spec.provisioner.customUserDataRef", "cannot be merged into Ignition"},
+		{"unsupported format", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Provisioner.Type = "powershell"
+		}, "spec.provisioner.type", `Unsupported value: "powershell"`},
+		{"unsupported platform", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Provisioner.Platform = "windows"
+		}, "spec.provisioner.platform", `Unsupported value: "windows"`},
+		{"unsupported ignition variant", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Provisioner.Type = bootstrapv1.ProvisioningFormatIgnition
+			s.Provisioner.Ignition = &bootstrapv1.IgnitionSpec{Variant: "openshift", Version: "4.14.0"}
+		}, "spec.provisioner.ignition.variant", `Unsupported value: "openshift"`},
+		{"unknown taint effect", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Taints = []corev1.Taint{{Key: "dedicated", Effect: "Sometimes"}}
+		}, "spec.taints[0].effect", `Unsupported value: "Sometimes"`},
+		{"bad taint key", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Taints = []corev1.Taint{{Key: "not a key", Effect: corev1.TaintEffectNoSchedule}}
+		}, "spec.taints[0].key", "name part must consist of alphanumeric characters"},
+		{"bad node label", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Labels = map[string]string{"pool": "blue green"}
+		}, "spec.labels", "a valid label must be an empty string or consist of alphanumeric characters"},
+		{"kubelet flag with dashes", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.KubeletExtraArgs = map[string]string{"--max-pods": "110"}
+		}, "spec.kubeletExtraArgs[--max-pods]", `flag name must not start with '-': use "max-pods"`},
+		{"kubelet flag value with a space", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.KubeletExtraArgs = map[string]string{"node-ip": "10.0.0.1 --evil"}
+		}, "spec.kubeletExtraArgs[node-ip]", "must not contain whitespace"},
+		{"relative working dir", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.WorkingDir = "var/lib/k0s"
+		}, "spec.workingDir", "must be an absolute path"},
+		{"relative install dir", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.K0sInstallDir = "bin"
+		}, "spec.k0sInstallDir", "must be an absolute path"},
+		{"bad secret label", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.SecretMetadata = &bootstrapv1.SecretMetadata{Labels: map[string]string{"-bad": "x"}}
+		}, "spec.secretMetadata.labels", "name part must consist of alphanumeric characters"},
+		{"profile with whitespace", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Profile = "gpu large"
+		}, "spec.profile", "must not contain whitespace"},
+	}
+
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("bad-%d", i)}}
+			tc.mutate(&config.Spec)
+			err := env.Client.Create(t.Context(), config)
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want a 422 Invalid, got %v", err)
+			g.Expect(err.Error()).To(ContainSubstring(tc.field+": "), "the error must name the field")
+			g.Expect(err.Error()).To(ContainSubstring(tc.message))
+
+			// The same mistake in a template is reported at its template path.
+			template := &bootstrapv1.K0sWorkerConfigTemplate{ObjectMeta: config.ObjectMeta}
+			template.Spec.Template.Spec = config.Spec
+			err = env.Client.Create(t.Context(), template)
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want a 422 Invalid, got %v", err)
+			g.Expect(err.Error()).To(ContainSubstring(strings.Replace(tc.field, "spec.", "spec.template.spec.", 1) + ": "))
+			g.Expect(err.Error()).To(ContainSubstring(tc.message))
+		})
+	}
+}
+
+// TestValidationAcceptsGoodInput is the control for the rejection table:
+// valid objects, including every optional field, are admitted.
+func TestValidationAcceptsGoodInput(t *testing.T) {
+	g := NewWithT(t)
+	ns := createNamespace(t, "valid")
+	for i, spec := range []bootstrapv1.K0sWorkerConfigSpec{
+		{},
+		{Version: "v1.33.4+k0s.0"},
+		{Version: "v1.33.4-k0s.0", DownloadURL: "oci://registry.example.com/k0s@sha256:" + strings.Repeat("0", 64)},
+		everyFieldSpec(bootstrapv1.ProvisioningFormatCloudConfig),
+		everyFieldSpec(bootstrapv1.ProvisioningFormatIgnition),
+	} {
+		config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("good-%d", i)}, Spec: spec}
+		g.Expect(env.Client.Create(t.Context(), config)).To(Succeed(), "spec %d", i)
+	}
+}
+
+// TestValidationOfV1Beta1AndTemplates covers the paths that reach the
+// webhook indirectly: a deprecated v1beta1 object (converted before it is
+// validated) and a template's metadata.
+func TestValidationOfV1Beta1AndTemplates(t *testing.T) {
+	g := NewWithT(t)
+	ns := createNamespace(t, "v1beta1")
+
+	old := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "bootstrap.cluster.x-k8s.io/v1beta1",
+		"kind":       "K0sWorkerConfig",
+		"metadata":   map[string]any{"name": "old", "namespace": ns},
+		"spec": map[string]any{
+			"preStartCommands": []any{"true"},
+			"files":            []any{map[string]any{"path": "relative", "content": "x"}},
+		},
+	}}
+	err := env.Client.Create(t.Context(), old)
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("spec.files[0].path: Invalid value: \"relative\": must be an absolute path"))
+
+	template := &bootstrapv1.K0sWorkerConfigTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad-metadata"}}
+	template.Spec.Template.ObjectMeta = clusterv1.ObjectMeta{Labels: map[string]string{"bad key": "x"}}
+	err = env.Client.Create(t.Context(), template)
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("spec.template.metadata.labels: "))
+}
+
+type warningRecorder struct {
+	mu       sync.Mutex
+	warnings []string
+}
+
+func (w *warningRecorder) HandleWarningHeaderWithContext(_ context.Context, _ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.warnings = append(w.warnings, text)
+}
+
+// TestValidationWarnsAboutIgnoredSettings: accepted but ineffective
+// settings come back as admission warnings, which kubectl prints.
+func TestValidationWarnsAboutIgnoredSettings(t *testing.T) {
+	g := NewWithT(t)
+	ns := createNamespace(t, "warnings")
+	recorder := &warningRecorder{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WarningHandlerWithContext = recorder
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "preinstalled"}}
+	config.Spec.PreInstalledK0s = true
+	config.Spec.DownloadURL = "https://example.com/k0s"
+	g.Expect(c.Create(t.Context(), config)).To(Succeed())
+	g.Expect(recorder.warnings).To(ContainElement("spec.downloadURL is ignored because spec.preInstalledK0s is true"))
+}
