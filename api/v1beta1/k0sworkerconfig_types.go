@@ -176,6 +176,7 @@ type K0sWorkerConfigStatus struct {
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp",description="Time since creation"
 
 // K0sWorkerConfig is the bootstrap configuration of one k0s worker machine.
+//
 // Deprecated: use bootstrap.cluster.x-k8s.io/v1beta2.
 type K0sWorkerConfig struct {
 	metav1.TypeMeta `json:",inline"`

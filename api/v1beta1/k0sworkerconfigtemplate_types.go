@@ -2,7 +2,6 @@ package v1beta1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clusterv1beta1 "sigs.k8s.io/cluster-api/api/core/v1beta1"
 )
 
 // K0sWorkerConfigTemplateSpec holds the template configs are stamped from.
@@ -12,11 +11,22 @@ type K0sWorkerConfigTemplateSpec struct {
 	Template K0sWorkerConfigTemplateResource `json:"template,omitempty,omitzero"`
 }
 
+// ObjectMeta is the metadata a template copies to each stamped config.
+type ObjectMeta struct {
+	// labels are copied to each stamped config.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations are copied to each stamped config.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
 // K0sWorkerConfigTemplateResource is the metadata and spec of stamped configs.
 type K0sWorkerConfigTemplateResource struct {
 	// metadata holds labels and annotations copied to each stamped config.
 	// +optional
-	ObjectMeta clusterv1beta1.ObjectMeta `json:"metadata,omitempty,omitzero"`
+	ObjectMeta ObjectMeta `json:"metadata,omitempty,omitzero"`
 
 	// spec is copied to each stamped config.
 	// +optional
@@ -30,6 +40,7 @@ type K0sWorkerConfigTemplateResource struct {
 
 // K0sWorkerConfigTemplate is the template a MachineDeployment, MachineSet or
 // MachinePool uses to create one K0sWorkerConfig per machine.
+//
 // Deprecated: use bootstrap.cluster.x-k8s.io/v1beta2.
 type K0sWorkerConfigTemplate struct {
 	metav1.TypeMeta `json:",inline"`
