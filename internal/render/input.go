@@ -1,0 +1,92 @@
+// Package render turns a resolved bootstrap description into bootstrap data:
+// cloud-config (optionally merged with custom cloud-config as MIME
+// multi-part) or Ignition. It is pure: no Kubernetes client, no I/O, the same
+// input always gives the same bytes.
+package render
+
+import corev1 "k8s.io/api/core/v1"
+
+// Format is the kind of bootstrap data, as stored in the data Secret's
+// "format" key.
+type Format string
+
+const (
+	// FormatCloudConfig is cloud-init user data.
+	FormatCloudConfig Format = "cloud-config"
+	// FormatIgnition is an Ignition config (JSON).
+	FormatIgnition Format = "ignition"
+)
+
+// File is a file written to the machine. Content is already resolved (a
+// contentFrom reference has been read by the caller).
+type File struct {
+	// Path is absolute.
+	Path string
+	// Content is written as is.
+	Content string
+	// Permissions is an octal mode such as "0644"; empty means "0644".
+	Permissions string
+}
+
+// Ignition holds the Ignition-specific settings.
+type Ignition struct {
+	// Variant is "fcos" or "flatcar".
+	Variant string
+	// Version is the Butane spec version additional config is written in.
+	Version string
+	// AdditionalConfig is Butane YAML or Ignition JSON merged into the
+	// generated config; empty means none.
+	AdditionalConfig string
+}
+
+// Input is everything the bootstrap data depends on. The caller has already
+// resolved defaults that need the cluster (version from the Machine, the
+// join token, file contents); render applies the remaining defaults.
+type Input struct {
+	// Format selects cloud-config or Ignition.
+	Format Format
+	// Ignition is required when Format is FormatIgnition.
+	Ignition *Ignition
+	// CustomCloudConfig is user cloud-config merged into the generated one
+	// (cloud-config only); empty means none.
+	CustomCloudConfig string
+
+	// JoinToken is the k0s join token (base64 of a gzipped kubeconfig).
+	JoinToken string
+	// WorkingDir is where the token file goes; empty means /etc.
+	WorkingDir string
+
+	// Files are the user's files.
+	Files []File
+
+	// Version is the normalised k0s version (v1.33.4+k0s.0); empty means the
+	// latest release (only with the default download).
+	Version string
+	// InstallDir is where the k0s binary goes; empty means /usr/local/bin.
+	InstallDir string
+	// PreInstalled skips the download.
+	PreInstalled bool
+	// DownloadURL is empty (get.k0s.sh), an http(s) URL of the k0s binary,
+	// or an oci:// reference fetched with oras.
+	DownloadURL string
+	// DownloadSHA256 is the expected SHA-256 (hex) of an http(s) download.
+	DownloadSHA256 string
+
+	// PreCommands run before the download, PostCommands after k0s started.
+	PreCommands  []string
+	PostCommands []string
+
+	// NodeName, when set, becomes the kubelet's --hostname-override.
+	NodeName string
+	// Labels are node labels (k0s install worker --labels).
+	Labels map[string]string
+	// Taints are node taints (k0s install worker --taints).
+	Taints []corev1.Taint
+	// KubeletExtraArgs are kubelet flags by name without dashes; they win
+	// over the same flags found in --kubelet-extra-args inside Args.
+	KubeletExtraArgs map[string]string
+	// Profile is the k0s worker profile (--profile).
+	Profile string
+	// Args are extra `k0s install worker` arguments.
+	Args []string
+}
