@@ -49,7 +49,7 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs, webhook configuration 
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) webhook paths=./internal/webhooks/... output:webhook:artifacts:config=config/webhook
-	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./cmd/... paths=./internal/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./cmd/... paths=./internal/... paths=./controllers/... output:rbac:artifacts:config=config/rbac
 
 .PHONY: build
 build: ## Build the manager binary into bin/manager.

@@ -36,6 +36,9 @@ const (
 	// WorkloadClusterNotReachableReason: the workload cluster's API server cannot be reached.
 	WorkloadClusterNotReachableReason = "WorkloadClusterNotReachable"
 
+	// WaitingForClusterCAReason: the Cluster's <cluster>-ca Secret does not exist yet.
+	WaitingForClusterCAReason = "WaitingForClusterCA"
+
 	// MissingFileSourceReason: a Secret, ConfigMap or key named by contentFrom
 	// or customUserDataRef does not exist.
 	MissingFileSourceReason = "MissingFileSource"

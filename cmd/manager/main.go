@@ -14,13 +14,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/cabpk0s/cabpk0s/internal/manager"
-	"github.com/cabpk0s/cabpk0s/internal/webhooks"
 )
 
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 func main() {
 	if err := run(); err != nil {
@@ -62,8 +59,9 @@ func run() error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
-	if err := webhooks.Setup(mgr); err != nil {
-		return fmt.Errorf("registering webhooks: %w", err)
+	ctx := ctrl.SetupSignalHandler()
+	if err := opts.Setup(ctx, mgr); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("adding the liveness check: %w", err)
@@ -73,5 +71,5 @@ func run() error {
 	}
 
 	log.Info("Starting manager", "namespace", opts.WatchNamespace, "watchFilter", opts.WatchFilterValue, "bootstrapTokenTTL", opts.BootstrapTokenTTL)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

@@ -13,9 +13,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	"sigs.k8s.io/cluster-api/util/flags"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -27,6 +27,9 @@ import (
 // Short, because the token is a credential sitting in user data; the
 // controller keeps extending it while the machine has not joined.
 const DefaultBootstrapTokenTTL = 15 * time.Minute
+
+// controllerName identifies cabpk0s in user agents and informer metrics.
+const controllerName = "cabpk0s-manager"
 
 // Options are the manager's settings, one per command-line flag.
 type Options struct {
@@ -52,6 +55,9 @@ type Options struct {
 
 	KubeAPIQPS   float32
 	KubeAPIBurst int
+
+	ClusterCacheClientQPS   float32
+	ClusterCacheClientBurst int
 
 	// Diagnostics holds the metrics/diagnostics endpoint and TLS flags shared
 	// by every Cluster API provider.
@@ -100,6 +106,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 200,
 		"Maximum burst of queries to the management cluster's API server.")
 
+	fs.Float32Var(&o.ClusterCacheClientQPS, "clustercache-client-qps", 20,
+		"Maximum queries per second to each workload cluster's API server.")
+	fs.IntVar(&o.ClusterCacheClientBurst, "clustercache-client-burst", 30,
+		"Maximum burst of queries to each workload cluster's API server.")
+
 	flags.AddManagerOptions(fs, &o.Diagnostics)
 }
 
@@ -121,11 +132,6 @@ func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error
 		return ctrl.Options{}, err
 	}
 
-	cacheOptions := cache.Options{SyncPeriod: &o.SyncPeriod}
-	if o.WatchNamespace != "" {
-		cacheOptions.DefaultNamespaces = map[string]cache.Config{o.WatchNamespace: {}}
-	}
-
 	return ctrl.Options{
 		Scheme: scheme,
 		Controller: config.Controller{
@@ -141,7 +147,11 @@ func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error
 		HealthProbeBindAddress:     o.HealthAddr,
 		PprofBindAddress:           o.ProfilerAddress,
 		Metrics:                    *metricsOptions,
-		Cache:                      cacheOptions,
+		// Cluster API's own choices: Secrets and ConfigMaps are read live,
+		// and only cluster Secrets (kubeconfig for the ClusterCache) are
+		// cached, so memory does not grow with everything else stored.
+		Cache:  coresetup.ManagerCacheOptions(scheme, controllerName, o.WatchNamespace, o.SyncPeriod),
+		Client: coresetup.ManagerClientOptions(),
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port:     o.WebhookPort,
 			CertDir:  o.WebhookCertDir,

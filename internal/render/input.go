@@ -1,7 +1,3 @@
-// Package render turns a resolved bootstrap description into bootstrap data:
-// cloud-config (optionally merged with custom cloud-config as MIME
-// multi-part) or Ignition. It is pure: no Kubernetes client, no I/O, the same
-// input always gives the same bytes.
 package render
 
 import corev1 "k8s.io/api/core/v1"
@@ -62,7 +58,9 @@ type Input struct {
 	// Version is the normalised k0s version (v1.33.4+k0s.0); empty means the
 	// latest release (only with the default download).
 	Version string
-	// InstallDir is where the k0s binary goes; empty means /usr/local/bin.
+	// InstallDir is where the k0s binary goes; empty means /usr/local/bin,
+	// or /opt/bin for the Ignition variant flatcar (whose /usr is
+	// read-only).
 	InstallDir string
 	// PreInstalled skips the download.
 	PreInstalled bool

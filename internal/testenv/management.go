@@ -33,11 +33,21 @@ import (
 	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	runtimev1alpha1 "sigs.k8s.io/cluster-api/api/runtime/v1alpha1"
 	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
+	"sigs.k8s.io/cluster-api/controllers/clustercache"
+	"sigs.k8s.io/cluster-api/core/reconcilers/cluster"
+	"sigs.k8s.io/cluster-api/core/reconcilers/machine"
+	"sigs.k8s.io/cluster-api/core/reconcilers/machinedeployment"
+	"sigs.k8s.io/cluster-api/core/reconcilers/machinepool"
+	"sigs.k8s.io/cluster-api/core/reconcilers/machineset"
+	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	coreadmission "sigs.k8s.io/cluster-api/core/webhooks/admission"
 	coreconversion "sigs.k8s.io/cluster-api/core/webhooks/conversion"
+	"sigs.k8s.io/cluster-api/util/index"
+	"sigs.k8s.io/cluster-api/util/test/builder"
 	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -60,8 +70,14 @@ type ManagementOptions struct {
 	// Logger receives the logs of the in-process manager. Zero means discard.
 	Logger logr.Logger
 
+	// CAPIControllers runs Cluster API's core controllers (Cluster, Machine,
+	// MachineSet, MachineDeployment, MachinePool) and a ClusterCache in the
+	// manager, so Machines behave as in a real management cluster.
+	CAPIControllers bool
+
 	// Setup registers controllers with the manager before it starts.
-	Setup func(ctx context.Context, mgr ctrl.Manager) error
+	// clusterCache is nil unless CAPIControllers is set.
+	Setup func(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error
 }
 
 // Management is a running management cluster: API server, etcd, and an
@@ -76,6 +92,9 @@ type Management struct {
 	Scheme *runtime.Scheme
 	// Manager is the in-process manager; its webhooks are already serving.
 	Manager ctrl.Manager
+	// ClusterCache is shared by Cluster API's controllers and the tested
+	// ones (nil unless CAPIControllers is set).
+	ClusterCache clustercache.ClusterCache
 
 	env      *envtest.Environment
 	cancel   context.CancelFunc
@@ -140,6 +159,8 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 			filepath.Join(capiDir, "core", "config", "crd", "bases"),
 			filepath.Join(root, "config", "crd", "bases"),
 		},
+		// A stand-in control plane kind carrying the v1beta2 contract label.
+		CRDs:                  []*apiextensionsv1.CustomResourceDefinition{builder.GenericControlPlaneCRD.DeepCopy()},
 		Scheme:                scheme,
 		WebhookInstallOptions: webhookOptions,
 	}
@@ -200,8 +221,12 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 
 	wh := m.env.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(m.Config, ctrl.Options{
-		Scheme:                 m.Scheme,
-		Logger:                 logger,
+		Scheme: m.Scheme,
+		Logger: logger,
+		// As in Cluster API's and cabpk0s's managers: Secrets and ConfigMaps
+		// are read live, only cluster Secrets are cached.
+		Cache:                  coresetup.ManagerCacheOptions(m.Scheme, "testenv", "", 10*time.Minute),
+		Client:                 coresetup.ManagerClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		WebhookServer: webhook.NewServer(webhook.Options{
@@ -225,8 +250,13 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 	if err := webhooks.Setup(mgr); err != nil {
 		return fmt.Errorf("registering cabpk0s webhooks: %w", err)
 	}
+	if opts.CAPIControllers {
+		if m.ClusterCache, err = setupCAPIControllers(ctx, mgr); err != nil {
+			return err
+		}
+	}
 	if opts.Setup != nil {
-		if err := opts.Setup(ctx, mgr); err != nil {
+		if err := opts.Setup(ctx, mgr, m.ClusterCache); err != nil {
 			return err
 		}
 	}
@@ -274,6 +304,52 @@ func setupCAPIWebhooks(mgr ctrl.Manager) error {
 		}
 	}
 	return nil
+}
+
+// setupCAPIControllers runs Cluster API's core reconcilers in the manager,
+// with the ClusterCache they share with the controllers under test.
+func setupCAPIControllers(ctx context.Context, mgr ctrl.Manager) (clustercache.ClusterCache, error) {
+	// The field indexes Cluster API's controllers look objects up by (for
+	// example a Machine by the provider ID of a Node that just registered).
+	if err := index.AddDefaultIndexes(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("adding Cluster API's indexes: %w", err)
+	}
+	secretClient, err := coresetup.CreateSecretCachingClient(mgr)
+	if err != nil {
+		return nil, err
+	}
+	clusterCache, err := clustercache.SetupWithManager(ctx, mgr, clustercache.Options{
+		SecretClient: secretClient,
+		Cache:        coresetup.ClusterCacheCacheOptions(),
+		Client:       coresetup.ClusterCacheClientOptions("testenv", 100, 200),
+	}, controller.Options{MaxConcurrentReconciles: 10})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the ClusterCache: %w", err)
+	}
+	c, apiReader := mgr.GetClient(), mgr.GetAPIReader()
+	opts := controller.Options{MaxConcurrentReconciles: 10}
+	for name, setup := range map[string]func() error{
+		"Cluster": func() error {
+			return (&cluster.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache, RemoteConnectionGracePeriod: 50 * time.Second}).SetupWithManager(ctx, mgr, opts)
+		},
+		"Machine": func() error {
+			return (&machine.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache, RemoteConditionsGracePeriod: 5 * time.Minute}).SetupWithManager(ctx, mgr, opts)
+		},
+		"MachineSet": func() error {
+			return (&machineset.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache}).SetupWithManager(ctx, mgr, opts)
+		},
+		"MachineDeployment": func() error {
+			return (&machinedeployment.Reconciler{Client: c, APIReader: apiReader}).SetupWithManager(ctx, mgr, opts)
+		},
+		"MachinePool": func() error {
+			return (&machinepool.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache}).SetupWithManager(ctx, mgr, opts)
+		},
+	} {
+		if err := setup(); err != nil {
+			return nil, fmt.Errorf("setting up Cluster API's %s controller: %w", name, err)
+		}
+	}
+	return clusterCache, nil
 }
 
 // addWebhookConfigurations reads a controller-gen webhook manifest. Every

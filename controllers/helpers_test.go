@@ -1,0 +1,294 @@
+package controllers_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
+)
+
+const (
+	waitTimeout = 30 * time.Second
+	pollEvery   = 200 * time.Millisecond
+)
+
+func newNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	if err := env.Client.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+func createCluster(t *testing.T, ns, name string, opts testenv.ClusterOptions) *clusterv1.Cluster {
+	t.Helper()
+	cluster, err := testenv.CreateCluster(t.Context(), env.Client, workload, ns, name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cluster
+}
+
+// sample reads the seed manifests of config/samples/<file> unchanged.
+func sample(t *testing.T, file string) []*unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := utilyaml.ToUnstructured(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := make([]*unstructured.Unstructured, len(docs))
+	for i := range docs {
+		objs[i] = &docs[i]
+	}
+	return objs
+}
+
+// newMachine returns a Machine of cluster bootstrapped by configName, with
+// an AWSMachine the infrastructure simulator provisions.
+func createMachine(t *testing.T, ns, clusterName, name, configName string) *clusterv1.Machine {
+	t.Helper()
+	g := NewWithT(t)
+	awsMachine := &unstructured.Unstructured{}
+	awsMachine.SetGroupVersionKind(testenv.AWSMachineGVK)
+	awsMachine.SetNamespace(ns)
+	awsMachine.SetName(name)
+	awsMachine.Object["spec"] = map[string]any{"instanceType": "t3.large"}
+	g.Expect(env.Client.Create(t.Context(), awsMachine)).To(Succeed())
+	machine := &clusterv1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: clusterv1.MachineSpec{
+			ClusterName:       clusterName,
+			Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: configName}},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachineGVK.Group, Kind: "AWSMachine", Name: name},
+		},
+	}
+	g.Expect(env.Client.Create(t.Context(), machine)).To(Succeed())
+	return machine
+}
+
+func getConfig(t *testing.T, ns, name string) *bootstrapv1.K0sWorkerConfig {
+	t.Helper()
+	config := &bootstrapv1.K0sWorkerConfig{}
+	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, config); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
+
+// waitForDataSecret waits for a config's bootstrap data Secret and status.
+func waitForDataSecret(t *testing.T, ns, name string) *corev1.Secret {
+	t.Helper()
+	g := NewWithT(t)
+	s := &corev1.Secret{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, s)).To(Succeed())
+		config := getConfig(t, ns, name)
+		g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()))
+		g.Expect(config.Status.DataSecretName).To(HaveValue(Equal(name)))
+	}, waitTimeout, pollEvery).Should(Succeed())
+	return s
+}
+
+func conditionReason(t *testing.T, ns, name, conditionType string) func() string {
+	return func() string {
+		config := &bootstrapv1.K0sWorkerConfig{}
+		if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, config); err != nil {
+			return err.Error()
+		}
+		for _, c := range config.Status.Conditions {
+			if c.Type == conditionType {
+				return c.Reason + ": " + c.Message
+			}
+		}
+		return ""
+	}
+}
+
+// writeFile is one cloud-config write_files entry.
+type writeFile struct {
+	Path        string `json:"path"`
+	Content     string `json:"content"`
+	Encoding    string `json:"encoding"`
+	Permissions string `json:"permissions"`
+}
+
+// cloudConfigFiles returns the files a cloud-config writes, decoded.
+func cloudConfigFiles(t *testing.T, data []byte) map[string]writeFile {
+	t.Helper()
+	var doc struct {
+		WriteFiles []writeFile `json:"write_files"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("bootstrap data is not YAML: %v", err)
+	}
+	files := map[string]writeFile{}
+	for _, f := range doc.WriteFiles {
+		if f.Encoding == "b64" || f.Encoding == "base64" {
+			decoded, err := base64.StdEncoding.DecodeString(f.Content)
+			if err != nil {
+				t.Fatalf("file %s: %v", f.Path, err)
+			}
+			f.Content = string(decoded)
+		}
+		files[f.Path] = f
+	}
+	return files
+}
+
+// joinToken extracts the k0s join token from cloud-config bootstrap data.
+func joinToken(t *testing.T, data []byte) string {
+	t.Helper()
+	f, ok := cloudConfigFiles(t, data)["/etc/k0s.token"]
+	if !ok {
+		t.Fatal("the bootstrap data writes no /etc/k0s.token")
+	}
+	if f.Permissions != "0600" {
+		t.Fatalf("token file permissions are %q, want 0600", f.Permissions)
+	}
+	token := strings.TrimSpace(f.Content)
+	rememberCredential(token)
+	return token
+}
+
+// joinAsWorker does what a joining k0s worker does with its token: connect
+// to the API server it names, trusting the CA it carries, authenticate with
+// the bootstrap token and ask for a kubelet client certificate. It returns
+// who the API server says the token is.
+func joinAsWorker(t *testing.T, k0sToken, nodeName string) authenticationv1.UserInfo {
+	t.Helper()
+	g := NewWithT(t)
+	kubeconfig, err := jointoken.DecodeWorkerToken(k0sToken)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(kubeconfig.CurrentContext).To(Equal("k0s"))
+	g.Expect(kubeconfig.Contexts["k0s"].AuthInfo).To(Equal("kubelet-bootstrap"))
+	rememberCredential(kubeconfig.AuthInfos["kubelet-bootstrap"].Token)
+
+	cfg, err := clientcmd.NewDefaultClientConfig(*kubeconfig, nil).ClientConfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	clientset, err := kubernetes.NewForConfig(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	review, err := clientset.AuthenticationV1().SelfSubjectReviews().Create(t.Context(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred(), "the join token must authenticate against the workload API server")
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	g.Expect(err).NotTo(HaveOccurred())
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
+	}, key)
+	g.Expect(err).NotTo(HaveOccurred())
+	csr := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
+			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
+			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+		},
+	}
+	_, err = clientset.CertificatesV1().CertificateSigningRequests().Create(t.Context(), csr, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred(), "system:bootstrappers must be able to request a node certificate")
+	return review.Status.UserInfo
+}
+
+// tokenSecrets returns the bootstrap-token Secrets in the workload cluster
+// whose description names the config.
+func tokenSecrets(t *testing.T, ns, configName string) []corev1.Secret {
+	t.Helper()
+	list := &corev1.SecretList{}
+	if err := workload.Client.List(t.Context(), list, client.InNamespace(metav1.NamespaceSystem)); err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Secret
+	for _, s := range list.Items {
+		if s.Type == bootstrapapi.SecretTypeBootstrapToken && strings.Contains(string(s.Data[bootstrapapi.BootstrapTokenDescriptionKey]), "K0sWorkerConfig "+ns+"/"+configName+",") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func tokenExists(t *testing.T, id string) bool {
+	s := &corev1.Secret{}
+	return workload.Client.Get(t.Context(), client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}, s) == nil
+}
+
+// joinNode registers a Node with the Machine's provider ID in the workload
+// cluster, as the kubelet does after TLS bootstrap. All test clusters share
+// one workload API server, so Node names carry the namespace.
+func joinNode(t *testing.T, ns, machineName string) {
+	t.Helper()
+	g := NewWithT(t)
+	machine := &clusterv1.Machine{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: machineName}, machine)).To(Succeed())
+		g.Expect(machine.Spec.ProviderID).NotTo(BeEmpty())
+	}, waitTimeout, pollEvery).Should(Succeed())
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + machineName}, Spec: corev1.NodeSpec{ProviderID: machine.Spec.ProviderID}}
+	g.Expect(workload.Client.Create(t.Context(), node)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: machineName}, machine)).To(Succeed())
+		g.Expect(machine.Status.NodeRef.IsDefined()).To(BeTrue())
+	}, waitTimeout, pollEvery).Should(Succeed())
+}
+
+// validateCloudConfig renders the Jinja template the way cloud-init does
+// on a booting machine, then validates the result with cloud-init's own
+// schema check.
+func validateCloudConfig(t *testing.T, data []byte) {
+	t.Helper()
+	if _, err := exec.LookPath("cloud-init"); err != nil {
+		t.Fatal("cloud-init is not installed: run `make test-deps`")
+	}
+	dir := t.TempDir()
+	userData := filepath.Join(dir, "user-data")
+	instanceData := filepath.Join(dir, "instance-data.json")
+	rendered := filepath.Join(dir, "rendered")
+	if err := os.WriteFile(userData, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(instanceData, []byte(`{"v1":{"instance_id":"i-0123456789","local_hostname":"worker"},"ds":{"meta_data":{}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("cloud-init", "devel", "render", userData, "-i", instanceData).Output()
+	if err != nil {
+		t.Fatalf("cloud-init devel render: %v", err)
+	}
+	if err := os.WriteFile(rendered, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cloud-init", "schema", "-c", rendered).CombinedOutput(); err != nil {
+		t.Fatalf("cloud-init schema rejects the bootstrap data: %v\n%s", err, out)
+	}
+}

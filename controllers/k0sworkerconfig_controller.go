@@ -1,0 +1,560 @@
+// Package controllers holds the K0sWorkerConfig reconciler: it reads the
+// world (owner, Cluster, workload cluster), decides, and writes the join
+// token, the bootstrap data Secret and the config's status.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/controllers/clustercache"
+	"sigs.k8s.io/cluster-api/util"
+	"sigs.k8s.io/cluster-api/util/conditions"
+	"sigs.k8s.io/cluster-api/util/patch"
+	"sigs.k8s.io/cluster-api/util/paused"
+	"sigs.k8s.io/cluster-api/util/predicates"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/render"
+)
+
+// TokenFinalizer keeps a config until its join token is revoked.
+const TokenFinalizer = "k0sworkerconfig.bootstrap.cluster.x-k8s.io/join-token"
+
+const (
+	// workloadRetryInterval is how soon an unreachable workload cluster is
+	// tried again, besides the ClusterCache's own reconnect event.
+	workloadRetryInterval = time.Minute
+	// missingSourceRetryInterval is how soon a missing Secret or ConfigMap
+	// is looked for again: they are not watched, because caching every
+	// Secret in the management cluster would cost far more than a retry.
+	missingSourceRetryInterval = 20 * time.Second
+	// revocationGracePeriod bounds how long deletion waits for an
+	// unreachable workload cluster before giving up on revoking the token,
+	// which then expires within the TTL on its own.
+	revocationGracePeriod = 2 * time.Minute
+)
+
+// +kubebuilder:rbac:groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigs;k0sworkerconfigs/status;k0sworkerconfigs/finalizers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=clusters;machines;machinepools,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// K0sWorkerConfigReconciler turns a K0sWorkerConfig owned by a Machine or
+// MachinePool into bootstrap data with a short-lived k0s join token.
+type K0sWorkerConfigReconciler struct {
+	// Client reads and writes the management cluster.
+	Client client.Client
+	// ClusterCache gives clients for workload clusters.
+	ClusterCache clustercache.ClusterCache
+	// Recorder emits events on every state change.
+	Recorder events.EventRecorder
+	// WatchFilterValue limits reconciliation to objects with this
+	// cluster.x-k8s.io/watch-filter label value.
+	WatchFilterValue string
+	// TokenTTL is a join token's lifetime without a refresh.
+	TokenTTL time.Duration
+}
+
+// SetupWithManager watches configs, their owners, their Clusters and the
+// connectivity of their workload clusters.
+func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, options controller.Options) error {
+	if r.TokenTTL <= 0 {
+		return errors.New("TokenTTL must be positive")
+	}
+	log := ctrl.LoggerFrom(ctx)
+	clusterToConfigs, err := util.ClusterToTypedObjectsMapper(mgr.GetClient(), &bootstrapv1.K0sWorkerConfigList{}, mgr.GetScheme())
+	if err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&bootstrapv1.K0sWorkerConfig{}).
+		WithOptions(options).
+		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToConfig)).
+		Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToConfig)).
+		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToConfigs),
+			builder.WithPredicates(predicates.All(mgr.GetScheme(), log,
+				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.WatchFilterValue),
+				predicates.Any(mgr.GetScheme(), log,
+					predicates.ClusterPausedTransitionsOrInfrastructureProvisioned(mgr.GetScheme(), log),
+					predicates.ClusterControlPlaneInitialized(mgr.GetScheme(), log),
+					clusterEndpointBecameValid,
+				),
+			))).
+		WatchesRawSource(r.ClusterCache.GetClusterSource("k0sworkerconfig", clusterToConfigs)).
+		WithEventFilter(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.WatchFilterValue)).
+		Complete(r)
+}
+
+// clusterEndpointBecameValid lets a Cluster whose control plane endpoint is
+// set after the control plane reported initialized still wake its configs.
+var clusterEndpointBecameValid = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldCluster, okOld := e.ObjectOld.(*clusterv1.Cluster)
+		newCluster, okNew := e.ObjectNew.(*clusterv1.Cluster)
+		return okOld && okNew && !oldCluster.Spec.ControlPlaneEndpoint.IsValid() && newCluster.Spec.ControlPlaneEndpoint.IsValid()
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+func isK0sWorkerConfigRef(ref clusterv1.ContractVersionedObjectReference) bool {
+	return ref.APIGroup == bootstrapv1.GroupVersion.Group && ref.Kind == "K0sWorkerConfig" && ref.Name != ""
+}
+
+func machineToConfig(_ context.Context, o client.Object) []ctrl.Request {
+	m, ok := o.(*clusterv1.Machine)
+	if !ok || !isK0sWorkerConfigRef(m.Spec.Bootstrap.ConfigRef) {
+		return nil
+	}
+	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: m.Namespace, Name: m.Spec.Bootstrap.ConfigRef.Name}}}
+}
+
+func machinePoolToConfig(_ context.Context, o client.Object) []ctrl.Request {
+	p, ok := o.(*clusterv1.MachinePool)
+	if !ok || !isK0sWorkerConfigRef(p.Spec.Template.Spec.Bootstrap.ConfigRef) {
+		return nil
+	}
+	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.Template.Spec.Bootstrap.ConfigRef.Name}}}
+}
+
+// scope is what one reconcile works on.
+type scope struct {
+	config      *bootstrapv1.K0sWorkerConfig
+	owner       *configOwner
+	cluster     *clusterv1.Cluster
+	patchHelper *patch.Helper
+}
+
+// Reconcile brings one K0sWorkerConfig closer to having bootstrap data.
+func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	config := &bootstrapv1.K0sWorkerConfig{}
+	if err := r.Client.Get(ctx, req.NamespacedName, config); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !config.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, config)
+	}
+
+	owner, err := getConfigOwner(ctx, r.Client, config)
+	if err != nil || owner == nil {
+		// No owner yet: Cluster API sets it right after creating the
+		// config, and the Machine watch brings us back.
+		return ctrl.Result{}, err
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues(owner.kind(), klog.KObj(owner.object()), "Cluster", klog.KRef(config.Namespace, owner.clusterName()))
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	cluster, err := util.GetClusterByName(ctx, r.Client, config.Namespace, owner.clusterName())
+	if err != nil {
+		// A Cluster created later wakes the config through the Cluster watch.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+
+	if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, config); err != nil || isPaused || requeue {
+		return ctrl.Result{}, err
+	}
+
+	s := &scope{config: config, owner: owner, cluster: cluster}
+	if s.patchHelper, err = patch.NewHelper(config, r.Client); err != nil {
+		return ctrl.Result{}, err
+	}
+	before := conditions.Get(config, bootstrapv1.DataSecretAvailableCondition)
+	defer func() {
+		r.summarize(config, before)
+		opts := []patch.Option{patch.WithOwnedConditions{Conditions: []string{
+			bootstrapv1.ReadyCondition, bootstrapv1.DataSecretAvailableCondition, bootstrapv1.PausedCondition,
+		}}}
+		if retErr == nil {
+			opts = append(opts, patch.WithStatusObservedGeneration{})
+		}
+		if err := s.patchHelper.Patch(ctx, config, opts...); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+		}
+	}()
+	return r.reconcile(ctx, s)
+}
+
+func (r *K0sWorkerConfigReconciler) reconcile(ctx context.Context, s *scope) (ctrl.Result, error) {
+	config, cluster := s.config, s.cluster
+	created := ptr.Deref(config.Status.Initialization.DataSecretCreated, false)
+
+	// After `clusterctl move` or a restore, status is empty but the owner
+	// already consumed the data: rebuild status, mint nothing new.
+	if !created && s.owner.dataSecretName() != "" {
+		if err := r.restoreStatus(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		created = true
+	}
+	if created {
+		return r.reconcileToken(ctx, s)
+	}
+
+	switch {
+	case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
+		setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
+		return ctrl.Result{}, nil
+	case !conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
+		setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason, "Waiting for the control plane of Cluster %s to be initialized", cluster.Name)
+		return ctrl.Result{}, nil
+	case !cluster.Spec.ControlPlaneEndpoint.IsValid():
+		setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
+		return ctrl.Result{}, nil
+	}
+	return r.generate(ctx, s)
+}
+
+// generate creates (or reuses) the join token and writes the bootstrap data.
+func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope) (ctrl.Result, error) {
+	config, owner, cluster := s.config, s.owner, s.cluster
+
+	version, err := effectiveVersion(config, owner)
+	if err != nil {
+		setFailed(config, "Cannot use the k0s version of %s %s: %v", owner.kind(), owner.object().GetName(), err)
+		return ctrl.Result{}, nil
+	}
+
+	workload, err := r.ClusterCache.GetClient(ctx, client.ObjectKeyFromObject(cluster))
+	if err != nil {
+		return r.workloadUnreachable(config, err)
+	}
+
+	token, err := r.ensureToken(ctx, s, workload)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	ca, err := clusterCA(ctx, r.Client, cluster)
+	if err != nil {
+		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err)
+	}
+	in, err := renderInput(ctx, r.Client, config, owner, version)
+	if err != nil {
+		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err)
+	}
+	if in.JoinToken, err = jointoken.EncodeWorkerToken(joinServer(cluster), ca, token); err != nil {
+		return ctrl.Result{}, err
+	}
+	data, err := render.Render(in)
+	if err != nil {
+		setFailed(config, "Cannot render the bootstrap data: %v", err)
+		return ctrl.Result{}, err
+	}
+
+	if err := r.storeData(ctx, s, dataSecret(config, cluster.Name, data, in.Format, token.ID)); err != nil {
+		setFailed(config, "Cannot store the bootstrap data Secret: %v", err)
+		return ctrl.Result{}, err
+	}
+
+	config.Status.DataSecretName = ptr.To(config.Name)
+	config.Status.Initialization.DataSecretCreated = ptr.To(true)
+	message := ""
+	if version == "" {
+		message = "Neither the config nor its " + owner.kind() + " sets a version: the machine installs the latest k0s release"
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "LatestK0sVersion", "Render", message)
+	}
+	conditions.Set(config, metav1.Condition{Type: bootstrapv1.DataSecretAvailableCondition, Status: metav1.ConditionTrue, Reason: bootstrapv1.DataSecretAvailableReason, Message: message})
+	return r.requeueForToken(s), nil
+}
+
+// ensureToken returns the config's join token, creating it under an ID
+// that is recorded on the config first: whatever fails later, the retry
+// finds the same ID and reuses the token, so a config never has two.
+func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, workload client.Client) (jointoken.Token, error) {
+	config := s.config
+	now := time.Now()
+	id := config.Annotations[TokenIDAnnotation]
+	if id == "" {
+		var err error
+		if id, err = jointoken.NewID(); err != nil {
+			return jointoken.Token{}, err
+		}
+		if config.Annotations == nil {
+			config.Annotations = map[string]string{}
+		}
+		config.Annotations[TokenIDAnnotation] = id
+		controllerutil.AddFinalizer(config, TokenFinalizer)
+		if err := s.patchHelper.Patch(ctx, config); err != nil {
+			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
+		}
+		helper, err := patch.NewHelper(config, r.Client)
+		if err != nil {
+			return jointoken.Token{}, err
+		}
+		s.patchHelper = helper
+		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
+	}
+
+	token, err := jointoken.Get(ctx, workload, id)
+	if apierrors.IsNotFound(err) {
+		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
+	}
+	if err != nil {
+		return jointoken.Token{}, err
+	}
+	// Data about to be written must carry a token with most of its life ahead.
+	return jointoken.Extend(ctx, workload, token, r.TokenTTL, r.refreshBelow(), now)
+}
+
+func tokenDescription(config *bootstrapv1.K0sWorkerConfig) string {
+	return fmt.Sprintf("k0s worker join token for K0sWorkerConfig %s/%s, managed by cabpk0s", config.Namespace, config.Name)
+}
+
+// refreshBelow is the remaining lifetime under which a token is extended.
+func (r *K0sWorkerConfigReconciler) refreshBelow() time.Duration { return r.TokenTTL * 5 / 6 }
+
+// requeueForToken schedules the next token check while someone may still
+// join with it.
+func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope) ctrl.Result {
+	if s.owner.hasJoined() || s.config.Annotations[TokenIDAnnotation] == "" {
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: r.TokenTTL / 3}
+}
+
+// storeData creates the data Secret. If it already exists and is ours (a
+// retry after the status write failed), it is brought up to date instead.
+func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, desired *corev1.Secret) error {
+	err := r.Client.Create(ctx, desired)
+	if err == nil {
+		r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "DataSecretCreated", "Render", "Created bootstrap data Secret %s", desired.Name)
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	existing := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
+		return err
+	}
+	if owner := metav1.GetControllerOf(existing); owner != nil && owner.UID != s.config.UID {
+		return fmt.Errorf("secret %s/%s exists and is controlled by %s %s", existing.Namespace, existing.Name, owner.Kind, owner.Name)
+	}
+	existing.Labels, existing.Annotations, existing.OwnerReferences = desired.Labels, desired.Annotations, desired.OwnerReferences
+	existing.Type, existing.Data = desired.Type, desired.Data
+	if err := r.Client.Update(ctx, existing); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "DataSecretUpdated", "Render", "Updated bootstrap data Secret %s", desired.Name)
+	return nil
+}
+
+// reconcileToken keeps the join token of generated data alive while it may
+// still be used, and revokes it once the machine joined.
+func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.Result, error) {
+	config, owner := s.config, s.owner
+	if !conditions.IsTrue(config, bootstrapv1.DataSecretAvailableCondition) {
+		conditions.Set(config, metav1.Condition{Type: bootstrapv1.DataSecretAvailableCondition, Status: metav1.ConditionTrue, Reason: bootstrapv1.DataSecretAvailableReason})
+	}
+	id := config.Annotations[TokenIDAnnotation]
+	if id == "" {
+		return ctrl.Result{}, nil
+	}
+	workload, err := r.ClusterCache.GetClient(ctx, client.ObjectKeyFromObject(s.cluster))
+	if err != nil {
+		if errors.Is(err, clustercache.ErrClusterNotConnected) {
+			return ctrl.Result{RequeueAfter: workloadRetryInterval}, nil
+		}
+		return ctrl.Result{}, err
+	}
+
+	if owner.hasJoined() {
+		if err := jointoken.Delete(ctx, workload, id); err != nil {
+			return ctrl.Result{}, err
+		}
+		delete(config.Annotations, TokenIDAnnotation)
+		controllerutil.RemoveFinalizer(config, TokenFinalizer)
+		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Node %s joined: revoked join token %s", owner.machine.Status.NodeRef.Name, id)
+		return ctrl.Result{}, nil
+	}
+
+	token, err := jointoken.Get(ctx, workload, id)
+	switch {
+	case apierrors.IsNotFound(err) && owner.isPool():
+		return r.rotate(ctx, s, workload)
+	case apierrors.IsNotFound(err):
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenMissing", "Refresh",
+			"Join token %s no longer exists in the workload cluster; a machine that has not joined yet cannot join: delete the Machine to replace it", id)
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	}
+
+	now := time.Now()
+	if owner.isPool() && token.Expiration.Sub(now) < r.TokenTTL/2 {
+		// Pools always keep a valid token in their data for the next
+		// scale-up; the data Secret is rewritten in place with a new one.
+		return r.rotate(ctx, s, workload)
+	}
+	if _, err := jointoken.Extend(ctx, workload, token, r.TokenTTL, r.refreshBelow(), now); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.requeueForToken(s), nil
+}
+
+// rotate gives a MachinePool's data a fresh token and revokes the old one.
+func (r *K0sWorkerConfigReconciler) rotate(ctx context.Context, s *scope, workload client.Client) (ctrl.Result, error) {
+	old := s.config.Annotations[TokenIDAnnotation]
+	delete(s.config.Annotations, TokenIDAnnotation)
+	s.config.Status.Initialization.DataSecretCreated = nil
+	result, err := r.generate(ctx, s)
+	if err != nil || !ptr.Deref(s.config.Status.Initialization.DataSecretCreated, false) {
+		return result, err
+	}
+	if err := jointoken.Delete(ctx, workload, old); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate", "Rotated the MachinePool join token %s to %s", old, s.config.Annotations[TokenIDAnnotation])
+	return result, nil
+}
+
+// restoreStatus rebuilds status from the owner and the data Secret after a
+// move or restore, and repairs the Secret's controller reference.
+func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope) error {
+	config := s.config
+	name := s.owner.dataSecretName()
+	secret := &corev1.Secret{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: name}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		// The owner consumed data that no longer exists; nothing to repair.
+	case err != nil:
+		return err
+	default:
+		if !metav1.IsControlledBy(secret, config) {
+			patchBase := client.MergeFrom(secret.DeepCopy())
+			secret.OwnerReferences = util.EnsureOwnerRef(secret.OwnerReferences, *metav1.NewControllerRef(config, bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig")))
+			if err := r.Client.Patch(ctx, secret, patchBase); err != nil {
+				return fmt.Errorf("repairing the owner of Secret %s: %w", name, err)
+			}
+		}
+		if id := secret.Annotations[TokenIDAnnotation]; id != "" && config.Annotations[TokenIDAnnotation] == "" && !s.owner.hasJoined() {
+			if config.Annotations == nil {
+				config.Annotations = map[string]string{}
+			}
+			config.Annotations[TokenIDAnnotation] = id
+			controllerutil.AddFinalizer(config, TokenFinalizer)
+		}
+	}
+	config.Status.DataSecretName = ptr.To(name)
+	config.Status.Initialization.DataSecretCreated = ptr.To(true)
+	conditions.Set(config, metav1.Condition{Type: bootstrapv1.DataSecretAvailableCondition, Status: metav1.ConditionTrue, Reason: bootstrapv1.DataSecretAvailableReason,
+		Message: "Status rebuilt from " + s.owner.kind() + " " + s.owner.object().GetName()})
+	return nil
+}
+
+// reconcileDelete revokes the join token, then lets the config go.
+func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(config, TokenFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	if id := config.Annotations[TokenIDAnnotation]; id != "" {
+		if result, err := r.revokeOnDelete(ctx, config, id); err != nil || !result.IsZero() {
+			return result, err
+		}
+	}
+	base := config.DeepCopy()
+	controllerutil.RemoveFinalizer(config, TokenFinalizer)
+	return ctrl.Result{}, r.Client.Patch(ctx, config, client.MergeFrom(base))
+}
+
+func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, id string) (ctrl.Result, error) {
+	clusterName := config.Labels[clusterv1.ClusterNameLabel]
+	if clusterName == "" {
+		return ctrl.Result{}, nil
+	}
+	cluster := &clusterv1.Cluster{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: clusterName}, cluster); err != nil {
+		// Without a Cluster there is no workload cluster left to clean up.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	workload, err := r.ClusterCache.GetClient(ctx, client.ObjectKeyFromObject(cluster))
+	if err != nil {
+		if !errors.Is(err, clustercache.ErrClusterNotConnected) {
+			return ctrl.Result{}, err
+		}
+		if time.Since(config.DeletionTimestamp.Time) < revocationGracePeriod {
+			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenNotRevoked", "Revoke",
+			"Workload cluster unreachable for %s: join token %s was not revoked and expires on its own", revocationGracePeriod, id)
+		return ctrl.Result{}, nil
+	}
+	if err := jointoken.Delete(ctx, workload, id); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Config deleted: revoked join token %s", id)
+	return ctrl.Result{}, nil
+}
+
+func (r *K0sWorkerConfigReconciler) workloadUnreachable(config *bootstrapv1.K0sWorkerConfig, err error) (ctrl.Result, error) {
+	if !errors.Is(err, clustercache.ErrClusterNotConnected) {
+		return ctrl.Result{}, err
+	}
+	setWaiting(config, bootstrapv1.WorkloadClusterNotReachableReason, "Waiting for the workload cluster's API server to be reachable")
+	return ctrl.Result{RequeueAfter: workloadRetryInterval}, nil
+}
+
+func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerConfig, reason string, err error) (ctrl.Result, error) {
+	var missing *missingSourceError
+	if !errors.As(err, &missing) {
+		return ctrl.Result{}, err
+	}
+	setWaiting(config, reason, "Waiting for %s", missing.what)
+	return ctrl.Result{RequeueAfter: missingSourceRetryInterval}, nil
+}
+
+func setWaiting(config *bootstrapv1.K0sWorkerConfig, reason, format string, args ...any) {
+	conditions.Set(config, metav1.Condition{Type: bootstrapv1.DataSecretAvailableCondition, Status: metav1.ConditionFalse, Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+func setFailed(config *bootstrapv1.K0sWorkerConfig, format string, args ...any) {
+	setWaiting(config, bootstrapv1.DataSecretGenerationFailedReason, format, args...)
+}
+
+// summarize mirrors DataSecretAvailable into Ready and emits an event when
+// what the config waits for changes.
+func (r *K0sWorkerConfigReconciler) summarize(config *bootstrapv1.K0sWorkerConfig, before *metav1.Condition) {
+	current := conditions.Get(config, bootstrapv1.DataSecretAvailableCondition)
+	if current == nil {
+		return
+	}
+	ready := *current
+	ready.Type = bootstrapv1.ReadyCondition
+	ready.LastTransitionTime = metav1.Time{}
+	conditions.Set(config, ready)
+
+	if before == nil || before.Reason != current.Reason {
+		eventType := corev1.EventTypeNormal
+		if current.Status != metav1.ConditionTrue {
+			eventType = corev1.EventTypeWarning
+		}
+		note := current.Message
+		if note == "" {
+			note = "Bootstrap data is available"
+		}
+		r.Recorder.Eventf(config, nil, eventType, current.Reason, "Reconcile", "%s", note)
+	}
+}

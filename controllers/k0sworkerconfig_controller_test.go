@@ -1,0 +1,341 @@
+package controllers_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
+)
+
+var seedCluster sync.Once
+
+// ensureSeedCluster provides the Cluster the seed's manifests name:
+// cp-test in namespace default.
+func ensureSeedCluster(t *testing.T) {
+	seedCluster.Do(func() { createCluster(t, "default", "cp-test", testenv.ClusterOptions{}) })
+}
+
+// TestSeedMachineBootstraps applies the seed's Machine, K0sWorkerConfig and
+// AWSMachine verbatim and follows them until the node joined.
+func TestSeedMachineBootstraps(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ensureSeedCluster(t)
+	for _, obj := range append(sample(t, "machine.yaml"), sample(t, "awsmachine.yaml")...) {
+		g.Expect(env.Client.Create(ctx, obj, client.FieldValidation("Strict"))).To(Succeed())
+	}
+
+	secret := waitForDataSecret(t, "default", "machine-test-config")
+	config := getConfig(t, "default", "machine-test-config")
+	id := config.Annotations[controllers.TokenIDAnnotation]
+	g.Expect(id).NotTo(BeEmpty())
+	g.Expect(config.Finalizers).To(ContainElement(controllers.TokenFinalizer))
+
+	// The data Secret as the bootstrap contract and infrastructure
+	// providers expect it.
+	g.Expect(secret.Type).To(Equal(clusterv1.ClusterSecretType))
+	g.Expect(secret.Data).To(HaveKeyWithValue("format", []byte("cloud-config")))
+	g.Expect(secret.Labels).To(HaveKeyWithValue(clusterv1.ClusterNameLabel, "cp-test"))
+	g.Expect(secret.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, id))
+	g.Expect(metav1.IsControlledBy(secret, config)).To(BeTrue())
+	validateCloudConfig(t, secret.Data["value"])
+	g.Expect(string(secret.Data["value"])).NotTo(ContainSubstring(" v1.27.2+k0s.0"), "sanity: the version is inside the encoded script")
+
+	// The token really joins: the workload API server authenticates it as
+	// the bootstrap identity, which may request a node certificate.
+	user := joinAsWorker(t, joinToken(t, secret.Data["value"]), "machine-test-0")
+	g.Expect(user.Username).To(Equal("system:bootstrap:" + id))
+	g.Expect(user.Groups).To(ContainElement("system:bootstrappers"))
+
+	token := &corev1.Secret{}
+	g.Expect(workload.Client.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}, token)).To(Succeed())
+	for _, usage := range []string{bootstrapapi.BootstrapTokenUsageAuthentication, "usage-bootstrap-api-auth", "usage-bootstrap-api-worker-calls"} {
+		g.Expect(token.Data).To(HaveKeyWithValue(usage, []byte("true")))
+	}
+	expiration, err := time.Parse(time.RFC3339, string(token.Data[bootstrapapi.BootstrapTokenExpirationKey]))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(time.Until(expiration)).To(BeNumerically("<=", testTokenTTL))
+
+	// Cluster API consumed the data; Ready is mirrored to the Machine.
+	machine := &clusterv1.Machine{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "machine-test-0"}, machine)).To(Succeed())
+		g.Expect(machine.Spec.Bootstrap.DataSecretName).To(HaveValue(Equal("machine-test-config")))
+		g.Expect(machine.Status.Initialization.BootstrapDataSecretCreated).To(HaveValue(BeTrue()))
+	}, waitTimeout, pollEvery).Should(Succeed())
+
+	// Once the node joined, the token is revoked and the finalizer goes.
+	joinNode(t, "default", "machine-test-0")
+	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
+	g.Eventually(func(g Gomega) {
+		config := getConfig(t, "default", "machine-test-config")
+		g.Expect(config.Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
+		g.Expect(config.Finalizers).NotTo(ContainElement(controllers.TokenFinalizer))
+	}, waitTimeout, pollEvery).Should(Succeed())
+}
+
+// mdConfigs returns the token IDs of the configs the seed's
+// MachineDeployment stamped, once each has its data Secret.
+func mdTokenIDs(t *testing.T, g Gomega, replicas int) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	list := &bootstrapv1.K0sWorkerConfigList{}
+	g.Expect(env.Client.List(t.Context(), list, client.InNamespace("default"), client.MatchingLabels{clusterv1.MachineDeploymentNameLabel: "md-test"})).To(Succeed())
+	live := 0
+	for _, c := range list.Items {
+		if !c.DeletionTimestamp.IsZero() {
+			continue
+		}
+		live++
+		g.Expect(c.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()), c.Name)
+		id := c.Annotations[controllers.TokenIDAnnotation]
+		g.Expect(id).NotTo(BeEmpty(), c.Name)
+		ids[c.Name] = id
+	}
+	g.Expect(live).To(Equal(replicas))
+	return ids
+}
+
+// TestSeedMachineDeploymentScales applies the seed's MachineDeployment and
+// K0sWorkerConfigTemplate, then scales up and down: one distinct token per
+// Machine, and the tokens of deleted Machines are revoked.
+func TestSeedMachineDeploymentScales(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ensureSeedCluster(t)
+	for _, obj := range sample(t, "machinedeployment.yaml") {
+		g.Expect(env.Client.Create(ctx, obj, client.FieldValidation("Strict"))).To(Succeed())
+	}
+	template := sample(t, "awsmachinetemplate.yaml")[0]
+	// CAPA requires the instance type the seed leaves as a placeholder.
+	g.Expect(unstructured.SetNestedMap(template.Object, map[string]any{"instanceType": "t3.large"}, "spec", "template", "spec")).To(Succeed())
+	g.Expect(env.Client.Create(ctx, template)).To(Succeed())
+
+	var ids map[string]string
+	g.Eventually(func(g Gomega) { ids = mdTokenIDs(t, g, 2) }, waitTimeout, pollEvery).Should(Succeed())
+	g.Expect(distinct(ids)).To(HaveLen(2))
+
+	scale := func(replicas int32) {
+		md := &clusterv1.MachineDeployment{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "md-test"}, md)).To(Succeed())
+		base := md.DeepCopy()
+		md.Spec.Replicas = &replicas
+		g.Expect(env.Client.Patch(ctx, md, client.MergeFrom(base))).To(Succeed())
+	}
+
+	scale(5)
+	g.Eventually(func(g Gomega) { ids = mdTokenIDs(t, g, 5) }, 2*waitTimeout, pollEvery).Should(Succeed())
+	g.Expect(distinct(ids)).To(HaveLen(5))
+	for _, id := range ids {
+		g.Expect(tokenExists(t, id)).To(BeTrue())
+	}
+
+	before := ids
+	scale(1)
+	g.Eventually(func(g Gomega) { ids = mdTokenIDs(t, g, 1) }, 2*waitTimeout, pollEvery).Should(Succeed())
+	for name, id := range before {
+		if _, kept := ids[name]; kept {
+			g.Expect(tokenExists(t, id)).To(BeTrue())
+			continue
+		}
+		g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse(), "token of deleted config %s", name)
+	}
+}
+
+func distinct(ids map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out
+}
+
+func newConfig(ns, name string, spec bootstrapv1.K0sWorkerConfigSpec) *bootstrapv1.K0sWorkerConfig {
+	return &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+}
+
+// TestPausedClusterGetsNoDataUntilUnpaused: pausing a Cluster stops its
+// configs, with a Paused condition, even once everything else is ready;
+// unpausing resumes at once (the Cluster watch, not a poll).
+func TestPausedClusterGetsNoDataUntilUnpaused(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "paused")
+	cluster := createCluster(t, ns, "paused", testenv.ClusterOptions{ControlPlaneUninitialized: true})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.WaitingForControlPlaneInitializationReason))
+
+	setPaused := func(paused bool) {
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+		base := cluster.DeepCopy()
+		cluster.Spec.Paused = &paused
+		g.Expect(env.Client.Patch(ctx, cluster, client.MergeFrom(base))).To(Succeed())
+	}
+	setPaused(true)
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition), waitTimeout, pollEvery).Should(HavePrefix("Paused"))
+	g.Expect(testenv.SetControlPlaneInitialized(ctx, env.Client, ns, cluster.Name)).To(Succeed())
+	g.Consistently(func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &corev1.Secret{})
+	}, 3*time.Second, pollEvery).ShouldNot(Succeed())
+	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty())
+
+	setPaused(false)
+	start := time.Now()
+	waitForDataSecret(t, ns, "worker")
+	g.Expect(time.Since(start)).To(BeNumerically("<", 10*time.Second))
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition), waitTimeout, pollEvery).Should(HavePrefix("NotPaused"))
+}
+
+// TestWaitsForControlPlaneInitialization: the condition says what the
+// config waits for, and initialization is acted on at once.
+func TestWaitsForControlPlaneInitialization(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "cp-init")
+	cluster := createCluster(t, ns, "late", testenv.ClusterOptions{ControlPlaneUninitialized: true})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(Equal(bootstrapv1.WaitingForControlPlaneInitializationReason + ": Waiting for the control plane of Cluster late to be initialized"))
+	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty())
+
+	g.Expect(testenv.SetControlPlaneInitialized(ctx, env.Client, ns, cluster.Name)).To(Succeed())
+	start := time.Now()
+	waitForDataSecret(t, ns, "worker")
+	g.Expect(time.Since(start)).To(BeNumerically("<", 10*time.Second))
+}
+
+// TestFailureAfterTokenReusesIt: a missing contentFrom Secret stops the
+// config after its token exists; after the fix the same token is used, and
+// exactly one token ever existed for the config.
+func TestFailureAfterTokenReusesIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "retry")
+	cluster := createCluster(t, ns, "retry", testenv.ClusterOptions{})
+	spec := bootstrapv1.K0sWorkerConfigSpec{Files: []bootstrapv1.File{{
+		Path:        "/etc/motd",
+		ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "worker-files", Key: "motd"}},
+	}}}
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", spec))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.DataSecretAvailableCondition), waitTimeout, pollEvery).
+		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/worker-files"))
+	var tokens []corev1.Secret
+	g.Eventually(func() []corev1.Secret { tokens = tokenSecrets(t, ns, "worker"); return tokens }, waitTimeout, pollEvery).Should(HaveLen(1))
+	first := string(tokens[0].Data[bootstrapapi.BootstrapTokenIDKey])
+
+	// Retries while the Secret is missing mint nothing new.
+	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(HaveLen(1))
+
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker-files"},
+		Data:       map[string][]byte{"motd": []byte("welcome")},
+	})).To(Succeed())
+	data := waitForDataSecret(t, ns, "worker")
+	g.Expect(cloudConfigFiles(t, data.Data["value"])).To(HaveKeyWithValue("/etc/motd", HaveField("Content", "welcome")))
+	g.Expect(data.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, first))
+	g.Expect(tokenSecrets(t, ns, "worker")).To(HaveLen(1))
+	user := joinAsWorker(t, joinToken(t, data.Data["value"]), "worker")
+	g.Expect(user.Username).To(Equal("system:bootstrap:" + first))
+}
+
+// TestTokenExtendedUntilNodeJoins: while the Machine has no node the
+// token's expiry keeps moving; once it joined, the token is deleted.
+func TestTokenExtendedUntilNodeJoins(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "ttl")
+	cluster := createCluster(t, ns, "ttl", testenv.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	waitForDataSecret(t, ns, "worker")
+	id := getConfig(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+
+	expiry := func() time.Time {
+		token, err := jointoken.Get(ctx, workload.Client, id)
+		g.Expect(err).NotTo(HaveOccurred())
+		return token.Expiration
+	}
+	first := expiry()
+	g.Eventually(expiry, testTokenTTL, time.Second).Should(BeTemporally(">", first), "the expiry must be extended while the machine has not joined")
+
+	joinNode(t, ns, "worker")
+	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
+}
+
+// TestStatusRebuiltAfterMove: status wiped (as `clusterctl move` leaves it)
+// is rebuilt from the Machine and the data Secret; no new token is minted
+// and the Secret's lost controller reference is repaired.
+func TestStatusRebuiltAfterMove(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "move")
+	cluster := createCluster(t, ns, "move", testenv.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	data := waitForDataSecret(t, ns, "worker")
+	id := getConfig(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+	g.Eventually(func(g Gomega) {
+		machine := &clusterv1.Machine{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, machine)).To(Succeed())
+		g.Expect(machine.Spec.Bootstrap.DataSecretName).To(HaveValue(Equal("worker")))
+	}, waitTimeout, pollEvery).Should(Succeed())
+
+	base := data.DeepCopy()
+	data.OwnerReferences = nil
+	g.Expect(env.Client.Patch(ctx, data, client.MergeFrom(base))).To(Succeed())
+	config := getConfig(t, ns, "worker")
+	config.Status = bootstrapv1.K0sWorkerConfigStatus{}
+	g.Expect(env.Client.Status().Update(ctx, config)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		config := getConfig(t, ns, "worker")
+		g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()))
+		g.Expect(config.Status.DataSecretName).To(HaveValue(Equal("worker")))
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(data), data)).To(Succeed())
+		g.Expect(metav1.IsControlledBy(data, config)).To(BeTrue())
+	}, waitTimeout, pollEvery).Should(Succeed())
+	g.Expect(getConfig(t, ns, "worker").Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, id))
+	tokens := tokenSecrets(t, ns, "worker")
+	g.Expect(tokens).To(HaveLen(1))
+	g.Expect(string(tokens[0].Data[bootstrapapi.BootstrapTokenIDKey])).To(Equal(id))
+}
+
+// TestDeletingAConfigRevokesItsToken: a Machine deleted before it joined
+// takes its config with it, and the config's finalizer revokes the token.
+func TestDeletingAConfigRevokesItsToken(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "delete")
+	cluster := createCluster(t, ns, "delete", testenv.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{
+		SecretMetadata: &bootstrapv1.SecretMetadata{Labels: map[string]string{"team": "blue"}, Annotations: map[string]string{"note": "x"}},
+	}))).To(Succeed())
+	machine := createMachine(t, ns, cluster.Name, "worker", "worker")
+	data := waitForDataSecret(t, ns, "worker")
+	g.Expect(data.Labels).To(HaveKeyWithValue("team", "blue"))
+	g.Expect(data.Annotations).To(HaveKeyWithValue("note", "x"))
+	id := getConfig(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+
+	g.Expect(env.Client.Delete(ctx, machine)).To(Succeed())
+	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
+	g.Eventually(func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &bootstrapv1.K0sWorkerConfig{})
+	}, waitTimeout, pollEvery).ShouldNot(Succeed())
+}

@@ -1,0 +1,110 @@
+package controllers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/cluster-api/controllers/clustercache"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/cabpk0s/cabpk0s/internal/manager"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
+)
+
+// testTokenTTL is short so refreshes happen within a test's patience.
+const testTokenTTL = 30 * time.Second
+
+var (
+	env      *testenv.Management
+	workload *testenv.Workload
+
+	// logs captures everything the in-process controllers log, so the
+	// suite can prove no credential ever reaches a log line.
+	logs = &syncBuffer{}
+	// credentials are the secrets the tests saw; none may appear in logs.
+	credentials sync.Map
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func rememberCredential(s string) { credentials.Store(s, true) }
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	// The most verbose level, so the leak check sees every log line.
+	logger := zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-10)))
+	klog.SetLogger(logger)
+
+	var err error
+	if workload, err = testenv.StartWorkload(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	opts := &manager.Options{Concurrency: 5, BootstrapTokenTTL: testTokenTTL}
+	env, err = testenv.StartManagement(ctx, testenv.ManagementOptions{
+		Logger:          logger,
+		CAPIControllers: true,
+		Setup: func(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error {
+			if err := (&testenv.InfrastructureSimulator{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+				return err
+			}
+			return opts.SetupReconcilers(ctx, mgr, clusterCache)
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = workload.Stop()
+		os.Exit(1)
+	}
+
+	code := m.Run()
+
+	captured := logs.String()
+	// CONTROLLER_LOG=<file> keeps the controllers' logs for debugging.
+	if path := os.Getenv("CONTROLLER_LOG"); path != "" {
+		_ = os.WriteFile(path, []byte(captured), 0o600)
+	}
+	credentials.Range(func(key, _ any) bool {
+		if secret := key.(string); strings.Contains(captured, secret) {
+			fmt.Fprintf(os.Stderr, "a credential (%d characters) appears in the controller logs\n", len(secret))
+			code = 1
+		}
+		return true
+	})
+	if len(captured) == 0 {
+		fmt.Fprintln(os.Stderr, "no controller logs were captured: the secret-leak check proved nothing")
+		code = 1
+	}
+
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	if err := workload.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}

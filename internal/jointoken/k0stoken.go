@@ -1,0 +1,65 @@
+package jointoken
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"fmt"
+	"io"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// k0s's names inside a worker join token's kubeconfig.
+const (
+	k0sClusterName = "k0s"
+	k0sWorkerUser  = "kubelet-bootstrap"
+)
+
+// EncodeWorkerToken builds the token `k0s token create --role=worker`
+// prints: a kubeconfig (cluster and context "k0s", user "kubelet-bootstrap"
+// authenticating with the bootstrap token, trusting the cluster CA),
+// gzipped and base64-encoded.
+func EncodeWorkerToken(server string, caPEM []byte, token Token) (string, error) {
+	config := clientcmdapi.NewConfig()
+	config.Clusters[k0sClusterName] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	config.AuthInfos[k0sWorkerUser] = &clientcmdapi.AuthInfo{Token: token.Bearer()}
+	config.Contexts[k0sClusterName] = &clientcmdapi.Context{Cluster: k0sClusterName, AuthInfo: k0sWorkerUser}
+	config.CurrentContext = k0sClusterName
+	kubeconfig, err := clientcmd.Write(*config)
+	if err != nil {
+		return "", fmt.Errorf("serialising the join kubeconfig: %w", err)
+	}
+
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := zw.Write(kubeconfig); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+// DecodeWorkerToken parses a k0s join token back into its kubeconfig, as a
+// joining worker does.
+func DecodeWorkerToken(token string) (*clientcmdapi.Config, error) {
+	compressed, err := base64.StdEncoding.DecodeString(token)
+	if err != nil {
+		return nil, fmt.Errorf("join token is not base64: %w", err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(compressed))
+	if err != nil {
+		return nil, fmt.Errorf("join token is not gzip: %w", err)
+	}
+	kubeconfig, err := io.ReadAll(io.LimitReader(zr, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("join token is not gzip: %w", err)
+	}
+	return clientcmd.Load(kubeconfig)
+}

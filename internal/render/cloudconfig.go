@@ -1,0 +1,53 @@
+package render
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// cloudConfigHeader makes cloud-init render the document with Jinja before
+// parsing it, as k0smotron's output does; users rely on it.
+const cloudConfigHeader = "## template: jinja\n#cloud-config\n"
+
+type cloudConfigFile struct {
+	Path        string `yaml:"path"`
+	Permissions string `yaml:"permissions"`
+	Encoding    string `yaml:"encoding,omitempty"`
+	Content     string `yaml:"content"`
+}
+
+type cloudConfigDoc struct {
+	WriteFiles []cloudConfigFile `yaml:"write_files"`
+	RunCmd     [][]string        `yaml:"runcmd"`
+}
+
+func cloudConfig(in Input) ([]byte, error) {
+	var doc cloudConfigDoc
+	for _, f := range machineFiles(in) {
+		cf := cloudConfigFile{Path: f.path, Permissions: fmt.Sprintf("%04o", f.mode), Content: f.content}
+		// Invalid UTF-8 cannot be a YAML string, and Jinja could not
+		// render it anyway.
+		if f.generated || !utf8.ValidString(f.content) {
+			cf.Encoding, cf.Content = "b64", base64.StdEncoding.EncodeToString([]byte(f.content))
+		}
+		doc.WriteFiles = append(doc.WriteFiles, cf)
+	}
+	// A list is exec'd as is: no shell parses the command line.
+	doc.RunCmd = [][]string{{"sh", ScriptPath}}
+
+	var b bytes.Buffer
+	b.WriteString(cloudConfigHeader)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("encoding cloud-config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encoding cloud-config: %w", err)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,85 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Workload is a workload cluster's API server: a real kube-apiserver that
+// accepts bootstrap tokens, with the RBAC a k0s control plane gives
+// system:bootstrappers. Nothing else of k0s runs.
+type Workload struct {
+	// Config reaches the API server as an administrator.
+	Config *rest.Config
+	// Client is an uncached administrator client.
+	Client client.Client
+	// CACert is the CA certificate that signed the API server's serving
+	// certificate: what a join token must trust.
+	CACert []byte
+
+	env *envtest.Environment
+}
+
+// bootstrapperRoleBindings are the bindings k0s installs so that a worker
+// authenticating with a bootstrap token can request its client certificate
+// and have it approved.
+var bootstrapperRoleBindings = map[string]string{
+	"kubelet-bootstrap":          "system:node-bootstrapper",
+	"node-autoapprove-bootstrap": "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+}
+
+// StartWorkload starts a workload cluster API server.
+func StartWorkload(ctx context.Context) (*Workload, error) {
+	assets, err := AssetsDir()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	env.ControlPlane.GetAPIServer().Configure().Set("enable-bootstrap-token-auth", "true")
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting the workload API server: %w", err)
+	}
+	w := &Workload{Config: cfg, CACert: env.ControlPlane.APIServer.SecureServing.CA, env: env}
+	if w.Client, err = client.New(cfg, client.Options{}); err != nil {
+		return nil, errors.Join(err, env.Stop())
+	}
+	for name, role := range bootstrapperRoleBindings {
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:bootstrappers"}},
+		}
+		if err := w.Client.Create(ctx, binding); err != nil {
+			return nil, errors.Join(fmt.Errorf("creating ClusterRoleBinding %s: %w", name, err), env.Stop())
+		}
+	}
+	return w, nil
+}
+
+// Endpoint is the host and port workers join through.
+func (w *Workload) Endpoint() (string, int32, error) {
+	u, err := url.Parse(w.Config.Host)
+	if err != nil {
+		return "", 0, err
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.ParseInt(port, 10, 32)
+	return host, int32(p), err
+}
+
+// Stop stops the API server and its etcd.
+func (w *Workload) Stop() error { return w.env.Stop() }
