@@ -193,7 +193,11 @@ func joinAsWorker(t *testing.T, k0sToken, nodeName string) authenticationv1.User
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(kubeconfig.CurrentContext).To(Equal("k0s"))
 	g.Expect(kubeconfig.Contexts["k0s"].AuthInfo).To(Equal("kubelet-bootstrap"))
-	rememberCredential(kubeconfig.AuthInfos["kubelet-bootstrap"].Token)
+	bearer := kubeconfig.AuthInfos["kubelet-bootstrap"].Token
+	rememberCredential(bearer)
+	if _, secret, ok := strings.Cut(bearer, "."); ok {
+		rememberCredential(secret)
+	}
 
 	cfg, err := clientcmd.NewDefaultClientConfig(*kubeconfig, nil).ClientConfig()
 	g.Expect(err).NotTo(HaveOccurred())
