@@ -70,6 +70,10 @@ type ManagementOptions struct {
 	// Logger receives the logs of the in-process manager. Zero means discard.
 	Logger logr.Logger
 
+	// ExtraCRDPaths are more CRD directories or files to install, for
+	// example another provider's config/crd/bases.
+	ExtraCRDPaths []string
+
 	// CAPIControllers runs Cluster API's core controllers (Cluster, Machine,
 	// MachineSet, MachineDeployment, MachinePool) and a ClusterCache in the
 	// manager, so Machines behave as in a real management cluster.
@@ -155,12 +159,13 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		ErrorIfCRDPathMissing: true,
-		CRDDirectoryPaths: []string{
+		CRDDirectoryPaths: append([]string{
 			filepath.Join(capiDir, "core", "config", "crd", "bases"),
 			filepath.Join(root, "config", "crd", "bases"),
-		},
-		// A stand-in control plane kind carrying the v1beta2 contract label.
-		CRDs:                  []*apiextensionsv1.CustomResourceDefinition{builder.GenericControlPlaneCRD.DeepCopy()},
+		}, opts.ExtraCRDPaths...),
+		// Stand-in control plane kinds carrying the v1beta2 contract label:
+		// a generic one, and k0smotron's.
+		CRDs:                  []*apiextensionsv1.CustomResourceDefinition{builder.GenericControlPlaneCRD.DeepCopy(), K0smotronControlPlaneCRD()},
 		Scheme:                scheme,
 		WebhookInstallOptions: webhookOptions,
 	}
