@@ -17,6 +17,17 @@
 // installed with --force so a second run replaces the first run's service
 // instead of failing on it.
 //
+// # Downloads
+//
+// Without DownloadURL the script runs https://get.k0s.sh (fetched first, as
+// POSIX sh has no pipefail). An http(s) URL is downloaded next to the binary,
+// checked with sha256sum -c when DownloadSHA256 is set, and renamed into
+// place. oci://host/repo@sha256:... fetches that blob with `oras blob fetch`
+// (the digest names the binary itself); oci://host/repo:tag runs
+// `oras pull` and expects an artifact of exactly one file. oras must already
+// be on the machine (a pre-command can install it); HOME defaults to /root
+// for it, as cloud-init leaves HOME unset.
+//
 // # Jinja
 //
 // Cloud-config starts with "## template: jinja", as k0smotron's does, so

@@ -31,13 +31,15 @@ import (
 // the bootstrap needs.
 const IgnitionSpecVersion = "3.3.0"
 
+type ignitionSpec struct {
+	version string
+	parse   func([]byte) (any, report.Report, error)
+}
+
 // ignitionSpecs are the stable specs output can use, oldest first. Each
 // parser also accepts older configs and translates them up, which is how the
 // generated config and the additional config meet at one version.
-var ignitionSpecs = []struct {
-	version string
-	parse   func([]byte) (any, report.Report, error)
-}{
+var ignitionSpecs = []ignitionSpec{
 	{"3.3.0", parseAs(v3_3.ParseCompatibleVersion)},
 	{"3.4.0", parseAs(v3_4.ParseCompatibleVersion)},
 	{"3.5.0", parseAs(v3_5.ParseCompatibleVersion)},
@@ -74,32 +76,20 @@ WantedBy=multi-user.target
 `
 
 func renderIgnition(in Input) ([]byte, error) {
-	base, err := encodeJSON(baseIgnition(in))
+	out, err := encodeJSON(baseIgnition(in))
 	if err != nil {
-		return nil, fmt.Errorf("encoding ignition: %w", err)
+		return nil, err
 	}
 	spec := ignitionSpecs[0]
-	out := base
 	if in.Ignition.AdditionalConfig != "" {
 		add, err := additionalIgnition(in)
 		if err != nil {
 			return nil, err
 		}
-		version, _, err := ignutil.GetConfigVersion(add)
-		if err != nil {
+		if spec, err = specFor(add); err != nil {
 			return nil, fmt.Errorf("ignition additionalConfig: %w", err)
 		}
-		found := false
-		for _, s := range ignitionSpecs {
-			if !semver.New(s.version).LessThan(version) {
-				spec, found = s, true
-				break
-			}
-		}
-		if !found || version.PreRelease != "" {
-			return nil, fmt.Errorf("ignition additionalConfig: spec %s is not supported: use a stable spec up to %s", version, ignitionSpecs[len(ignitionSpecs)-1].version)
-		}
-		if out, err = mergeIgnition(spec.parse, base, add); err != nil {
+		if out, err = mergeIgnition(spec.parse, out, add); err != nil {
 			return nil, err
 		}
 	}
@@ -112,6 +102,23 @@ func renderIgnition(in Input) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// specFor is the oldest spec that holds both the generated config and the
+// additional one.
+func specFor(additional []byte) (ignitionSpec, error) {
+	version, _, err := ignutil.GetConfigVersion(additional)
+	if err != nil {
+		return ignitionSpec{}, err
+	}
+	if version.PreRelease == "" {
+		for _, s := range ignitionSpecs {
+			if !semver.New(s.version).LessThan(version) {
+				return s, nil
+			}
+		}
+	}
+	return ignitionSpec{}, fmt.Errorf("spec %s is not supported: use a stable spec up to %s", version, ignitionSpecs[len(ignitionSpecs)-1].version)
 }
 
 func baseIgnition(in Input) types.Config {

@@ -85,6 +85,11 @@ type Input struct {
 	KubeletExtraArgs map[string]string
 	// Profile is the k0s worker profile (--profile).
 	Profile string
-	// Args are extra `k0s install worker` arguments.
+	// Args are extra `k0s install worker` arguments. Each element is one
+	// argument, passed literally (no shell quote removal). The
+	// --kubelet-extra-args among them (as "--kubelet-extra-args=V", one
+	// element "--kubelet-extra-args V", or two elements; outer quotes of V
+	// are removed for k0smotron compatibility) are merged into the single
+	// --kubelet-extra-args cabpk0s passes.
 	Args []string
 }

@@ -137,6 +137,8 @@ func (m *machine) run(in Input, env ...string) (string, error) {
 		envBinary + "=" + m.binary,
 		envState + "=" + m.state,
 		envWatch + "=" + m.layout.sentinel,
+		// Under -race a stub would otherwise linger a second on exit.
+		"GORACE=atexit_sleep_ms=0",
 	}, env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
