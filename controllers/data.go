@@ -22,7 +22,7 @@ import (
 // is set on the config before the token is created, so a retry after any
 // failure finds and reuses the same token, and copied to the data Secret.
 // Both travel with `clusterctl move`, which drops status.
-const TokenIDAnnotation = "bootstrap.cluster.x-k8s.io/k0s-join-token-id"
+const TokenIDAnnotation = "bootstrap.cluster.x-k8s.io/k0s-join-token-id" //nolint:gosec // an annotation key, not a credential
 
 // missingSourceError names a Secret, ConfigMap or key that does not exist,
 // so the condition can tell the user exactly what to create.

@@ -38,7 +38,7 @@ import (
 )
 
 // TokenFinalizer keeps a config until its join token is revoked.
-const TokenFinalizer = "k0sworkerconfig.bootstrap.cluster.x-k8s.io/join-token"
+const TokenFinalizer = "k0sworkerconfig.bootstrap.cluster.x-k8s.io/join-token" //nolint:gosec // a finalizer name, not a credential
 
 const (
 	// workloadRetryInterval is how soon an unreachable workload cluster is

@@ -50,7 +50,7 @@ func StartWorkload(ctx context.Context) (*Workload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the workload API server: %w", err)
 	}
-	w := &Workload{Config: cfg, CACert: env.ControlPlane.APIServer.SecureServing.CA, env: env}
+	w := &Workload{Config: cfg, CACert: env.ControlPlane.APIServer.CA, env: env}
 	if w.Client, err = client.New(cfg, client.Options{}); err != nil {
 		return nil, errors.Join(err, env.Stop())
 	}
