@@ -393,7 +393,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	token, err := jointoken.Get(ctx, workload, id)
 	switch {
 	case apierrors.IsNotFound(err) && owner.isPool():
-		return r.rotate(ctx, s, workload)
+		return r.rotate(ctx, s)
 	case apierrors.IsNotFound(err):
 		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenMissing", "Refresh",
 			"Join token %s no longer exists in the workload cluster; a machine that has not joined yet cannot join: delete the Machine to replace it", id)
@@ -403,10 +403,14 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	}
 
 	now := time.Now()
-	if owner.isPool() && token.Expiration.Sub(now) < r.TokenTTL/2 {
-		// Pools always keep a valid token in their data for the next
-		// scale-up; the data Secret is rewritten in place with a new one.
-		return r.rotate(ctx, s, workload)
+	if owner.isPool() {
+		// A pool's data must always carry a valid token for the next
+		// scale-up: before half its life is gone, the data Secret is
+		// rewritten in place with a new one.
+		if token.Expiration.Sub(now) < r.TokenTTL/2 {
+			return r.rotate(ctx, s)
+		}
+		return r.requeueForToken(s), nil
 	}
 	if _, err := jointoken.Extend(ctx, workload, token, r.TokenTTL, r.refreshBelow(), now); err != nil {
 		return ctrl.Result{}, err
@@ -414,8 +418,10 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	return r.requeueForToken(s), nil
 }
 
-// rotate gives a MachinePool's data a fresh token and revokes the old one.
-func (r *K0sWorkerConfigReconciler) rotate(ctx context.Context, s *scope, workload client.Client) (ctrl.Result, error) {
+// rotate gives a MachinePool's data a fresh token. The old token is left
+// to expire (less than half a TTL away): an instance may be joining with it
+// right now.
+func (r *K0sWorkerConfigReconciler) rotate(ctx context.Context, s *scope) (ctrl.Result, error) {
 	old := s.config.Annotations[TokenIDAnnotation]
 	delete(s.config.Annotations, TokenIDAnnotation)
 	s.config.Status.Initialization.DataSecretCreated = nil
@@ -423,10 +429,8 @@ func (r *K0sWorkerConfigReconciler) rotate(ctx context.Context, s *scope, worklo
 	if err != nil || !ptr.Deref(s.config.Status.Initialization.DataSecretCreated, false) {
 		return result, err
 	}
-	if err := jointoken.Delete(ctx, workload, old); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate", "Rotated the MachinePool join token %s to %s", old, s.config.Annotations[TokenIDAnnotation])
+	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate",
+		"Rotated the MachinePool join token from %s to %s; %s expires on its own", old, s.config.Annotations[TokenIDAnnotation], old)
 	return result, nil
 }
 

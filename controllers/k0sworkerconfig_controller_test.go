@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/test/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
@@ -217,6 +218,11 @@ func TestWaitsForControlPlaneInitialization(t *testing.T) {
 	start := time.Now()
 	waitForDataSecret(t, ns, "worker")
 	g.Expect(time.Since(start)).To(BeNumerically("<", 10*time.Second))
+
+	// Neither the config nor the Machine names a version: the latest k0s is
+	// installed, as with k0smotron, and the condition says so.
+	g.Expect(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition)()).To(Equal(
+		bootstrapv1.DataSecretAvailableReason + ": Neither the config nor its Machine sets a version: the machine installs the latest k0s release"))
 }
 
 // TestFailureAfterTokenReusesIt: a missing contentFrom Secret stops the
@@ -338,4 +344,52 @@ func TestDeletingAConfigRevokesItsToken(t *testing.T) {
 	g.Eventually(func() error {
 		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &bootstrapv1.K0sWorkerConfig{})
 	}, waitTimeout, pollEvery).ShouldNot(Succeed())
+}
+
+// TestMachinePoolTokenRotatesInPlace: a MachinePool's instances share one
+// config, so they keep their own hostnames, and before the token's life is
+// half gone the data Secret is rewritten in place with a new, working token.
+func TestMachinePoolTokenRotatesInPlace(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "pool")
+	cluster := createCluster(t, ns, "pool", testenv.ClusterOptions{})
+
+	infraPool := &unstructured.Unstructured{}
+	infraPool.SetGroupVersionKind(builder.InfrastructureGroupVersion.WithKind(builder.GenericInfrastructureMachinePoolKind))
+	infraPool.SetNamespace(ns)
+	infraPool.SetName("pool")
+	infraPool.Object["spec"] = map[string]any{}
+	g.Expect(env.Client.Create(ctx, infraPool)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "pool", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &clusterv1.MachinePool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pool"},
+		Spec: clusterv1.MachinePoolSpec{
+			ClusterName: cluster.Name,
+			Replicas:    new(int32(2)),
+			Template: clusterv1.MachineTemplateSpec{Spec: clusterv1.MachineSpec{
+				ClusterName:       cluster.Name,
+				Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: "pool"}},
+				InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: builder.InfrastructureGroupVersion.Group, Kind: builder.GenericInfrastructureMachinePoolKind, Name: "pool"},
+			}},
+		},
+	})).To(Succeed())
+
+	data := waitForDataSecret(t, ns, "pool")
+	first := data.Annotations[controllers.TokenIDAnnotation]
+	g.Expect(first).NotTo(BeEmpty())
+	for path, f := range cloudConfigFiles(t, data.Data["value"]) {
+		g.Expect(f.Content).NotTo(ContainSubstring("hostname-override"), "instances of a pool must not share one node name (%s)", path)
+	}
+	g.Expect(joinAsWorker(t, joinToken(t, data.Data["value"]), "pool-a").Username).To(Equal("system:bootstrap:" + first))
+
+	rotated := &corev1.Secret{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(data), rotated)).To(Succeed())
+		g.Expect(rotated.Annotations[controllers.TokenIDAnnotation]).NotTo(Equal(first))
+	}, testTokenTTL, time.Second).Should(Succeed())
+	g.Expect(rotated.UID).To(Equal(data.UID), "the data Secret is updated in place")
+	second := rotated.Annotations[controllers.TokenIDAnnotation]
+	g.Expect(getConfig(t, ns, "pool").Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, second))
+	g.Expect(joinAsWorker(t, joinToken(t, rotated.Data["value"]), "pool-b").Username).To(Equal("system:bootstrap:" + second))
 }

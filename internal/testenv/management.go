@@ -165,7 +165,11 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 		}, opts.ExtraCRDPaths...),
 		// Stand-in control plane kinds carrying the v1beta2 contract label:
 		// a generic one, and k0smotron's.
-		CRDs:                  []*apiextensionsv1.CustomResourceDefinition{builder.GenericControlPlaneCRD.DeepCopy(), K0smotronControlPlaneCRD()},
+		CRDs: []*apiextensionsv1.CustomResourceDefinition{
+			builder.GenericControlPlaneCRD.DeepCopy(), K0smotronControlPlaneCRD(),
+			// A machine pool infrastructure kind; CAPA's AWSMachinePool is not needed.
+			builder.GenericInfrastructureMachinePoolCRD.DeepCopy(),
+		},
 		Scheme:                scheme,
 		WebhookInstallOptions: webhookOptions,
 	}
