@@ -1,5 +1,6 @@
 # cabpk0s — Cluster API bootstrap provider for k0s.
 #
+#   make demo       the product on an embedded management plane (no Docker)
 #   make test       everything a change must pass: unit + envtest integration tests
 #   make verify     generated files current, go vet, golangci-lint
 #   make generate   deepcopy, CRDs, webhook configuration, RBAC (commit the result)
@@ -43,6 +44,13 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
+
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: envtest-assets ## Run cabpk0s on an embedded management plane with the seed's samples (DEMO_ARGS='--empty --state-dir DIR').
+	go build -o bin/sandbox ./cmd/sandbox
+	exec bin/sandbox $(DEMO_ARGS)
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs, webhook configuration and RBAC.

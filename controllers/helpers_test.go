@@ -1,15 +1,7 @@
 package controllers_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/pem"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,17 +9,13 @@ import (
 
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
@@ -136,94 +124,45 @@ func conditionReason(t *testing.T, ns, name, conditionType string) func() string
 	}
 }
 
-// writeFile is one cloud-config write_files entry.
-type writeFile struct {
-	Path        string `json:"path"`
-	Content     string `json:"content"`
-	Encoding    string `json:"encoding"`
-	Permissions string `json:"permissions"`
-}
-
-// cloudConfigFiles returns the files a cloud-config writes, decoded.
-func cloudConfigFiles(t *testing.T, data []byte) map[string]writeFile {
+// cloudConfigFiles returns the files bootstrap data writes, decoded.
+func cloudConfigFiles(t *testing.T, data []byte) map[string]string {
 	t.Helper()
-	var doc struct {
-		WriteFiles []writeFile `json:"write_files"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("bootstrap data is not YAML: %v", err)
-	}
-	files := map[string]writeFile{}
-	for _, f := range doc.WriteFiles {
-		if f.Encoding == "b64" || f.Encoding == "base64" {
-			decoded, err := base64.StdEncoding.DecodeString(f.Content)
-			if err != nil {
-				t.Fatalf("file %s: %v", f.Path, err)
-			}
-			f.Content = string(decoded)
-		}
-		files[f.Path] = f
+	files, err := testenv.BootstrapFiles(data, "cloud-config")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return files
 }
 
-// joinToken extracts the k0s join token from cloud-config bootstrap data.
+// joinToken extracts the k0s join token from bootstrap data.
 func joinToken(t *testing.T, data []byte) string {
 	t.Helper()
-	f, ok := cloudConfigFiles(t, data)["/etc/k0s.token"]
-	if !ok {
-		t.Fatal("the bootstrap data writes no /etc/k0s.token")
+	token, err := testenv.JoinTokenFromBootstrapData(data, "cloud-config")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if f.Permissions != "0600" {
-		t.Fatalf("token file permissions are %q, want 0600", f.Permissions)
-	}
-	token := strings.TrimSpace(f.Content)
 	rememberCredential(token)
-	return token
-}
-
-// joinAsWorker does what a joining k0s worker does with its token: connect
-// to the API server it names, trusting the CA it carries, authenticate with
-// the bootstrap token and ask for a kubelet client certificate. It returns
-// who the API server says the token is.
-func joinAsWorker(t *testing.T, k0sToken, nodeName string) authenticationv1.UserInfo {
-	t.Helper()
-	g := NewWithT(t)
-	kubeconfig, err := jointoken.DecodeWorkerToken(k0sToken)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(kubeconfig.CurrentContext).To(Equal("k0s"))
-	g.Expect(kubeconfig.Contexts["k0s"].AuthInfo).To(Equal("kubelet-bootstrap"))
+	kubeconfig, err := jointoken.DecodeWorkerToken(token)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bearer := kubeconfig.AuthInfos["kubelet-bootstrap"].Token
 	rememberCredential(bearer)
 	if _, secret, ok := strings.Cut(bearer, "."); ok {
 		rememberCredential(secret)
 	}
+	return token
+}
 
-	cfg, err := clientcmd.NewDefaultClientConfig(*kubeconfig, nil).ClientConfig()
-	g.Expect(err).NotTo(HaveOccurred())
-	clientset, err := kubernetes.NewForConfig(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-
-	review, err := clientset.AuthenticationV1().SelfSubjectReviews().Create(t.Context(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	g.Expect(err).NotTo(HaveOccurred(), "the join token must authenticate against the workload API server")
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	g.Expect(err).NotTo(HaveOccurred())
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
-	}, key)
-	g.Expect(err).NotTo(HaveOccurred())
-	csr := &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
-		Spec: certificatesv1.CertificateSigningRequestSpec{
-			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
-			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
-			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
-		},
+// joinAsWorker does what a joining k0s worker does with its token and
+// returns who the workload API server says it is.
+func joinAsWorker(t *testing.T, k0sToken, nodeName string) authenticationv1.UserInfo {
+	t.Helper()
+	user, err := testenv.JoinAsWorker(t.Context(), k0sToken, nodeName)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err = clientset.CertificatesV1().CertificateSigningRequests().Create(t.Context(), csr, metav1.CreateOptions{})
-	g.Expect(err).NotTo(HaveOccurred(), "system:bootstrappers must be able to request a node certificate")
-	return review.Status.UserInfo
+	return user
 }
 
 // tokenSecrets returns the bootstrap-token Secrets in the workload cluster
@@ -267,32 +206,10 @@ func joinNode(t *testing.T, ns, machineName string) {
 	}, waitTimeout, pollEvery).Should(Succeed())
 }
 
-// validateCloudConfig renders the Jinja template the way cloud-init does
-// on a booting machine, then validates the result with cloud-init's own
-// schema check.
+// validateCloudConfig checks bootstrap data with cloud-init itself.
 func validateCloudConfig(t *testing.T, data []byte) {
 	t.Helper()
-	if _, err := exec.LookPath("cloud-init"); err != nil {
-		t.Fatal("cloud-init is not installed: run `make test-deps`")
-	}
-	dir := t.TempDir()
-	userData := filepath.Join(dir, "user-data")
-	instanceData := filepath.Join(dir, "instance-data.json")
-	rendered := filepath.Join(dir, "rendered")
-	if err := os.WriteFile(userData, data, 0o600); err != nil {
+	if err := testenv.ValidateCloudConfig(data); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.WriteFile(instanceData, []byte(`{"v1":{"instance_id":"i-0123456789","local_hostname":"worker"},"ds":{"meta_data":{}}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("cloud-init", "devel", "render", userData, "-i", instanceData).Output()
-	if err != nil {
-		t.Fatalf("cloud-init devel render: %v", err)
-	}
-	if err := os.WriteFile(rendered, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cloud-init", "schema", "-c", rendered).CombinedOutput(); err != nil {
-		t.Fatalf("cloud-init schema rejects the bootstrap data: %v\n%s", err, out)
 	}
 }

@@ -254,7 +254,7 @@ func TestFailureAfterTokenReusesIt(t *testing.T) {
 		Data:       map[string][]byte{"motd": []byte("welcome")},
 	})).To(Succeed())
 	data := waitForDataSecret(t, ns, "worker")
-	g.Expect(cloudConfigFiles(t, data.Data["value"])).To(HaveKeyWithValue("/etc/motd", HaveField("Content", "welcome")))
+	g.Expect(cloudConfigFiles(t, data.Data["value"])).To(HaveKeyWithValue("/etc/motd", "welcome"))
 	g.Expect(data.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, first))
 	g.Expect(tokenSecrets(t, ns, "worker")).To(HaveLen(1))
 	user := joinAsWorker(t, joinToken(t, data.Data["value"]), "worker")
@@ -379,7 +379,7 @@ func TestMachinePoolTokenRotatesInPlace(t *testing.T) {
 	first := data.Annotations[controllers.TokenIDAnnotation]
 	g.Expect(first).NotTo(BeEmpty())
 	for path, f := range cloudConfigFiles(t, data.Data["value"]) {
-		g.Expect(f.Content).NotTo(ContainSubstring("hostname-override"), "instances of a pool must not share one node name (%s)", path)
+		g.Expect(f).NotTo(ContainSubstring("hostname-override"), "instances of a pool must not share one node name (%s)", path)
 	}
 	g.Expect(joinAsWorker(t, joinToken(t, data.Data["value"]), "pool-a").Username).To(Equal("system:bootstrap:" + first))
 

@@ -51,8 +51,9 @@ func CreateCluster(ctx context.Context, c client.Client, w *Workload, namespace,
 	if err := c.Create(ctx, awsCluster); err != nil {
 		return nil, fmt.Errorf("creating AWSCluster: %w", err)
 	}
+	base := awsCluster.DeepCopy()
 	awsCluster.Object["status"] = map[string]any{"ready": true}
-	if err := c.Status().Update(ctx, awsCluster); err != nil {
+	if err := c.Status().Patch(ctx, awsCluster, client.MergeFrom(base)); err != nil {
 		return nil, fmt.Errorf("marking AWSCluster ready: %w", err)
 	}
 
@@ -106,8 +107,9 @@ func SetControlPlaneInitialized(ctx context.Context, c client.Client, namespace,
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cp); err != nil {
 		return err
 	}
+	base := cp.DeepCopy()
 	cp.Object["status"] = map[string]any{"initialization": map[string]any{"controlPlaneInitialized": true}}
-	if err := c.Status().Update(ctx, cp); err != nil {
+	if err := c.Status().Patch(ctx, cp, client.MergeFrom(base)); err != nil {
 		return fmt.Errorf("marking the control plane initialized: %w", err)
 	}
 	return nil

@@ -7,11 +7,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// InfrastructureSimulator stands in for CAPA: it marks every AWSMachine
-// provisioned with a made-up provider ID, as if an EC2 instance had been
-// launched with the Machine's bootstrap data. No instance exists.
+// InfrastructureSimulator stands in for CAPA: it marks every AWSCluster
+// provisioned, and every AWSMachine provisioned with a made-up provider ID,
+// as if an EC2 instance had been launched with the Machine's bootstrap data.
+// No instance exists.
 type InfrastructureSimulator struct {
 	Client client.Client
 }
@@ -28,9 +30,34 @@ func providerID(m *unstructured.Unstructured) string {
 
 // SetupWithManager registers the simulator.
 func (s *InfrastructureSimulator) SetupWithManager(mgr ctrl.Manager) error {
+	awsCluster := &unstructured.Unstructured{}
+	awsCluster.SetGroupVersionKind(AWSClusterGVK)
+	err := ctrl.NewControllerManagedBy(mgr).Named("simulated-awscluster").For(awsCluster).
+		Complete(reconcile.Func(s.reconcileCluster))
+	if err != nil {
+		return err
+	}
 	awsMachine := &unstructured.Unstructured{}
 	awsMachine.SetGroupVersionKind(AWSMachineGVK)
 	return ctrl.NewControllerManagedBy(mgr).Named("simulated-awsmachine").For(awsMachine).Complete(s)
+}
+
+// reconcileCluster provisions one AWSCluster; the control plane endpoint
+// comes from the control plane stand-in.
+func (s *InfrastructureSimulator) reconcileCluster(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	c := &unstructured.Unstructured{}
+	c.SetGroupVersionKind(AWSClusterGVK)
+	if err := s.Client.Get(ctx, req.NamespacedName, c); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if ready, _, _ := unstructured.NestedBool(c.Object, "status", "ready"); ready || !c.GetDeletionTimestamp().IsZero() {
+		return ctrl.Result{}, nil
+	}
+	base := c.DeepCopy()
+	if err := unstructured.SetNestedField(c.Object, true, "status", "ready"); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, s.Client.Status().Patch(ctx, c, client.MergeFrom(base))
 }
 
 // Reconcile provisions one AWSMachine.

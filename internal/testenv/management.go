@@ -159,6 +159,9 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		ErrorIfCRDPathMissing: true,
+		// Watches held open by clients keep kube-apiserver from exiting
+		// promptly; nothing here needs a graceful shutdown.
+		ControlPlaneStopTimeout: stopTimeout,
 		CRDDirectoryPaths: append([]string{
 			filepath.Join(capiDir, "core", "config", "crd", "bases"),
 			filepath.Join(root, "config", "crd", "bases"),
@@ -426,7 +429,7 @@ func (m *Management) Stop() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := m.env.Stop(); err != nil {
+	if err := stopEnvironment(m.env); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

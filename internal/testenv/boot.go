@@ -1,0 +1,341 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/render"
+)
+
+// BootErrorAnnotation on a Machine says why the simulated boot could not
+// join it; it is removed once the Machine joins.
+const BootErrorAnnotation = "sandbox.cabpk0s.io/boot-error"
+
+// BootSimulator stands in for a machine booting with its bootstrap data:
+// it reads the data Secret, finds the k0s join token in it, authenticates
+// with that token against the workload API server and requests the node's
+// client certificate as the bootstrap identity — the steps a k0s worker
+// takes — and only then registers the Node with the Machine's provider ID
+// (standing in for the kubelet after TLS bootstrap). Broken data or a token
+// the API server refuses leave the Machine unjoined, with the reason in
+// BootErrorAnnotation and an event.
+type BootSimulator struct {
+	Client   client.Client
+	Workload *Workload
+	Recorder events.EventRecorder
+	// ValidateCloudConfig checks single-part cloud-config with cloud-init
+	// itself before booting, as a real machine's cloud-init would parse it.
+	ValidateCloudConfig bool
+}
+
+// SetupWithManager registers the simulator.
+func (s *BootSimulator) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("simulated-machine-boot").For(&clusterv1.Machine{}).Complete(s)
+}
+
+// Reconcile boots one Machine whose bootstrap data and instance are ready.
+func (s *BootSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	m := &clusterv1.Machine{}
+	if err := s.Client.Get(ctx, req.NamespacedName, m); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	dataSecret := ""
+	if m.Spec.Bootstrap.DataSecretName != nil {
+		dataSecret = *m.Spec.Bootstrap.DataSecretName
+	}
+	if !m.DeletionTimestamp.IsZero() || m.Status.NodeRef.IsDefined() || dataSecret == "" || m.Spec.ProviderID == "" {
+		return ctrl.Result{}, nil
+	}
+
+	err := s.boot(ctx, m, dataSecret)
+	if err == nil {
+		return ctrl.Result{}, s.setBootError(ctx, m, "")
+	}
+	s.Recorder.Eventf(m, nil, corev1.EventTypeWarning, "SimulatedBootFailed", "Boot", "%s", err.Error())
+	return ctrl.Result{RequeueAfter: 30 * time.Second}, s.setBootError(ctx, m, err.Error())
+}
+
+func (s *BootSimulator) boot(ctx context.Context, m *clusterv1.Machine, dataSecret string) error {
+	if exists, err := s.nodeExists(ctx, m.Spec.ProviderID); err != nil || exists {
+		return err
+	}
+	secret := &corev1.Secret{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: dataSecret}, secret); err != nil {
+		return fmt.Errorf("reading bootstrap data Secret %s: %w", dataSecret, err)
+	}
+	format := string(secret.Data["format"])
+	if s.ValidateCloudConfig && format != string(render.FormatIgnition) && !bytes.HasPrefix(secret.Data["value"], []byte("Content-Type: multipart/")) {
+		if err := ValidateCloudConfig(secret.Data["value"]); err != nil {
+			return err
+		}
+	}
+	token, err := JoinTokenFromBootstrapData(secret.Data["value"], format)
+	if err != nil {
+		return fmt.Errorf("bootstrap data: %w", err)
+	}
+	nodeName := m.Name
+	if _, err := JoinAsWorker(ctx, token, nodeName); err != nil {
+		return err
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeName},
+		Spec: corev1.NodeSpec{
+			ProviderID: m.Spec.ProviderID,
+			Taints:     []corev1.Taint{{Key: clusterv1.NodeUninitializedTaint.Key, Effect: clusterv1.NodeUninitializedTaint.Effect}},
+		},
+	}
+	if err := s.Workload.Client.Create(ctx, node); err != nil {
+		return fmt.Errorf("registering Node %s: %w", nodeName, err)
+	}
+	return nil
+}
+
+func (s *BootSimulator) nodeExists(ctx context.Context, providerID string) (bool, error) {
+	nodes := &corev1.NodeList{}
+	if err := s.Workload.Client.List(ctx, nodes); err != nil {
+		return false, err
+	}
+	for _, n := range nodes.Items {
+		if n.Spec.ProviderID == providerID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *BootSimulator) setBootError(ctx context.Context, m *clusterv1.Machine, message string) error {
+	if m.Annotations[BootErrorAnnotation] == message {
+		return nil
+	}
+	base := m.DeepCopy()
+	if message == "" {
+		delete(m.Annotations, BootErrorAnnotation)
+	} else {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[BootErrorAnnotation] = message
+	}
+	return s.Client.Patch(ctx, m, client.MergeFrom(base))
+}
+
+// JoinAsWorker does with a k0s join token what a joining worker does:
+// connect to the API server the token names, trusting the CA it carries,
+// authenticate as the bootstrap identity and request the node's kubelet
+// client certificate.
+// It returns who the API server says the token is.
+func JoinAsWorker(ctx context.Context, k0sToken, nodeName string) (authenticationv1.UserInfo, error) {
+	var none authenticationv1.UserInfo
+	kubeconfig, err := jointoken.DecodeWorkerToken(k0sToken)
+	if err != nil {
+		return none, fmt.Errorf("join token: %w", err)
+	}
+	if kubeconfig.CurrentContext != "k0s" || kubeconfig.Contexts["k0s"] == nil || kubeconfig.Contexts["k0s"].AuthInfo != "kubelet-bootstrap" {
+		return none, errors.New("join token is not a k0s worker token (context k0s, user kubelet-bootstrap)")
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*kubeconfig, nil).ClientConfig()
+	if err != nil {
+		return none, fmt.Errorf("join token kubeconfig: %w", err)
+	}
+	cfg.Timeout = 10 * time.Second
+	clientset, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return none, err
+	}
+	review, err := clientset.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return none, fmt.Errorf("the workload API server refused the join token: %w", err)
+	}
+	user := review.Status.UserInfo
+	if !strings.HasPrefix(user.Username, "system:bootstrap:") {
+		return none, fmt.Errorf("the join token authenticates as %q, not as a bootstrap token", user.Username)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return none, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
+	}, key)
+	if err != nil {
+		return none, err
+	}
+	_, err = clientset.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
+			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
+			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return none, fmt.Errorf("the bootstrap identity cannot request a node certificate: %w", err)
+	}
+	return user, nil
+}
+
+// JoinTokenFromBootstrapData finds the k0s join token a machine would
+// write from its bootstrap data: cloud-config, MIME multi-part
+// cloud-config, or Ignition.
+func JoinTokenFromBootstrapData(data []byte, format string) (string, error) {
+	files, err := BootstrapFiles(data, format)
+	if err != nil {
+		return "", err
+	}
+	for p, content := range files {
+		if path.Base(p) == render.TokenFileName {
+			return strings.TrimSpace(content), nil
+		}
+	}
+	return "", errors.New("no k0s.token file is written")
+}
+
+// BootstrapFiles returns the files bootstrap data writes, by path, decoded.
+func BootstrapFiles(data []byte, format string) (map[string]string, error) {
+	switch {
+	case format == string(render.FormatIgnition):
+		return ignitionFiles(data)
+	case bytes.HasPrefix(data, []byte("Content-Type: multipart/")) || bytes.HasPrefix(data, []byte("MIME-Version:")):
+		return multipartFiles(data)
+	default:
+		return cloudConfigFiles(data)
+	}
+}
+
+func cloudConfigFiles(data []byte) (map[string]string, error) {
+	var doc struct {
+		WriteFiles []struct {
+			Path     string `json:"path"`
+			Content  string `json:"content"`
+			Encoding string `json:"encoding"`
+		} `json:"write_files"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not valid cloud-config YAML: %w", err)
+	}
+	files := map[string]string{}
+	for _, f := range doc.WriteFiles {
+		content := f.Content
+		if f.Encoding == "b64" || f.Encoding == "base64" {
+			decoded, err := base64.StdEncoding.DecodeString(f.Content)
+			if err != nil {
+				return nil, fmt.Errorf("file %s: %w", f.Path, err)
+			}
+			content = string(decoded)
+		}
+		files[f.Path] = content
+	}
+	return files, nil
+}
+
+func multipartFiles(data []byte) (map[string]string, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not a MIME message: %w", err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	reader := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		part, err := reader.NextPart()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(part)
+		if err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(part.Header.Get("Content-Transfer-Encoding"), "base64") {
+			if body, err = base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(body), nil))); err != nil {
+				return nil, err
+			}
+		}
+		partFiles, err := cloudConfigFiles(body)
+		if err != nil {
+			continue // a part that is not cloud-config (a script, say)
+		}
+		for p, c := range partFiles {
+			files[p] = c
+		}
+	}
+}
+
+func ignitionFiles(data []byte) (map[string]string, error) {
+	var cfg struct {
+		Storage struct {
+			Files []struct {
+				Path     string `json:"path"`
+				Contents struct {
+					Source      string `json:"source"`
+					Compression string `json:"compression"`
+				} `json:"contents"`
+			} `json:"files"`
+		} `json:"storage"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("not valid Ignition JSON: %w", err)
+	}
+	files := map[string]string{}
+	for _, f := range cfg.Storage.Files {
+		content, err := decodeDataURL(f.Contents.Source)
+		if err != nil {
+			return nil, fmt.Errorf("file %s: %w", f.Path, err)
+		}
+		files[f.Path] = content
+	}
+	return files, nil
+}
+
+// decodeDataURL decodes the RFC 2397 data URLs Ignition file contents use.
+func decodeDataURL(source string) (string, error) {
+	rest, ok := strings.CutPrefix(source, "data:")
+	if !ok {
+		return "", fmt.Errorf("contents are not a data URL")
+	}
+	meta, payload, ok := strings.Cut(rest, ",")
+	if !ok {
+		return "", fmt.Errorf("malformed data URL")
+	}
+	if strings.HasSuffix(meta, ";base64") {
+		decoded, err := base64.StdEncoding.DecodeString(payload)
+		return string(decoded), err
+	}
+	return url.PathUnescape(payload)
+}
