@@ -36,6 +36,9 @@ func run() error {
 	interval := flag.Duration("refresh", 2*time.Second, "How often the status table is redrawn.")
 	flag.Parse()
 
+	if *verbosity < 0 || *verbosity > 10 {
+		return fmt.Errorf("-v must be between 0 and 10")
+	}
 	if err := os.MkdirAll(*stateDir, 0o750); err != nil {
 		return err
 	}
@@ -44,7 +47,7 @@ func run() error {
 		return err
 	}
 	defer logFile.Close()
-	logger := zap.New(zap.WriteTo(logFile), zap.Level(zapcore.Level(-*verbosity)))
+	logger := zap.New(zap.WriteTo(logFile), zap.Level(zapcore.Level(-int8(*verbosity))) //nolint:gosec // range checked above)
 	klog.SetLogger(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
