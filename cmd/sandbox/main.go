@@ -47,7 +47,8 @@ func run() error {
 		return err
 	}
 	defer logFile.Close()
-	logger := zap.New(zap.WriteTo(logFile), zap.Level(zapcore.Level(-int8(*verbosity))) //nolint:gosec // range checked above)
+	level := zapcore.Level(-int8(*verbosity)) //nolint:gosec // range checked above
+	logger := zap.New(zap.WriteTo(logFile), zap.Level(level))
 	klog.SetLogger(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
