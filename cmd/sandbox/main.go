@@ -47,7 +47,7 @@ func run() error {
 		return err
 	}
 	defer logFile.Close()
-	level := zapcore.Level(-int8(*verbosity)) //nolint:gosec // range checked above
+	level := zapcore.Level(-int8(*verbosity))
 	logger := zap.New(zap.WriteTo(logFile), zap.Level(level))
 	klog.SetLogger(logger)
 
