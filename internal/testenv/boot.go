@@ -118,6 +118,21 @@ func (s *BootSimulator) boot(ctx context.Context, m *clusterv1.Machine, dataSecr
 	if err := s.Workload.Client.Create(ctx, node); err != nil {
 		return fmt.Errorf("registering Node %s: %w", nodeName, err)
 	}
+	// What a healthy kubelet reports, so Cluster API sees the Machine ready
+	// and available (rollouts with maxUnavailable 0 wait for that).
+	now := metav1.Now()
+	condition := func(t corev1.NodeConditionType, status corev1.ConditionStatus) corev1.NodeCondition {
+		return corev1.NodeCondition{Type: t, Status: status, LastHeartbeatTime: now, LastTransitionTime: now, Reason: "SimulatedKubelet"}
+	}
+	node.Status.Conditions = []corev1.NodeCondition{
+		condition(corev1.NodeReady, corev1.ConditionTrue),
+		condition(corev1.NodeMemoryPressure, corev1.ConditionFalse),
+		condition(corev1.NodeDiskPressure, corev1.ConditionFalse),
+		condition(corev1.NodePIDPressure, corev1.ConditionFalse),
+	}
+	if err := s.Workload.Client.Status().Update(ctx, node); err != nil {
+		return fmt.Errorf("reporting Node %s ready: %w", nodeName, err)
+	}
 	return nil
 }
 
