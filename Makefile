@@ -114,3 +114,4 @@ $(KUSTOMIZE):
 
 $(GOLANGCI_LINT):
 	hack/go-install.sh github.com/golangci/golangci-lint/v2/cmd/golangci-lint $(GOLANGCI_LINT_VER) $@
+include hack/e2e.mk
