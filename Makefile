@@ -35,7 +35,7 @@ export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS_DIR)
 TEST_PACKAGES := cloud-init shellcheck
 
 GO_TEST_FLAGS ?= -race
-GENERATED := api config/crd config/rbac config/webhook
+GENERATED := api config/crd config/rbac config/webhook docs/api-reference.md
 
 ##@ General
 
@@ -53,11 +53,12 @@ demo: envtest-assets ## Run cabpk0s on an embedded management plane with the see
 	exec bin/sandbox $(DEMO_ARGS)
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs, webhook configuration and RBAC.
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs, webhook configuration, RBAC and the API reference.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) webhook paths=./internal/webhooks/... output:webhook:artifacts:config=config/webhook
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./cmd/... paths=./internal/... paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	go run ./hack/apidocs -crds config/crd/bases -out docs/api-reference.md
 
 .PHONY: build
 build: ## Build the manager binary into bin/manager.
