@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -86,4 +87,17 @@ func moduleDir(module, version string) (string, error) {
 		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, info.Error)
 	}
 	return info.Dir, nil
+}
+
+// KustomizeBinary is the kustomize the Makefile built ($KUSTOMIZE), else
+// the one on PATH.
+func KustomizeBinary() (string, error) {
+	if bin := os.Getenv("KUSTOMIZE"); bin != "" {
+		return bin, nil
+	}
+	bin, err := exec.LookPath("kustomize")
+	if err != nil {
+		return "", errors.New("kustomize not found: set KUSTOMIZE or run make test")
+	}
+	return bin, nil
 }

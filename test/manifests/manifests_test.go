@@ -16,11 +16,12 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 
 	. "github.com/onsi/gomega"
 	"github.com/spf13/pflag"
@@ -90,24 +91,17 @@ var clusterScopedKinds = map[string]bool{
 // variableRef matches clusterctl's ${NAME:=default}.
 var variableRef = regexp.MustCompile(`\$\{([A-Za-z0-9_]+):=([^}]*)\}`)
 
-// repoRoot is the module root, two directories above this file.
+// repoRoot is the module root.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot find the test's source file")
-	}
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	return testenv.RepoRoot()
 }
 
 func kustomizeBinary(t *testing.T) string {
 	t.Helper()
-	if bin := os.Getenv("KUSTOMIZE"); bin != "" {
-		return bin
-	}
-	bin, err := exec.LookPath("kustomize")
+	bin, err := testenv.KustomizeBinary()
 	if err != nil {
-		t.Fatal("kustomize not found: set KUSTOMIZE or run make test")
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -22,35 +22,29 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
+
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
 )
 
-// repoRoot is the module root, two directories above this file.
+// repoRoot is the module root.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot find the test's source file")
-	}
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	return testenv.RepoRoot()
 }
 
 func kustomizeBinary(t *testing.T) string {
 	t.Helper()
-	if bin := os.Getenv("KUSTOMIZE"); bin != "" {
-		return bin
-	}
-	bin, err := exec.LookPath("kustomize")
+	bin, err := testenv.KustomizeBinary()
 	if err != nil {
-		t.Fatal("kustomize not found: set KUSTOMIZE or run make test")
+		t.Fatal(err)
 	}
 	return bin
 }
