@@ -79,6 +79,9 @@ type ManagementOptions struct {
 	// manager, so Machines behave as in a real management cluster.
 	CAPIControllers bool
 
+	// APIServerArgs are extra kube-apiserver flags (name without dashes).
+	APIServerArgs map[string]string
+
 	// Setup registers controllers with the manager before it starts.
 	// clusterCache is nil unless CAPIControllers is set.
 	Setup func(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error
@@ -175,6 +178,9 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 		},
 		Scheme:                scheme,
 		WebhookInstallOptions: webhookOptions,
+	}
+	for name, value := range opts.APIServerArgs {
+		env.ControlPlane.GetAPIServer().Configure().Set(name, value)
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -44,14 +44,28 @@ var bootstrapperRoleBindings = map[string]string{
 	"node-autoapprove-bootstrap": "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
 }
 
+// WorkloadOptions configure StartWorkloadWith.
+type WorkloadOptions struct {
+	// APIServerArgs are extra kube-apiserver flags (name without dashes).
+	APIServerArgs map[string]string
+}
+
 // StartWorkload starts a workload cluster API server.
 func StartWorkload(ctx context.Context) (*Workload, error) {
+	return StartWorkloadWith(ctx, WorkloadOptions{})
+}
+
+// StartWorkloadWith starts a workload cluster API server with options.
+func StartWorkloadWith(ctx context.Context, opts WorkloadOptions) (*Workload, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStopTimeout: stopTimeout}
 	env.ControlPlane.GetAPIServer().Configure().Set("enable-bootstrap-token-auth", "true")
+	for name, value := range opts.APIServerArgs {
+		env.ControlPlane.GetAPIServer().Configure().Set(name, value)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting the workload API server: %w", err)
