@@ -22,7 +22,6 @@ import (
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/rest"
 	addonsv1beta1 "sigs.k8s.io/cluster-api/api/addons/v1beta1"
@@ -41,7 +40,6 @@ import (
 	"sigs.k8s.io/cluster-api/core/reconcilers/machineset"
 	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	coreadmission "sigs.k8s.io/cluster-api/core/webhooks/admission"
-	coreconversion "sigs.k8s.io/cluster-api/core/webhooks/conversion"
 	"sigs.k8s.io/cluster-api/util/index"
 	"sigs.k8s.io/cluster-api/util/test/builder"
 	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
@@ -106,6 +104,9 @@ type Management struct {
 	env      *envtest.Environment
 	cancel   context.CancelFunc
 	finished chan error
+	// unregisterAPIVersionReader takes this cluster out of the getter
+	// Cluster API's conversion webhooks use (see apiversion.go).
+	unregisterAPIVersionReader func()
 }
 
 // NewManagementScheme returns the manager scheme plus every Cluster API
@@ -258,10 +259,7 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 	}
 	m.Manager = mgr
 
-	apiReader := mgr.GetAPIReader()
-	coreconversion.SetAPIVersionGetter(func(ctx context.Context, gk schema.GroupKind) (string, error) {
-		return contractAPIVersion(ctx, apiReader, gk)
-	})
+	m.unregisterAPIVersionReader = registerAPIVersionReader(mgr.GetAPIReader())
 	if err := setupCAPIWebhooks(mgr); err != nil {
 		return err
 	}
@@ -434,6 +432,9 @@ func (m *Management) Stop() error {
 		if err := <-m.finished; err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.unregisterAPIVersionReader != nil {
+		m.unregisterAPIVersionReader()
 	}
 	if err := stopEnvironment(m.env); err != nil {
 		errs = append(errs, err)
