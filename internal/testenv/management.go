@@ -204,13 +204,9 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 func (m *Management) installCAPACRDs(capaDir string) error {
 	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(capaCRDFiles))
 	for _, name := range capaCRDFiles {
-		data, err := os.ReadFile(filepath.Join(capaDir, "config", "crd", "bases", name))
+		crd, err := ReadCRD(filepath.Join(capaDir, "config", "crd", "bases", name), nil)
 		if err != nil {
-			return fmt.Errorf("reading CAPA CRD: %w", err)
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(data, crd); err != nil {
-			return fmt.Errorf("parsing CAPA CRD %s: %w", name, err)
+			return fmt.Errorf("CAPA: %w", err)
 		}
 		versions := make([]string, 0, len(crd.Spec.Versions))
 		for _, v := range crd.Spec.Versions {
@@ -218,17 +214,10 @@ func (m *Management) installCAPACRDs(capaDir string) error {
 				versions = append(versions, v.Name)
 			}
 		}
-		if crd.Labels == nil {
-			crd.Labels = map[string]string{}
-		}
 		crd.Labels["cluster.x-k8s.io/v1beta1"] = strings.Join(versions, "_")
 		crds = append(crds, crd)
 	}
-	_, err := envtest.InstallCRDs(m.Config, envtest.CRDInstallOptions{CRDs: crds, MaxTime: time.Minute, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		return fmt.Errorf("installing CAPA CRDs: %w", err)
-	}
-	return nil
+	return m.InstallCRDs(crds...)
 }
 
 func (m *Management) startManager(ctx context.Context, opts ManagementOptions) error {

@@ -1,0 +1,186 @@
+// Command bench runs the bootstrap benchmark (make bench): cabpk0s, CABPK
+// and the floor, each scaling a MachineDeployment from 0 to N on fresh
+// real API servers, and writes a JSON report and a markdown section for
+// docs/benchmarks.md. It reports; a person judges.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/cabpk0s/cabpk0s/internal/bench"
+)
+
+func main() {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	var err error
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "floor":
+		err = bench.FloorMain(ctx, os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "measure":
+		err = measure(ctx, os.Args[2:])
+	default:
+		err = run(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	sizes := flag.String("n", "100,1000", "comma-separated machine counts")
+	providers := flag.String("providers", strings.Join(bench.Providers(), ","), "comma-separated providers to measure")
+	manager := flag.String("manager", "bin/manager", "cabpk0s manager binary")
+	cabpk := flag.String("cabpk", "", "CABPK binary (Cluster API's bootstrap/kubeadm)")
+	cabpkVersion := flag.String("cabpk-version", "", "the CABPK binary's version, for the report")
+	markdown := flag.String("markdown", "docs/benchmarks.md", "markdown file the report is appended to; empty for none")
+	jsonOut := flag.String("json", "", "JSON report path (default out/bench/<date>.json)")
+	timeout := flag.Duration("timeout", 30*time.Minute, "how long one run may wait for N data secrets")
+	settle := flag.Duration("settle", 5*time.Second, "how long requests are still counted after the last data secret")
+	verbose := flag.Bool("v", false, "print the harness's logs")
+	flag.Parse()
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	date := time.Now()
+	outDir := filepath.Join("out", "bench", date.Format("20060102-150405"))
+	if *jsonOut == "" {
+		*jsonOut = outDir + ".json"
+	}
+
+	report := &bench.Report{
+		Date:    date,
+		Machine: bench.MachineDescription(),
+		Versions: map[string]string{
+			"cabpk0s":        gitDescribe(),
+			"CABPK":          *cabpkVersion,
+			"kube-apiserver": "v1.36.3",
+			"go":             runtime.Version(),
+		},
+	}
+	for _, field := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-n: %q is not a machine count", field)
+		}
+		for _, p := range strings.Split(*providers, ",") {
+			p = strings.TrimSpace(p)
+			fmt.Printf("measuring %s at N=%d\n", p, n)
+			// Each measurement runs in a process of its own: a fresh
+			// harness, since Cluster API's controllers register
+			// process-wide names, and nothing left over from the last run.
+			dir := filepath.Join(outDir, fmt.Sprintf("%s-%d", p, n))
+			resultPath := filepath.Join(dir, "result.json")
+			cmd := exec.CommandContext(ctx, self, "measure", "-provider", p, "-n", strconv.Itoa(n),
+				"-dir", dir, "-result", resultPath, "-manager", *manager, "-cabpk", *cabpk,
+				"-timeout", timeout.String(), "-settle", settle.String(), "-v="+strconv.FormatBool(*verbose))
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("%s at N=%d: %w", p, n, err)
+			}
+			var result bench.Result
+			data, err := os.ReadFile(resultPath)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(data, &result); err != nil {
+				return err
+			}
+			fmt.Printf("  %s N=%d: %.1f s, p50 %.2f s, p99 %.2f s, %.1f CPU s, peak RSS %.0f MiB\n",
+				p, n, result.WallSeconds, result.P50Seconds, result.P99Seconds, result.CPUSeconds, float64(result.PeakRSSBytes)/(1<<20))
+			report.Results = append(report.Results, result)
+		}
+	}
+	report.ComputeRatios()
+
+	data, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*jsonOut), 0o750); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*jsonOut, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := report.WriteMarkdown(os.Stdout); err != nil {
+		return err
+	}
+	if *markdown != "" {
+		f, err := os.OpenFile(*markdown, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644) //nolint:gosec // a document in the repository
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := report.WriteMarkdown(f); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\nJSON report: %s\n", *jsonOut)
+	return nil
+}
+
+// measure runs one provider at one N and writes the result as JSON.
+func measure(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("measure", flag.ContinueOnError)
+	provider := fs.String("provider", "", "provider to measure")
+	n := fs.Int("n", 0, "machine count")
+	dir := fs.String("dir", "", "directory for logs and audit logs")
+	resultPath := fs.String("result", "", "where to write the JSON result")
+	manager := fs.String("manager", "", "cabpk0s manager binary")
+	cabpk := fs.String("cabpk", "", "CABPK binary")
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for N data secrets")
+	settle := fs.Duration("settle", 5*time.Second, "how long requests are counted after the last data secret")
+	verbose := fs.Bool("v", false, "print the harness's logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	level := zapcore.ErrorLevel
+	if *verbose {
+		level = zapcore.InfoLevel
+	}
+	result, err := bench.Run(ctx, bench.RunOptions{
+		Provider: *provider, N: *n,
+		Binaries: bench.Binaries{Manager: *manager, CABPK: *cabpk, Floor: self},
+		Dir:      *dir, Timeout: *timeout, Settle: *settle,
+		Log: zap.New(zap.WriteTo(os.Stderr), zap.Level(level)), Progress: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*resultPath, data, 0o600)
+}
+
+func gitDescribe() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,388 @@
+// Package bench measures bootstrap throughput and cost: a MachineDeployment
+// scaled from 0 to N on real API servers, with cabpk0s, with Cluster API's
+// kubeadm bootstrap provider (CABPK), and with "the floor" — a plain client
+// doing only the writes bootstrapping needs — each as its own process, so
+// its CPU time and memory are its own, and its requests counted from the
+// API servers' audit logs.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+)
+
+// Provider names.
+const (
+	Cabpk0s = "cabpk0s"
+	CABPK   = "CABPK"
+	Floor   = "floor"
+)
+
+// Binaries are the programs the providers run as.
+type Binaries struct {
+	// Manager is cabpk0s's manager (cmd/manager).
+	Manager string
+	// CABPK is Cluster API's kubeadm bootstrap provider.
+	CABPK string
+	// Floor is a program that runs RunFloor when its first argument is
+	// "floor" (the benchmark's own executable).
+	Floor string
+}
+
+// RunOptions configure one measurement.
+type RunOptions struct {
+	Provider string
+	N        int
+	Binaries Binaries
+	// Dir receives audit logs, kubeconfigs and the provider's log.
+	Dir string
+	// Timeout bounds the wait for N data secrets.
+	Timeout time.Duration
+	// Settle is how long requests are still counted after the last data
+	// secret, so follow-up work (status, token checks) shows.
+	Settle time.Duration
+	// Log receives the harness's logs; Progress one line per stage.
+	Log      logr.Logger
+	Progress io.Writer
+}
+
+// Result is one provider's figures at one N.
+type Result struct {
+	Provider string `json:"provider"`
+	N        int    `json:"n"`
+	// WallSeconds is from the scale-up to the last data secret.
+	WallSeconds float64 `json:"wallSeconds"`
+	// P50Seconds and P99Seconds are per-machine latencies, from the
+	// config's creation (as the harness saw it) to its data secret.
+	P50Seconds float64 `json:"p50Seconds"`
+	P99Seconds float64 `json:"p99Seconds"`
+	// Management and Workload count the provider's requests to each API
+	// server, by "verb resource", from the scale-up until Settle after
+	// the last data secret.
+	Management Requests `json:"managementRequests"`
+	Workload   Requests `json:"workloadRequests"`
+	// CPUSeconds is the provider's CPU time in the same window.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// PeakRSSBytes is the provider process's peak resident memory.
+	PeakRSSBytes int64 `json:"peakRSSBytes"`
+}
+
+// PerMachine divides a count by N.
+func (r Result) PerMachine(count int) float64 { return float64(count) / float64(r.N) }
+
+type provider struct {
+	configGVK   schema.GroupVersionKind
+	templateGVK schema.GroupVersionKind
+	version     string
+	// workloadAgent picks the provider's requests out of the workload API
+	// server's log: they use the Cluster's kubeconfig, like the harness's
+	// own ClusterCache, and differ only by user agent.
+	workloadAgent string
+	start         func(o RunOptions, e *environment, healthAddr string) (*Process, error)
+}
+
+var providers = map[string]provider{
+	Cabpk0s: {
+		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
+		version: machineVersion + "+k0s.0", workloadAgent: "cabpk0s-manager",
+		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
+			return startManager(o.Binaries.Manager, o, e, healthAddr)
+		},
+	},
+	CABPK: {
+		configGVK: KubeadmConfigGVK, templateGVK: KubeadmConfigTemplateGVK,
+		version: machineVersion, workloadAgent: "cluster-api-kubeadm-bootstrap-manager",
+		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
+			return startManager(o.Binaries.CABPK, o, e, healthAddr)
+		},
+	},
+	Floor: {
+		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
+		version: machineVersion + "+k0s.0", workloadAgent: FloorUserAgent,
+		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
+			args := []string{"floor", "--kubeconfig", e.providerKubeconfig, "--health-addr", healthAddr,
+				"--namespace", namespace, "--cluster", clusterName}
+			return StartProcess(o.Binaries.Floor, args, nil, filepath.Join(o.Dir, "floor.log"), healthAddr)
+		},
+	},
+}
+
+// startManager runs cabpk0s or CABPK with its defaults; only what a
+// process needs to run beside others on one machine is set.
+func startManager(binary string, o RunOptions, e *environment, healthAddr string) (*Process, error) {
+	webhookAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, webhookPort, err := net.SplitHostPort(webhookAddr)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--kubeconfig", e.providerKubeconfig,
+		"--health-addr", healthAddr,
+		"--diagnostics-address", "0",
+		"--webhook-port", webhookPort,
+		"--webhook-cert-dir", e.management.WebhookCertDir(),
+	}
+	return StartProcess(binary, args, nil, filepath.Join(o.Dir, o.Provider+".log"), healthAddr)
+}
+
+// Providers lists the provider names Run accepts.
+func Providers() []string { return []string{Cabpk0s, CABPK, Floor} }
+
+// Run measures one provider at one N on a fresh environment.
+func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
+	p, ok := providers[o.Provider]
+	if !ok {
+		return Result{}, fmt.Errorf("unknown provider %q (want one of %v)", o.Provider, Providers())
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return Result{}, err
+	}
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(o.Progress, "  %s N=%d: %s\n", o.Provider, o.N, fmt.Sprintf(format, args...))
+	}
+
+	progress("starting API servers, Cluster API and the simulated infrastructure")
+	e, err := startEnvironment(ctx, o.Dir, o.Log)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { retErr = errors.Join(retErr, e.stop()) }()
+
+	healthAddr, err := freeAddr()
+	if err != nil {
+		return Result{}, err
+	}
+	proc, err := p.start(o, e, healthAddr)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { retErr = errors.Join(retErr, proc.Stop()) }()
+	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
+		return Result{}, err
+	}
+
+	tracker, err := trackConfigs(ctx, e, p.configGVK)
+	if err != nil {
+		return Result{}, err
+	}
+	// One machine first, so caches, informers and the workload cluster
+	// connection are warm and startup is not measured.
+	progress("warming up with one machine")
+	if err := e.createMachineDeployment(ctx, warmupMD, 1, p.templateGVK, p.version); err != nil {
+		return Result{}, err
+	}
+	if err := tracker.wait(ctx, warmupMD, 1, 2*time.Minute); err != nil {
+		return Result{}, fmt.Errorf("warm-up: %w", err)
+	}
+	if err := e.createMachineDeployment(ctx, measuredMD, 0, p.templateGVK, p.version); err != nil {
+		return Result{}, err
+	}
+
+	before, err := proc.Usage()
+	if err != nil {
+		return Result{}, err
+	}
+	progress("scaling MachineDeployment %s from 0 to %d", measuredMD, o.N)
+	start := time.Now()
+	if err := e.scale(ctx, measuredMD, int32(o.N)); err != nil { //nolint:gosec // N is a small count
+		return Result{}, err
+	}
+	if err := tracker.wait(ctx, measuredMD, o.N, o.Timeout); err != nil {
+		return Result{}, err
+	}
+	latencies, last := tracker.latencies(measuredMD)
+	progress("%d data secrets in %s; counting follow-up requests for %s", o.N, last.Sub(start).Round(time.Millisecond), o.Settle)
+	select {
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-time.After(o.Settle):
+	}
+	end := time.Now()
+	after, err := proc.Usage()
+	if err != nil {
+		return Result{}, err
+	}
+
+	result = Result{
+		Provider:     o.Provider,
+		N:            o.N,
+		WallSeconds:  last.Sub(start).Seconds(),
+		P50Seconds:   percentile(latencies, 50).Seconds(),
+		P99Seconds:   percentile(latencies, 99).Seconds(),
+		CPUSeconds:   after.CPUSeconds - before.CPUSeconds,
+		PeakRSSBytes: after.PeakRSSBytes,
+	}
+	if result.Management, err = e.managementAudit.Count(Client{Username: providerUser}, start, end); err != nil {
+		return Result{}, err
+	}
+	if result.Workload, err = e.workloadAudit.Count(Client{UserAgentContains: p.workloadAgent}, start, end); err != nil {
+		return Result{}, err
+	}
+	return result, nil
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100
+	return sorted[max(rank, 1)-1]
+}
+
+// configTracker records when the harness first saw each bootstrap config
+// and when it first saw its data secret reported, from an informer.
+type configTracker struct {
+	mu      sync.Mutex
+	seen    map[string]time.Time
+	ready   map[string]time.Time
+	pool    map[string]string
+	changed chan struct{}
+}
+
+func trackConfigs(ctx context.Context, e *environment, gvk schema.GroupVersionKind) (*configTracker, error) {
+	t := &configTracker{seen: map[string]time.Time{}, ready: map[string]time.Time{}, pool: map[string]string{}, changed: make(chan struct{}, 1)}
+	c, err := cache.New(e.management.Config, cache.Options{Scheme: e.management.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}}})
+	if err != nil {
+		return nil, err
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	informer, err := c.GetInformer(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	observe := func(o any) {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		now := time.Now()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		name := u.GetName()
+		if _, ok := t.seen[name]; !ok {
+			t.seen[name] = now
+			t.pool[name] = u.GetLabels()[clusterv1.MachineDeploymentNameLabel]
+		}
+		if created, _, _ := unstructured.NestedBool(u.Object, "status", "initialization", "dataSecretCreated"); created {
+			if _, ok := t.ready[name]; !ok {
+				t.ready[name] = now
+				select {
+				case t.changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, o any) { observe(o) },
+	}); err != nil {
+		return nil, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return nil, errors.New("bootstrap config informer did not sync")
+	}
+	return t, nil
+}
+
+func (t *configTracker) readyCount(pool string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for name := range t.ready {
+		if t.pool[name] == pool {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *configTracker) wait(ctx context.Context, pool string, n int, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		if got := t.readyCount(pool); got >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("only %d of %d data secrets of MachineDeployment %s after %s", t.readyCount(pool), n, pool, timeout)
+		case <-t.changed:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// latencies returns the pool's per-config latencies, sorted, and when the
+// last data secret was seen.
+func (t *configTracker) latencies(pool string) ([]time.Duration, time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []time.Duration
+	var last time.Time
+	for name, ready := range t.ready {
+		if t.pool[name] != pool {
+			continue
+		}
+		out = append(out, ready.Sub(t.seen[name]))
+		if ready.After(last) {
+			last = ready
+		}
+	}
+	slices.Sort(out)
+	return out, last
+}
+
+// FloorMain runs the floor from command-line arguments (after "floor").
+func FloorMain(ctx context.Context, args []string) error {
+	opts := FloorOptions{Concurrency: DefaultConcurrency(), TokenTTL: 15 * time.Minute}
+	for i := 0; i+1 < len(args); i += 2 {
+		switch value := args[i+1]; args[i] {
+		case "--kubeconfig":
+			opts.Kubeconfig = value
+		case "--health-addr":
+			opts.HealthAddr = value
+		case "--namespace":
+			opts.Namespace = value
+		case "--cluster":
+			opts.Cluster = value
+		case "--concurrency":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				return err
+			}
+			opts.Concurrency = n
+		default:
+			return fmt.Errorf("floor: unknown flag %s", args[i])
+		}
+	}
+	return RunFloor(ctx, opts)
+}
