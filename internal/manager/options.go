@@ -62,6 +62,12 @@ type Options struct {
 	// Diagnostics holds the metrics/diagnostics endpoint and TLS flags shared
 	// by every Cluster API provider.
 	Diagnostics flags.ManagerOptions
+
+	// InformerName names the manager's informers in logs and metrics
+	// (not a flag). Empty means cabpk0s-manager. Informer names must be
+	// unique within a process, so managers sharing one (tests running
+	// several management clusters) set their own.
+	InformerName string
 }
 
 // AddFlags registers every option on fs with its default.
@@ -150,7 +156,7 @@ func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error
 		// Cluster API's own choices: Secrets and ConfigMaps are read live,
 		// and only cluster Secrets (kubeconfig for the ClusterCache) are
 		// cached, so memory does not grow with everything else stored.
-		Cache:  coresetup.ManagerCacheOptions(scheme, controllerName, o.WatchNamespace, o.SyncPeriod),
+		Cache:  coresetup.ManagerCacheOptions(scheme, o.informerName(), o.WatchNamespace, o.SyncPeriod),
 		Client: coresetup.ManagerClientOptions(),
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port:     o.WebhookPort,
@@ -160,4 +166,11 @@ func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error
 			TLSOpts:  tlsOptions,
 		}),
 	}, nil
+}
+
+func (o *Options) informerName() string {
+	if o.InformerName != "" {
+		return o.InformerName
+	}
+	return controllerName
 }

@@ -1,0 +1,232 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/yaml"
+)
+
+// Providers of the local clusterctl repository, as clusterctl init takes
+// them (name:version).
+const (
+	// Cabpk0sProviderName is cabpk0s's bootstrap provider name.
+	Cabpk0sProviderName = "k0s"
+	// Cabpk0sDevVersion is the version a build of this checkout carries in
+	// a local repository (Cluster API's convention for local builds).
+	Cabpk0sDevVersion = "v0.1.99"
+	// SimulatedK0smotronProviderName is the control plane provider whose
+	// components are only the K0smotronControlPlane stand-in CRD; its
+	// "manager" is SimulatedK0smotronProvider.
+	SimulatedK0smotronProviderName = "k0smotron-simulated"
+	// SimulatedAWSProviderName is the infrastructure provider whose
+	// components are only CAPA's CRDs; its "manager" is SimulatedAWSProvider.
+	SimulatedAWSProviderName = "aws-simulated"
+	simulatedVersion         = "v0.0.1"
+)
+
+// ClusterctlRepository is a local clusterctl provider repository and the
+// clusterctl configuration file that points at it.
+type ClusterctlRepository struct {
+	// ConfigFile is the clusterctl configuration file.
+	ConfigFile string
+	// CoreProvider, BootstrapProvider, ControlPlaneProvider and
+	// InfrastructureProvider are name:version, for clusterctl init.
+	CoreProvider, BootstrapProvider, ControlPlaneProvider, InfrastructureProvider string
+}
+
+// Providers returns the in-process implementations of the repository's
+// providers, by the cluster.x-k8s.io/provider label clusterctl gives their
+// components; the simulated ones act on workload cluster w.
+func (r *ClusterctlRepository) Providers(w *Workload) map[string]Provider {
+	return map[string]Provider{
+		"cluster-api":                                     CAPICoreProvider(),
+		"bootstrap-" + Cabpk0sProviderName:                Cabpk0sProvider(),
+		"control-plane-" + SimulatedK0smotronProviderName: SimulatedK0smotronProvider(w),
+		"infrastructure-" + SimulatedAWSProviderName:      SimulatedAWSProvider(w),
+	}
+}
+
+// BuildClusterctlRepository writes a local repository under dir:
+//   - cluster-api: Cluster API's core components, built with kustomize from
+//     core/config/default of the cluster-api module this tree builds
+//     against, with that module's metadata.yaml;
+//   - bootstrap k0s: this checkout's release manifest (kustomize build
+//     config/default, as `make manifests`) and metadata.yaml;
+//   - control plane k0smotron-simulated and infrastructure aws-simulated:
+//     the CRDs of the kinds the simulations stand in for, and a Deployment
+//     the SimulatedKubelet runs the simulation for.
+func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
+	capiDir, err := CAPIModuleDir()
+	if err != nil {
+		return nil, err
+	}
+	capiVersion := strings.TrimPrefix(filepath.Base(capiDir), "cluster-api@")
+	capaDir, err := CAPAModuleDir()
+	if err != nil {
+		return nil, err
+	}
+	root := RepoRoot()
+
+	core, err := kustomizeBuild(filepath.Join(capiDir, "core", "config", "default"))
+	if err != nil {
+		return nil, err
+	}
+	coreMetadata, err := os.ReadFile(filepath.Join(capiDir, "metadata.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	bootstrap, err := kustomizeBuild(filepath.Join(root, "config", "default"))
+	if err != nil {
+		return nil, err
+	}
+	bootstrapMetadata, err := os.ReadFile(filepath.Join(root, "metadata.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	controlPlane, err := simulatedComponents(SimulatedK0smotronProviderName, []*apiextensionsv1.CustomResourceDefinition{K0smotronControlPlaneCRD()})
+	if err != nil {
+		return nil, err
+	}
+	capaCRDs, err := labelledCAPACRDs(capaDir)
+	if err != nil {
+		return nil, err
+	}
+	infrastructure, err := simulatedComponents(SimulatedAWSProviderName, capaCRDs)
+	if err != nil {
+		return nil, err
+	}
+
+	type release struct {
+		providerType, name, label, version, file string
+		components, metadata                     []byte
+	}
+	releases := []release{
+		{"CoreProvider", "cluster-api", "cluster-api", capiVersion, "core-components.yaml", core, coreMetadata},
+		{"BootstrapProvider", Cabpk0sProviderName, "bootstrap-" + Cabpk0sProviderName, Cabpk0sDevVersion, "bootstrap-components.yaml", bootstrap, bootstrapMetadata},
+		// K0smotronControlPlane implements the v1beta2 contract, CAPA v2.13 the v1beta1 one.
+		{"ControlPlaneProvider", SimulatedK0smotronProviderName, "control-plane-" + SimulatedK0smotronProviderName, simulatedVersion, "control-plane-components.yaml", controlPlane, simulatedMetadata("v1beta2")},
+		{"InfrastructureProvider", SimulatedAWSProviderName, "infrastructure-" + SimulatedAWSProviderName, simulatedVersion, "infrastructure-components.yaml", infrastructure, simulatedMetadata("v1beta1")},
+	}
+	var config strings.Builder
+	config.WriteString("# Written by testenv.BuildClusterctlRepository.\n")
+	// The simulated cert-manager is installed with the management cluster,
+	// not by clusterctl (which would download cert-manager).
+	config.WriteString("cert-manager:\n  externallyProvisioned: \"true\"\nproviders:\n")
+	for _, r := range releases {
+		releaseDir := filepath.Join(dir, r.label, r.version)
+		if err := os.MkdirAll(releaseDir, 0o750); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(releaseDir, r.file), r.components, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(releaseDir, "metadata.yaml"), r.metadata, 0o600); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&config, "- name: %q\n  type: %q\n  url: %q\n", r.name, r.providerType, filepath.Join(releaseDir, r.file))
+	}
+	repo := &ClusterctlRepository{
+		ConfigFile:             filepath.Join(dir, "clusterctl.yaml"),
+		CoreProvider:           "cluster-api:" + capiVersion,
+		BootstrapProvider:      Cabpk0sProviderName + ":" + Cabpk0sDevVersion,
+		ControlPlaneProvider:   SimulatedK0smotronProviderName + ":" + simulatedVersion,
+		InfrastructureProvider: SimulatedAWSProviderName + ":" + simulatedVersion,
+	}
+	return repo, os.WriteFile(repo.ConfigFile, []byte(config.String()), 0o600)
+}
+
+func kustomizeBuild(dir string) ([]byte, error) {
+	bin, err := KustomizeBinary()
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "build", dir)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w: %s", dir, err, stderr.String())
+	}
+	return out, nil
+}
+
+func simulatedMetadata(contract string) []byte {
+	return []byte("apiVersion: clusterctl.cluster.x-k8s.io/v1alpha3\nkind: Metadata\nreleaseSeries:\n- major: 0\n  minor: 0\n  contract: " + contract + "\n")
+}
+
+// simulatedComponents are a simulated provider's components: its namespace,
+// the CRDs of the kinds it stands in for, and a Deployment that no kubelet
+// could run (its image does not exist) and the SimulatedKubelet runs
+// in-process.
+func simulatedComponents(name string, crds []*apiextensionsv1.CustomResourceDefinition) ([]byte, error) {
+	namespace := name + "-system"
+	podLabels := map[string]string{"control-plane": "controller-manager"}
+	objs := []any{
+		&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: namespace}},
+	}
+	for _, crd := range crds {
+		crd = crd.DeepCopy()
+		crd.TypeMeta = metav1.TypeMeta{APIVersion: apiextensionsv1.SchemeGroupVersion.String(), Kind: "CustomResourceDefinition"}
+		objs = append(objs, crd)
+	}
+	objs = append(objs, &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name + "-controller-manager", Labels: podLabels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: new(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: podLabels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name:  "manager",
+					Image: "simulated.invalid/" + name + ":" + simulatedVersion,
+				}}},
+			},
+		},
+	})
+	var out bytes.Buffer
+	for _, o := range objs {
+		data, err := yaml.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		out.WriteString("---\n")
+		out.Write(data)
+	}
+	return out.Bytes(), nil
+}
+
+// labelledCAPACRDs are CAPA's CRDs the seed uses, with the contract label
+// CAPA's own kustomization adds (CAPA v2.13 implements the v1beta1 contract).
+func labelledCAPACRDs(capaDir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(capaCRDFiles))
+	for _, name := range capaCRDFiles {
+		data, err := os.ReadFile(filepath.Join(capaDir, "config", "crd", "bases", name))
+		if err != nil {
+			return nil, fmt.Errorf("reading CAPA CRD: %w", err)
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(data, crd); err != nil {
+			return nil, fmt.Errorf("parsing CAPA CRD %s: %w", name, err)
+		}
+		var versions []string
+		for _, v := range crd.Spec.Versions {
+			if v.Served {
+				versions = append(versions, v.Name)
+			}
+		}
+		crd.Labels = map[string]string{clusterv1.GroupVersion.Group + "/v1beta1": strings.Join(versions, "_")}
+		crds = append(crds, crd)
+	}
+	return crds, nil
+}
