@@ -204,7 +204,7 @@ func (r *K0sWorkerConfigReconciler) reconcile(ctx context.Context, s *scope) (ct
 	// already consumed the data: rebuild status, mint nothing new.
 	if !created && s.owner.dataSecretName() != "" {
 		if err := r.restoreStatus(ctx, s); err != nil {
-			return ctrl.Result{}, err
+			return r.workloadUnreachable(config, err)
 		}
 		created = true
 	}
@@ -455,11 +455,17 @@ func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope)
 			}
 		}
 		if id := secret.Annotations[TokenIDAnnotation]; id != "" && config.Annotations[TokenIDAnnotation] == "" && !s.owner.hasJoined() {
-			if config.Annotations == nil {
-				config.Annotations = map[string]string{}
+			adopt, err := r.tokenToAdopt(ctx, s, id)
+			if err != nil {
+				return err
 			}
-			config.Annotations[TokenIDAnnotation] = id
-			controllerutil.AddFinalizer(config, TokenFinalizer)
+			if adopt {
+				if config.Annotations == nil {
+					config.Annotations = map[string]string{}
+				}
+				config.Annotations[TokenIDAnnotation] = id
+				controllerutil.AddFinalizer(config, TokenFinalizer)
+			}
 		}
 	}
 	config.Status.DataSecretName = ptr.To(name)
@@ -467,6 +473,28 @@ func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope)
 	conditions.Set(config, metav1.Condition{Type: bootstrapv1.DataSecretAvailableCondition, Status: metav1.ConditionTrue, Reason: bootstrapv1.DataSecretAvailableReason,
 		Message: "Status rebuilt from " + s.owner.kind() + " " + s.owner.object().GetName()})
 	return nil
+}
+
+// tokenToAdopt tells whether restoreStatus takes back the join token the
+// data Secret names. Only while the token exists: after `clusterctl move`
+// the Machine's status is not moved, so a Machine that joined long ago looks
+// unjoined until Cluster API finds its Node again, and its token was revoked
+// on the source when it joined; taking that ID back would report the token
+// missing and advise replacing a healthy Machine. A MachinePool's token is
+// always taken back: when it is missing, it is rotated.
+func (r *K0sWorkerConfigReconciler) tokenToAdopt(ctx context.Context, s *scope, id string) (bool, error) {
+	if s.owner.isPool() {
+		return true, nil
+	}
+	workload, err := r.ClusterCache.GetClient(ctx, client.ObjectKeyFromObject(s.cluster))
+	if err != nil {
+		return false, err
+	}
+	_, err = jointoken.Get(ctx, workload, id)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // reconcileDelete revokes the join token, then lets the config go.

@@ -1,0 +1,116 @@
+package controllers_test
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
+)
+
+// TestMovedJoinedMachineTakesNoRevokedTokenBack: what `clusterctl move`
+// leaves on the target for a Machine that joined on the source. The source
+// revoked the token when the node joined (and dropped the config's token
+// annotation and finalizer), the data Secret still names the token, and
+// the Machine's status — its nodeRef — is not moved, so until Cluster API
+// finds the Node again the Machine looks unjoined. The status is rebuilt
+// without taking the revoked token back, so no "token missing, replace the
+// Machine" warning is raised for a healthy machine and no token is minted.
+func TestMovedJoinedMachineTakesNoRevokedTokenBack(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "moved-joined")
+	cluster := createCluster(t, ns, "moved", testenv.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	data := waitForDataSecret(t, ns, "worker")
+	id := data.Annotations[controllers.TokenIDAnnotation]
+	g.Expect(id).NotTo(BeEmpty())
+	waitForConsumedData(t, ns, "worker")
+
+	// The source's revocation after the join, as the source controller did it.
+	g.Expect(jointoken.Delete(ctx, workload.Client, id)).To(Succeed())
+	config := getConfig(t, ns, "worker")
+	base := config.DeepCopy()
+	delete(config.Annotations, controllers.TokenIDAnnotation)
+	controllerutil.RemoveFinalizer(config, controllers.TokenFinalizer)
+	g.Expect(env.Client.Patch(ctx, config, client.MergeFrom(base))).To(Succeed())
+	// The move: status is not carried over.
+	config = getConfig(t, ns, "worker")
+	config.Status = bootstrapv1.K0sWorkerConfigStatus{}
+	g.Expect(env.Client.Status().Update(ctx, config)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		config := getConfig(t, ns, "worker")
+		g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()))
+		g.Expect(config.Status.DataSecretName).To(HaveValue(Equal("worker")))
+	}, waitTimeout, pollEvery).Should(Succeed())
+	config = getConfig(t, ns, "worker")
+	g.Expect(config.Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation), "the revoked token is not taken back")
+	g.Expect(config.Finalizers).NotTo(ContainElement(controllers.TokenFinalizer))
+	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty(), "no token is minted")
+	g.Consistently(func(g Gomega) {
+		events := &eventsv1.EventList{}
+		g.Expect(env.Client.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+		for _, e := range events.Items {
+			g.Expect(e.Reason).NotTo(Equal("JoinTokenMissing"), e.Note)
+		}
+	}, 2*time.Second, pollEvery).Should(Succeed())
+}
+
+// TestMovedPendingMachineKeepsItsToken: the data Secret names a token that
+// still exists and the config lost its record of it (restored without its
+// annotations): the token is taken back, kept alive, and revoked once the
+// node joins; nothing new is minted.
+func TestMovedPendingMachineKeepsItsToken(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "moved-pending")
+	cluster := createCluster(t, ns, "moved", testenv.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	data := waitForDataSecret(t, ns, "worker")
+	id := data.Annotations[controllers.TokenIDAnnotation]
+	waitForConsumedData(t, ns, "worker")
+
+	config := getConfig(t, ns, "worker")
+	base := config.DeepCopy()
+	delete(config.Annotations, controllers.TokenIDAnnotation)
+	controllerutil.RemoveFinalizer(config, controllers.TokenFinalizer)
+	g.Expect(env.Client.Patch(ctx, config, client.MergeFrom(base))).To(Succeed())
+	config = getConfig(t, ns, "worker")
+	config.Status = bootstrapv1.K0sWorkerConfigStatus{}
+	g.Expect(env.Client.Status().Update(ctx, config)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		config := getConfig(t, ns, "worker")
+		g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()))
+		g.Expect(config.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, id))
+		g.Expect(config.Finalizers).To(ContainElement(controllers.TokenFinalizer))
+	}, waitTimeout, pollEvery).Should(Succeed())
+	tokens := tokenSecrets(t, ns, "worker")
+	g.Expect(tokens).To(HaveLen(1))
+	g.Expect(tokens[0].Name).To(Equal(jointoken.SecretName(id)))
+
+	joinNode(t, ns, "worker")
+	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
+}
+
+// waitForConsumedData waits until the Machine took the bootstrap data:
+// status is only ever rebuilt for data an owner consumed.
+func waitForConsumedData(t *testing.T, ns, machineName string) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		machine := &clusterv1.Machine{}
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: machineName}, machine)).To(Succeed())
+		g.Expect(machine.Spec.Bootstrap.DataSecretName).NotTo(BeNil())
+	}, waitTimeout, pollEvery).Should(Succeed())
+}
