@@ -31,10 +31,20 @@ type missingSourceError struct{ what string }
 func (e *missingSourceError) Error() string { return e.what + " not found" }
 
 // clusterCA reads the workload cluster's CA certificate from Cluster API's
-// <cluster>-ca Secret. Only the certificate is read: workers never need the key.
-func clusterCA(ctx context.Context, c client.Client, cluster *clusterv1.Cluster) ([]byte, error) {
-	s, err := secret.GetFromNamespacedName(ctx, c, client.ObjectKeyFromObject(cluster), secret.ClusterCA)
-	if apierrors.IsNotFound(err) {
+// <cluster>-ca Secret. Only the certificate is read: workers never need the
+// key. The cached copy (see manager.CacheOptions, which keeps only the
+// certificate) serves nearly every call; the API server is asked only when
+// the cache has nothing, for example a Secret without the cluster label.
+func clusterCA(ctx context.Context, cached, live client.Client, cluster *clusterv1.Cluster) ([]byte, error) {
+	key := client.ObjectKeyFromObject(cluster)
+	s, err := secret.GetFromNamespacedName(ctx, cached, key, secret.ClusterCA)
+	if err == nil && len(s.Data[secret.TLSCrtDataName]) > 0 {
+		return s.Data[secret.TLSCrtDataName], nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	if s, err = secret.GetFromNamespacedName(ctx, live, key, secret.ClusterCA); apierrors.IsNotFound(err) {
 		return nil, &missingSourceError{what: fmt.Sprintf("cluster CA Secret %s/%s", cluster.Namespace, secret.Name(cluster.Name, secret.ClusterCA))}
 	}
 	if err != nil {

@@ -19,8 +19,8 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	"sigs.k8s.io/cluster-api/util"
+	"sigs.k8s.io/cluster-api/util/annotations"
 	"sigs.k8s.io/cluster-api/util/conditions"
-	"sigs.k8s.io/cluster-api/util/patch"
 	"sigs.k8s.io/cluster-api/util/paused"
 	"sigs.k8s.io/cluster-api/util/predicates"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -74,6 +74,11 @@ type K0sWorkerConfigReconciler struct {
 	WatchFilterValue string
 	// TokenTTL is a join token's lifetime without a refresh.
 	TokenTTL time.Duration
+	// SecretCachingClient reads cluster Secrets (the cluster CA) from the
+	// manager's cache; nil means Client.
+	SecretCachingClient client.Client
+
+	tokens tokenMemory
 }
 
 // SetupWithManager watches configs, their owners, their Clusters and the
@@ -83,14 +88,17 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 		return errors.New("TokenTTL must be positive")
 	}
 	log := ctrl.LoggerFrom(ctx)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &clusterv1.Machine{}, machineByConfigIndex, indexMachineByConfig); err != nil {
+		return fmt.Errorf("indexing Machines by bootstrap config: %w", err)
+	}
 	clusterToConfigs, err := util.ClusterToTypedObjectsMapper(mgr.GetClient(), &bootstrapv1.K0sWorkerConfigList{}, mgr.GetScheme())
 	if err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&bootstrapv1.K0sWorkerConfig{}).
+		For(&bootstrapv1.K0sWorkerConfig{}, builder.WithPredicates(configChanged)).
 		WithOptions(options).
-		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToConfig)).
+		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToConfig), builder.WithPredicates(machineChanged)).
 		Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToConfig)).
 		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToConfigs),
 			builder.WithPredicates(predicates.All(mgr.GetScheme(), log,
@@ -141,10 +149,10 @@ func machinePoolToConfig(_ context.Context, o client.Object) []ctrl.Request {
 
 // scope is what one reconcile works on.
 type scope struct {
-	config      *bootstrapv1.K0sWorkerConfig
-	owner       *configOwner
-	cluster     *clusterv1.Cluster
-	patchHelper *patch.Helper
+	config  *bootstrapv1.K0sWorkerConfig
+	owner   *configOwner
+	cluster *clusterv1.Cluster
+	patcher *configPatcher
 }
 
 // Reconcile brings one K0sWorkerConfig closer to having bootstrap data.
@@ -155,6 +163,11 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	if !config.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, config)
+	}
+	if r.cacheBehindOwnWrite(config) {
+		// The cache does not show the status this process just wrote yet;
+		// its update event follows shortly.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 
 	owner, err := getConfigOwner(ctx, r.Client, config)
@@ -172,25 +185,27 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
-	if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, config); err != nil || isPaused || requeue {
-		return ctrl.Result{}, err
+	// Pausing and unpausing are patched at once by Cluster API's helper;
+	// the common case, not paused before or now, rides on the one status
+	// patch at the end instead of costing a patch and a requeue of its own.
+	if annotations.IsPaused(cluster, config) || !conditions.IsFalse(config, bootstrapv1.PausedCondition) && conditions.Has(config, bootstrapv1.PausedCondition) {
+		if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, config); err != nil || isPaused || requeue {
+			return ctrl.Result{}, err
+		}
 	}
 
 	s := &scope{config: config, owner: owner, cluster: cluster}
-	if s.patchHelper, err = patch.NewHelper(config, r.Client); err != nil {
-		return ctrl.Result{}, err
-	}
+	s.patcher = newConfigPatcher(r.Client, config)
+	conditions.Set(config, metav1.Condition{Type: bootstrapv1.PausedCondition, Status: metav1.ConditionFalse, Reason: clusterv1.NotPausedReason})
 	before := conditions.Get(config, bootstrapv1.DataSecretAvailableCondition)
 	defer func() {
 		r.summarize(config, before)
-		opts := []patch.Option{patch.WithOwnedConditions{Conditions: []string{
-			bootstrapv1.ReadyCondition, bootstrapv1.DataSecretAvailableCondition, bootstrapv1.PausedCondition,
-		}}}
-		if retErr == nil {
-			opts = append(opts, patch.WithStatusObservedGeneration{})
-		}
-		if err := s.patchHelper.Patch(ctx, config, opts...); err != nil {
+		if err := s.patcher.patch(ctx, config, retErr == nil); err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, err})
+			return
+		}
+		if ptr.Deref(config.Status.Initialization.DataSecretCreated, false) {
+			r.tokens.markWritten(config.UID)
 		}
 	}()
 	return r.reconcile(ctx, s)
@@ -245,8 +260,9 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope) (ctr
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.tokens.remember(config.UID, token.ID, token.Expiration)
 
-	ca, err := clusterCA(ctx, r.Client, cluster)
+	ca, err := clusterCA(ctx, r.secretReader(), r.Client, cluster)
 	if err != nil {
 		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err)
 	}
@@ -296,14 +312,9 @@ func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, w
 		}
 		config.Annotations[TokenIDAnnotation] = id
 		controllerutil.AddFinalizer(config, TokenFinalizer)
-		if err := s.patchHelper.Patch(ctx, config); err != nil {
+		if err := s.patcher.patchMetadata(ctx, config); err != nil {
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
-		helper, err := patch.NewHelper(config, r.Client)
-		if err != nil {
-			return jointoken.Token{}, err
-		}
-		s.patchHelper = helper
 		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
 	}
 
@@ -337,9 +348,10 @@ func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope) ctrl.Result {
 // storeData creates the data Secret. If it already exists and is ours (a
 // retry after the status write failed), it is brought up to date instead.
 func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, desired *corev1.Secret) error {
+	// No event for the common case: the Ready condition says it, and an
+	// event per machine would double the writes of a large scale-up.
 	err := r.Client.Create(ctx, desired)
 	if err == nil {
-		r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "DataSecretCreated", "Render", "Created bootstrap data Secret %s", desired.Name)
 		return nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
@@ -384,10 +396,21 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 		if err := jointoken.Delete(ctx, workload, id); err != nil {
 			return ctrl.Result{}, err
 		}
+		r.tokens.forget(config.UID)
 		delete(config.Annotations, TokenIDAnnotation)
 		controllerutil.RemoveFinalizer(config, TokenFinalizer)
 		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Node %s joined: revoked join token %s", owner.machine.Status.NodeRef.Name, id)
 		return ctrl.Result{}, nil
+	}
+
+	// A token this process issued or checked recently needs no look: the
+	// requeue comes back before it needs a refresh.
+	refreshBelow := r.refreshBelow()
+	if owner.isPool() {
+		refreshBelow = r.TokenTTL / 2
+	}
+	if known, ok := r.tokens.get(config.UID); ok && known.id == id && time.Until(known.expires) >= refreshBelow {
+		return r.requeueForToken(s), nil
 	}
 
 	token, err := jointoken.Get(ctx, workload, id)
@@ -410,11 +433,14 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 		if token.Expiration.Sub(now) < r.TokenTTL/2 {
 			return r.rotate(ctx, s)
 		}
+		r.tokens.remember(config.UID, token.ID, token.Expiration)
 		return r.requeueForToken(s), nil
 	}
-	if _, err := jointoken.Extend(ctx, workload, token, r.TokenTTL, r.refreshBelow(), now); err != nil {
+	extended, err := jointoken.Extend(ctx, workload, token, r.TokenTTL, r.refreshBelow(), now)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.tokens.remember(config.UID, extended.ID, extended.Expiration)
 	return r.requeueForToken(s), nil
 }
 
@@ -509,7 +535,11 @@ func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config 
 	}
 	base := config.DeepCopy()
 	controllerutil.RemoveFinalizer(config, TokenFinalizer)
-	return ctrl.Result{}, r.Client.Patch(ctx, config, client.MergeFrom(base))
+	if err := r.Client.Patch(ctx, config, client.MergeFrom(base)); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.tokens.forget(config.UID)
+	return ctrl.Result{}, nil
 }
 
 func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, id string) (ctrl.Result, error) {
@@ -578,7 +608,10 @@ func (r *K0sWorkerConfigReconciler) summarize(config *bootstrapv1.K0sWorkerConfi
 	ready.LastTransitionTime = metav1.Time{}
 	conditions.Set(config, ready)
 
-	if before == nil || before.Reason != current.Reason {
+	// Waiting, failing and recovering are events; data that is simply
+	// available on the first try is not (see storeData).
+	recovered := current.Status == metav1.ConditionTrue && before != nil && before.Status != metav1.ConditionTrue
+	if current.Status != metav1.ConditionTrue && (before == nil || before.Reason != current.Reason) || recovered {
 		eventType := corev1.EventTypeNormal
 		if current.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning
@@ -589,4 +622,23 @@ func (r *K0sWorkerConfigReconciler) summarize(config *bootstrapv1.K0sWorkerConfi
 		}
 		r.Recorder.Eventf(config, nil, eventType, current.Reason, "Reconcile", "%s", note)
 	}
+}
+
+// cacheAllowance is how long the cache may lag behind this process's own
+// status write before the config is reconciled from scratch anyway.
+const cacheAllowance = 5 * time.Second
+
+// cacheBehindOwnWrite is true while the cached config does not yet show the
+// data this process wrote for it moments ago.
+func (r *K0sWorkerConfigReconciler) cacheBehindOwnWrite(config *bootstrapv1.K0sWorkerConfig) bool {
+	known, ok := r.tokens.get(config.UID)
+	return ok && !known.written.IsZero() && time.Since(known.written) < cacheAllowance &&
+		!ptr.Deref(config.Status.Initialization.DataSecretCreated, false)
+}
+
+func (r *K0sWorkerConfigReconciler) secretReader() client.Client {
+	if r.SecretCachingClient != nil {
+		return r.SecretCachingClient
+	}
+	return r.Client
 }

@@ -4,9 +4,11 @@
 package manager
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -15,7 +17,9 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	"sigs.k8s.io/cluster-api/util/flags"
+	"sigs.k8s.io/cluster-api/util/secret"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -153,10 +157,7 @@ func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error
 		HealthProbeBindAddress:     o.HealthAddr,
 		PprofBindAddress:           o.ProfilerAddress,
 		Metrics:                    *metricsOptions,
-		// Cluster API's own choices: Secrets and ConfigMaps are read live,
-		// and only cluster Secrets (kubeconfig for the ClusterCache) are
-		// cached, so memory does not grow with everything else stored.
-		Cache:  coresetup.ManagerCacheOptions(scheme, o.informerName(), o.WatchNamespace, o.SyncPeriod),
+		Cache:  CacheOptions(scheme, o.informerName(), o.WatchNamespace, o.SyncPeriod),
 		Client: coresetup.ManagerClientOptions(),
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port:     o.WebhookPort,
@@ -173,4 +174,38 @@ func (o *Options) informerName() string {
 		return o.InformerName
 	}
 	return controllerName
+}
+
+// CacheOptions are Cluster API's cache choices (Secrets and ConfigMaps are
+// read live by the manager's client; only Secrets labelled with a cluster
+// name are cached, for the Secret caching client, and of those only the
+// kubeconfigs keep their data) plus one: the certificate of a cluster's CA
+// Secret is kept too, so rendering bootstrap data for a thousand machines
+// does not read the same CA a thousand times. The CA's private key is
+// dropped before it reaches the cache.
+func CacheOptions(scheme *runtime.Scheme, controllerName, namespace string, syncPeriod time.Duration) cache.Options {
+	opts := coresetup.ManagerCacheOptions(scheme, controllerName, namespace, syncPeriod)
+	for obj, byObject := range opts.ByObject {
+		if _, ok := obj.(*corev1.Secret); !ok {
+			continue
+		}
+		capiTransform := byObject.Transform
+		byObject.Transform = func(in any) (any, error) {
+			s, ok := in.(*corev1.Secret)
+			if !ok || !strings.HasSuffix(s.Name, "-"+string(secret.ClusterCA)) {
+				return capiTransform(in)
+			}
+			crt := s.Data[secret.TLSCrtDataName]
+			out, err := capiTransform(in)
+			if err != nil {
+				return nil, err
+			}
+			if crt != nil {
+				out.(*corev1.Secret).Data = map[string][]byte{secret.TLSCrtDataName: crt}
+			}
+			return out, nil
+		}
+		opts.ByObject[obj] = byObject
+	}
+	return opts
 }

@@ -37,12 +37,17 @@ func (o *Options) Setup(ctx context.Context, mgr ctrl.Manager) error {
 
 // SetupReconcilers registers cabpk0s's controllers using clusterCache.
 func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error {
-	err := (&controllers.K0sWorkerConfigReconciler{
-		Client:           mgr.GetClient(),
-		ClusterCache:     clusterCache,
-		Recorder:         mgr.GetEventRecorder("k0sworkerconfig-controller"),
-		WatchFilterValue: o.WatchFilterValue,
-		TokenTTL:         o.BootstrapTokenTTL,
+	secretClient, err := coresetup.CreateSecretCachingClient(mgr)
+	if err != nil {
+		return err
+	}
+	err = (&controllers.K0sWorkerConfigReconciler{
+		Client:              mgr.GetClient(),
+		SecretCachingClient: secretClient,
+		ClusterCache:        clusterCache,
+		Recorder:            mgr.GetEventRecorder("k0sworkerconfig-controller"),
+		WatchFilterValue:    o.WatchFilterValue,
+		TokenTTL:            o.BootstrapTokenTTL,
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.Concurrency})
 	if err != nil {
 		return fmt.Errorf("setting up the K0sWorkerConfig controller: %w", err)

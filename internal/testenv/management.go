@@ -233,7 +233,7 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 		Logger: logger,
 		// As in Cluster API's and cabpk0s's managers: Secrets and ConfigMaps
 		// are read live, only cluster Secrets are cached.
-		Cache:                  coresetup.ManagerCacheOptions(m.Scheme, "testenv", "", 10*time.Minute),
+		Cache:                  manager.CacheOptions(m.Scheme, "testenv", "", 10*time.Minute),
 		Client:                 coresetup.ManagerClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
