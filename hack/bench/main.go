@@ -163,8 +163,12 @@ func measure(ctx context.Context, args []string) error {
 	}
 	result, err := bench.Run(ctx, bench.RunOptions{
 		Provider: *provider, N: *n,
-		Binaries: bench.Binaries{Manager: *manager, CABPK: *cabpk, Floor: self},
-		Dir:      *dir, Timeout: *timeout, Settle: *settle,
+		Commands: bench.Commands{
+			Manager: bench.Command{Path: *manager},
+			CABPK:   bench.Command{Path: *cabpk},
+			Floor:   bench.Command{Path: self, Args: []string{"floor"}},
+		},
+		Dir: *dir, Timeout: *timeout, Settle: *settle,
 		Log: zap.New(zap.WriteTo(os.Stderr), zap.Level(level)), Progress: os.Stdout,
 	})
 	if err != nil {

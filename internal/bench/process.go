@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,15 +28,19 @@ type Process struct {
 	exited     chan error
 }
 
-// StartProcess runs binary with args, logging to logPath. healthAddr is
-// where it serves /readyz.
-func StartProcess(binary string, args []string, env []string, logPath, healthAddr string) (*Process, error) {
+// StartProcess runs command with more arguments, logging to logPath.
+// healthAddr is where it serves /readyz.
+func StartProcess(command Command, args []string, logPath, healthAddr string) (*Process, error) {
+	if command.Path == "" {
+		return nil, errors.New("no program to run: see make bench")
+	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
+	binary := command.Path
+	cmd := exec.Command(binary, append(slices.Clone(command.Args), args...)...) //nolint:gosec // the benchmark runs the programs it is given
+	cmd.Env = append(os.Environ(), command.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -36,22 +36,28 @@ const (
 	Floor   = "floor"
 )
 
-// Binaries are the programs the providers run as.
-type Binaries struct {
-	// Manager is cabpk0s's manager (cmd/manager).
-	Manager string
-	// CABPK is Cluster API's kubeadm bootstrap provider.
-	CABPK string
-	// Floor is a program that runs RunFloor when its first argument is
-	// "floor" (the benchmark's own executable).
-	Floor string
+// Command is a program and the arguments and environment it always gets.
+type Command struct {
+	Path string
+	Args []string
+	Env  []string
+}
+
+// Commands are the programs the providers run as.
+type Commands struct {
+	// Manager runs cabpk0s's manager (cmd/manager, or manager.Main).
+	Manager Command
+	// CABPK runs Cluster API's kubeadm bootstrap provider.
+	CABPK Command
+	// Floor runs FloorMain with the arguments it is given.
+	Floor Command
 }
 
 // RunOptions configure one measurement.
 type RunOptions struct {
 	Provider string
 	N        int
-	Binaries Binaries
+	Commands Commands
 	// Dir receives audit logs, kubeconfigs and the provider's log.
 	Dir string
 	// Timeout bounds the wait for N data secrets.
@@ -104,30 +110,30 @@ var providers = map[string]provider{
 		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
 		version: machineVersion + "+k0s.0", workloadAgent: "cabpk0s-manager",
 		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
-			return startManager(o.Binaries.Manager, o, e, healthAddr)
+			return startManager(o.Commands.Manager, o, e, healthAddr)
 		},
 	},
 	CABPK: {
 		configGVK: KubeadmConfigGVK, templateGVK: KubeadmConfigTemplateGVK,
 		version: machineVersion, workloadAgent: "cluster-api-kubeadm-bootstrap-manager",
 		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
-			return startManager(o.Binaries.CABPK, o, e, healthAddr)
+			return startManager(o.Commands.CABPK, o, e, healthAddr)
 		},
 	},
 	Floor: {
 		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
 		version: machineVersion + "+k0s.0", workloadAgent: FloorUserAgent,
 		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
-			args := []string{"floor", "--kubeconfig", e.providerKubeconfig, "--health-addr", healthAddr,
+			args := []string{"--kubeconfig", e.providerKubeconfig, "--health-addr", healthAddr,
 				"--namespace", namespace, "--cluster", clusterName}
-			return StartProcess(o.Binaries.Floor, args, nil, filepath.Join(o.Dir, "floor.log"), healthAddr)
+			return StartProcess(o.Commands.Floor, args, filepath.Join(o.Dir, "floor.log"), healthAddr)
 		},
 	},
 }
 
 // startManager runs cabpk0s or CABPK with its defaults; only what a
 // process needs to run beside others on one machine is set.
-func startManager(binary string, o RunOptions, e *environment, healthAddr string) (*Process, error) {
+func startManager(cmd Command, o RunOptions, e *environment, healthAddr string) (*Process, error) {
 	webhookAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -143,7 +149,7 @@ func startManager(binary string, o RunOptions, e *environment, healthAddr string
 		"--webhook-port", webhookPort,
 		"--webhook-cert-dir", e.management.WebhookCertDir(),
 	}
-	return StartProcess(binary, args, nil, filepath.Join(o.Dir, o.Provider+".log"), healthAddr)
+	return StartProcess(cmd, args, filepath.Join(o.Dir, o.Provider+".log"), healthAddr)
 }
 
 // Providers lists the provider names Run accepts.
@@ -361,7 +367,7 @@ func (t *configTracker) latencies(pool string) ([]time.Duration, time.Time) {
 	return out, last
 }
 
-// FloorMain runs the floor from command-line arguments (after "floor").
+// FloorMain runs the floor from command-line arguments.
 func FloorMain(ctx context.Context, args []string) error {
 	opts := FloorOptions{Concurrency: DefaultConcurrency(), TokenTTL: 15 * time.Minute}
 	for i := 0; i+1 < len(args); i += 2 {

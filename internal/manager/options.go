@@ -157,8 +157,8 @@ func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error
 		HealthProbeBindAddress:     o.HealthAddr,
 		PprofBindAddress:           o.ProfilerAddress,
 		Metrics:                    *metricsOptions,
-		Cache:  CacheOptions(scheme, o.informerName(), o.WatchNamespace, o.SyncPeriod),
-		Client: coresetup.ManagerClientOptions(),
+		Cache:                      CacheOptions(scheme, o.informerName(), o.WatchNamespace, o.SyncPeriod),
+		Client:                     coresetup.ManagerClientOptions(),
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port:     o.WebhookPort,
 			CertDir:  o.WebhookCertDir,

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	addonsv1beta1 "sigs.k8s.io/cluster-api/api/addons/v1beta1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1beta1 "sigs.k8s.io/cluster-api/api/core/v1beta1"
@@ -45,6 +46,7 @@ import (
 	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -233,10 +235,13 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 		Logger: logger,
 		// As in Cluster API's and cabpk0s's managers: Secrets and ConfigMaps
 		// are read live, only cluster Secrets are cached.
-		Cache:                  manager.CacheOptions(m.Scheme, "testenv", "", 10*time.Minute),
+		Cache:                  manager.CacheOptions(m.Scheme, uniqueInformerName("testenv"), "", 10*time.Minute),
 		Client:                 coresetup.ManagerClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		// Several management clusters may run in one process (the
+		// benchmark's test, the clusterctl move scenario).
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host:    wh.LocalServingHost,
 			Port:    wh.LocalServingPort,

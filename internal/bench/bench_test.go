@@ -1,0 +1,104 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/gomega"
+
+	"github.com/cabpk0s/cabpk0s/internal/manager"
+)
+
+// roleEnv makes the test binary run as a provider process: the benchmark
+// starts providers as programs of their own, and the test's are this very
+// binary, so cabpk0s runs with the same wiring as cmd/manager (and under
+// the race detector when the tests do).
+const roleEnv = "CABPK0S_BENCH_TEST_ROLE"
+
+func TestMain(m *testing.M) {
+	var err error
+	switch os.Getenv(roleEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "manager":
+		err = manager.Main(os.Args[1:])
+	case "floor":
+		err = FloorMain(context.Background(), os.Args[1:])
+	default:
+		err = fmt.Errorf("unknown role %q", os.Getenv(roleEnv))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestRequestsPerMachine runs the benchmark's machinery at a small N and
+// holds cabpk0s to its request budget: per machine, the floor's three
+// writes plus the one that records the token ID before the token exists,
+// and no read the cache could serve. The floor's own count proves the audit
+// log attribution: it does exactly three writes by construction.
+func TestRequestsPerMachine(t *testing.T) {
+	const n = 3
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := Commands{
+		Manager: Command{Path: self, Env: []string{roleEnv + "=manager"}},
+		Floor:   Command{Path: self, Env: []string{roleEnv + "=floor"}},
+	}
+	for _, tc := range []struct {
+		provider           string
+		management, wantWL Requests
+	}{
+		{
+			provider:   Floor,
+			management: Requests{"create secrets": n, "patch k0sworkerconfigs/status": n},
+			wantWL:     Requests{"create secrets": n},
+		},
+		{
+			provider:   Cabpk0s,
+			management: Requests{"create secrets": n, "patch k0sworkerconfigs": n, "patch k0sworkerconfigs/status": n},
+			wantWL:     Requests{"create secrets": n},
+		},
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			g := NewWithT(t)
+			result, err := Run(context.Background(), RunOptions{
+				Provider: tc.provider, N: n, Commands: commands, Dir: t.TempDir(),
+				Timeout: 2 * time.Minute, Settle: 2 * time.Second, Log: logr.Discard(),
+			})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(result.WallSeconds).To(BeNumerically(">", 0))
+			g.Expect(result.PeakRSSBytes).To(BeNumerically(">", 0))
+
+			g.Expect(writes(result.Management)).To(Equal(tc.management), "management writes")
+			g.Expect(writes(result.Workload)).To(Equal(tc.wantWL), "workload writes")
+			for _, r := range []Requests{result.Management, result.Workload} {
+				for key := range r {
+					g.Expect(key).NotTo(HavePrefix("get secrets"), "Secrets read per machine")
+					g.Expect(key).NotTo(HavePrefix("list "), "lists during the scale-up")
+				}
+			}
+		})
+	}
+}
+
+func writes(r Requests) Requests {
+	out := Requests{}
+	for key, v := range r {
+		verb, _, _ := strings.Cut(key, " ")
+		switch verb {
+		case "create", "update", "patch", "delete":
+			out[key] = v
+		}
+	}
+	return out
+}
