@@ -13,11 +13,13 @@ import (
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util"
+	"sigs.k8s.io/cluster-api/util/annotations"
 	"sigs.k8s.io/cluster-api/util/contract"
 	"sigs.k8s.io/cluster-api/util/kubeconfig"
 	"sigs.k8s.io/cluster-api/util/secret"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 )
 
 // K0smotronControlPlaneGVK is the kind of k0smotron's hosted control plane,
@@ -68,7 +70,18 @@ type ControlPlaneSimulator struct {
 func (s *ControlPlaneSimulator) SetupWithManager(mgr ctrl.Manager) error {
 	cp := &unstructured.Unstructured{}
 	cp.SetGroupVersionKind(K0smotronControlPlaneGVK)
-	return ctrl.NewControllerManagedBy(mgr).Named("simulated-k0smotroncontrolplane").For(cp).Complete(s)
+	return ctrl.NewControllerManagedBy(mgr).Named("simulated-k0smotroncontrolplane").For(cp).
+		// Unpausing a Cluster resumes its control plane.
+		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToControlPlane)).
+		Complete(s)
+}
+
+func clusterToControlPlane(_ context.Context, o client.Object) []ctrl.Request {
+	c, ok := o.(*clusterv1.Cluster)
+	if !ok || c.Spec.ControlPlaneRef.Kind != K0smotronControlPlaneGVK.Kind || c.Spec.ControlPlaneRef.APIGroup != K0smotronControlPlaneGVK.Group {
+		return nil
+	}
+	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.ControlPlaneRef.Name}}}
 }
 
 // Reconcile provisions one control plane once its Cluster owns it.
@@ -85,6 +98,12 @@ func (s *ControlPlaneSimulator) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil || cluster == nil {
 		// Cluster API sets the owner reference; that update brings us back.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if annotations.IsPaused(cluster, cp) {
+		// As every provider: a paused Cluster (clusterctl move pauses the
+		// source) is left alone, or the Secrets move deletes would be
+		// published again.
+		return ctrl.Result{}, nil
 	}
 	if err := s.publishSecrets(ctx, cluster); err != nil {
 		return ctrl.Result{}, err

@@ -27,7 +27,11 @@ import (
 const ns = sandbox.SeedNamespace
 
 // applySample creates the objects of config/samples/<file> as written.
-func applySample(ctx SpecContext, file string) {
+func applySample(ctx SpecContext, file string) { applySampleTo(ctx, mgmt, file, "") }
+
+// applySampleTo creates the objects of config/samples/<file> with c, in
+// namespace if set (the seed's own otherwise).
+func applySampleTo(ctx SpecContext, c client.Client, file, namespace string) {
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", file))
 	Expect(err).NotTo(HaveOccurred())
 	objs, err := utilyaml.ToUnstructured(data)
@@ -38,7 +42,10 @@ func applySample(ctx SpecContext, file string) {
 			// The seed leaves the instance type CAPA requires as a placeholder.
 			Expect(unstructured.SetNestedMap(obj.Object, map[string]any{"instanceType": "t3.medium"}, "spec", "template", "spec")).To(Succeed())
 		}
-		Expect(mgmt.Create(ctx, obj, client.FieldValidation("Strict"))).To(Succeed(), "%s %s", obj.GetKind(), obj.GetName())
+		if namespace != "" {
+			obj.SetNamespace(namespace)
+		}
+		Expect(c.Create(ctx, obj, client.FieldValidation("Strict"))).To(Succeed(), "%s %s", obj.GetKind(), obj.GetName())
 	}
 }
 
