@@ -87,11 +87,17 @@ func (s *BootSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 }
 
 func (s *BootSimulator) boot(ctx context.Context, m *clusterv1.Machine, dataSecret string) error {
-	if exists, err := s.nodeExists(ctx, m.Spec.ProviderID); err != nil || exists {
+	return s.bootInstance(ctx, m.Namespace, dataSecret, m.Spec.ProviderID, m.Name)
+}
+
+// bootInstance boots one instance with providerID from the bootstrap data
+// in namespace/dataSecret; its Node is called nodeName.
+func (s *BootSimulator) bootInstance(ctx context.Context, namespace, dataSecret, providerID, nodeName string) error {
+	if exists, err := s.nodeExists(ctx, providerID); err != nil || exists {
 		return err
 	}
 	secret := &corev1.Secret{}
-	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: dataSecret}, secret); err != nil {
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: dataSecret}, secret); err != nil {
 		return fmt.Errorf("reading bootstrap data Secret %s: %w", dataSecret, err)
 	}
 	format := string(secret.Data["format"])
@@ -104,14 +110,13 @@ func (s *BootSimulator) boot(ctx context.Context, m *clusterv1.Machine, dataSecr
 	if err != nil {
 		return fmt.Errorf("bootstrap data: %w", err)
 	}
-	nodeName := m.Name
 	if _, err := JoinAsWorker(ctx, token, nodeName); err != nil {
 		return err
 	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: nodeName},
 		Spec: corev1.NodeSpec{
-			ProviderID: m.Spec.ProviderID,
+			ProviderID: providerID,
 			Taints:     []corev1.Taint{{Key: clusterv1.NodeUninitializedTaint.Key, Effect: clusterv1.NodeUninitializedTaint.Effect}},
 		},
 	}

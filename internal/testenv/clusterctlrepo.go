@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -63,8 +64,9 @@ func (r *ClusterctlRepository) Providers(w *Workload) map[string]Provider {
 //   - bootstrap k0s: this checkout's release manifest (kustomize build
 //     config/default, as `make manifests`) and metadata.yaml;
 //   - control plane k0smotron-simulated and infrastructure aws-simulated:
-//     the CRDs of the kinds the simulations stand in for, and a Deployment
-//     the SimulatedKubelet runs the simulation for.
+//     the CRDs of the kinds the simulations stand in for (for AWS: the
+//     seed's kinds and AWSMachinePool), and a Deployment the
+//     SimulatedKubelet runs the simulation for.
 func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 	capiDir, err := CAPIModuleDir()
 	if err != nil {
@@ -97,7 +99,8 @@ func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 	if err != nil {
 		return nil, err
 	}
-	capaCRDs, err := labelledCAPACRDs(capaDir)
+	// The simulated provider also has machine pools.
+	capaCRDs, err := labelledCAPACRDs(capaDir, append(slices.Clone(capaCRDFiles), "infrastructure.cluster.x-k8s.io_awsmachinepools.yaml"))
 	if err != nil {
 		return nil, err
 	}
@@ -206,11 +209,11 @@ func simulatedComponents(name string, crds []*apiextensionsv1.CustomResourceDefi
 	return out.Bytes(), nil
 }
 
-// labelledCAPACRDs are CAPA's CRDs the seed uses, with the contract label
+// labelledCAPACRDs are CAPA's CRDs in files, with the contract label
 // CAPA's own kustomization adds (CAPA v2.13 implements the v1beta1 contract).
-func labelledCAPACRDs(capaDir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(capaCRDFiles))
-	for _, name := range capaCRDFiles {
+func labelledCAPACRDs(capaDir string, files []string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(files))
+	for _, name := range files {
 		data, err := os.ReadFile(filepath.Join(capaDir, "config", "crd", "bases", name))
 		if err != nil {
 			return nil, fmt.Errorf("reading CAPA CRD: %w", err)

@@ -126,7 +126,8 @@ func SimulatedK0smotronProvider(w *Workload) Provider {
 }
 
 // SimulatedAWSProvider runs the InfrastructureSimulator (AWSCluster,
-// AWSMachine) and the BootSimulator (the instances booting and joining).
+// AWSMachine), the BootSimulator (the instances booting and joining) and
+// the MachinePoolSimulator (AWSMachinePool).
 func SimulatedAWSProvider(w *Workload) Provider {
 	return Provider{Process: func(_ context.Context, in ProviderProcessInput) (ctrl.Manager, error) {
 		mgr, err := ctrl.NewManager(in.Config, processManagerOptions(in, "simulated-aws"))
@@ -138,6 +139,9 @@ func SimulatedAWSProvider(w *Workload) Provider {
 			return nil, err
 		}
 		boot := &BootSimulator{Client: c, Workload: w, Recorder: mgr.GetEventRecorder("simulated-machine-boot")}
-		return mgr, boot.SetupWithManager(mgr)
+		if err := boot.SetupWithManager(mgr); err != nil {
+			return nil, err
+		}
+		return mgr, (&MachinePoolSimulator{Boot: boot}).SetupWithManager(mgr)
 	}}
 }

@@ -33,11 +33,6 @@ import (
 // Scenario 4: clusterctl init into two bare management clusters, and
 // clusterctl move of a running cluster from one to the other.
 var _ = Describe("clusterctl init and move between two management clusters", Ordered, func() {
-	// The seed's MachineDeployment, in a namespace of its own so its join
-	// tokens are told apart from the other scenarios' in the shared
-	// workload cluster.
-	const moveNS = "move"
-
 	var (
 		repo     *testenv.ClusterctlRepository
 		cctl     clusterctl.Client
@@ -48,6 +43,9 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		dataSecrets map[string]corev1.Secret
 		machineSets []string
 		nodes       []string
+		// the MachinePool's join token: live across the move
+		poolToken string
+		poolNodes []string
 	)
 
 	BeforeAll(func(ctx SpecContext) {
@@ -125,7 +123,7 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		}
 	}, SpecTimeout(4*time.Minute))
 
-	It("runs the seed's MachineDeployment on the source until both Machines joined", func(ctx SpecContext) {
+	It("runs the seed's MachineDeployment and a MachinePool on the source until every instance joined", func(ctx SpecContext) {
 		c := from.Client
 		Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: moveNS}})).To(Succeed())
 		createSeedCluster(ctx, c, moveNS)
@@ -133,13 +131,27 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		// cabpk0s's conversion webhooks through their Services.
 		applySampleTo(ctx, c, "awsmachinetemplate.yaml", moveNS)
 		applySampleTo(ctx, c, "machinedeployment.yaml", moveNS)
+		// A MachinePool keeps its join token (more instances may join), so
+		// one token is live across the move.
+		createMachinePool(ctx, c, moveNS)
 
 		Eventually(func(g Gomega) {
 			list := &clusterv1.MachineList{}
 			g.Expect(c.List(ctx, list, client.InNamespace(moveNS))).To(Succeed())
 			allRunning(g, list.Items, 2)
+			poolRunning(g, ctx, c, nil)
 		}).WithContext(ctx).Should(Succeed())
-		Eventually(func() []string { return moveTokens(ctx) }).WithContext(ctx).Should(BeEmpty(), "joined machines keep no tokens")
+		poolConfig := bootstrapv1.K0sWorkerConfig{}
+		Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: poolName}, &poolConfig)).To(Succeed())
+		poolToken = poolConfig.Annotations[controllers.TokenIDAnnotation]
+		Expect(poolToken).NotTo(BeEmpty())
+		Eventually(func() []string { return moveTokens(ctx) }).WithContext(ctx).Should(ConsistOf(poolToken),
+			"joined machines keep no tokens; the pool keeps its own")
+		pool := &clusterv1.MachinePool{}
+		Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: poolName}, pool)).To(Succeed())
+		for _, n := range pool.Status.NodeRefs {
+			poolNodes = append(poolNodes, n.Name)
+		}
 
 		machines, configs, dataSecrets = map[string]clusterv1.Machine{}, map[string]bootstrapv1.K0sWorkerConfig{}, map[string]corev1.Secret{}
 		list := &clusterv1.MachineList{}
@@ -156,6 +168,11 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 			Expect(s.Annotations).To(HaveKey(controllers.TokenIDAnnotation), "the data names the token it carries")
 			dataSecrets[s.Name] = s
 		}
+		configs[poolName] = poolConfig
+		s := corev1.Secret{}
+		Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: ptr.Deref(pool.Spec.Template.Spec.Bootstrap.DataSecretName, "")}, &s)).To(Succeed())
+		Expect(s.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, poolToken))
+		dataSecrets[s.Name] = s
 		sets := &clusterv1.MachineSetList{}
 		Expect(c.List(ctx, sets, client.InNamespace(moveNS))).To(Succeed())
 		for _, ms := range sets.Items {
@@ -191,10 +208,14 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 				g.Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: name}, config)).To(Succeed())
 				g.Expect(config.Status.DataSecretName).To(HaveValue(Equal(name)))
 				g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()))
+				owner := "Machine "
+				if name == poolName {
+					owner = "MachinePool "
+				}
 				g.Expect(config.Status.Conditions).To(ContainElement(And(
 					HaveField("Type", bootstrapv1.ReadyCondition),
 					HaveField("Status", metav1.ConditionTrue),
-					HaveField("Message", HavePrefix("Status rebuilt from Machine ")),
+					HaveField("Message", HavePrefix("Status rebuilt from "+owner)),
 				)), name)
 				s := &corev1.Secret{}
 				g.Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: name}, s)).To(Succeed())
@@ -211,6 +232,7 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 				g.Expect(machines).To(HaveKey(m.Name))
 				g.Expect(m.Status.NodeRef.Name).To(Equal(machines[m.Name].Status.NodeRef.Name))
 			}
+			poolRunning(g, ctx, c, poolNodes)
 		}).WithContext(ctx).Should(Succeed())
 		sets := &clusterv1.MachineSetList{}
 		Expect(c.List(ctx, sets, client.InNamespace(moveNS))).To(Succeed())
@@ -219,13 +241,27 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 			Expect(machineSets).To(ContainElement(ms.Name), "no rollout after the move")
 		}
 
-		By("no join token was minted, and no bootstrap data rewritten")
-		Expect(moveTokens(ctx)).To(BeEmpty())
+		By("no join token was minted or revoked, and no bootstrap data rewritten")
+		Expect(moveTokens(ctx)).To(ConsistOf(poolToken), "the pool's token, and no other")
 		for _, s := range dataSecrets {
 			id := s.Annotations[controllers.TokenIDAnnotation]
+			if id == poolToken {
+				continue
+			}
 			Expect(wl.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: bootstrapapi.BootstrapTokenSecretPrefix + id}, &corev1.Secret{})).
 				NotTo(Succeed(), "the token of a joined machine stays revoked")
 		}
+		poolConfig := &bootstrapv1.K0sWorkerConfig{}
+		Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: poolName}, poolConfig)).To(Succeed())
+		Expect(poolConfig.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, poolToken))
+		Expect(poolConfig.Finalizers).To(ContainElement(controllers.TokenFinalizer), "the target revokes the pool's token when the config goes")
+		// A new instance of the pool still joins with the moved data.
+		poolData := dataSecrets[poolName]
+		token, err := testenv.JoinTokenFromBootstrapData(poolData.Data["value"], string(poolData.Data["format"]))
+		Expect(err).NotTo(HaveOccurred())
+		user, err := testenv.JoinAsWorker(ctx, token, poolName+"-after-move")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(user.Username).To(Equal("system:bootstrap:" + poolToken))
 		for name, before := range dataSecrets {
 			s := &corev1.Secret{}
 			Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: name}, s)).To(Succeed())
@@ -250,6 +286,8 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 			clusterv1.GroupVersion.WithKind("MachineDeploymentList"),
 			clusterv1.GroupVersion.WithKind("MachineSetList"),
 			clusterv1.GroupVersion.WithKind("MachineList"),
+			clusterv1.GroupVersion.WithKind("MachinePoolList"),
+			testenv.AWSMachinePoolGVK.GroupVersion().WithKind("AWSMachinePoolList"),
 			bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigList"),
 			bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplateList"),
 			testenv.AWSClusterGVK.GroupVersion().WithKind("AWSClusterList"),
@@ -291,6 +329,56 @@ func createSeedCluster(ctx SpecContext, c client.Client, namespace string) {
 	}
 	for _, obj := range []client.Object{awsCluster, cp, cluster} {
 		Expect(c.Create(ctx, obj)).To(Succeed())
+	}
+}
+
+const (
+	// moveNS holds the moved cluster: the seed's MachineDeployment and a
+	// MachinePool, in a namespace of their own so their join tokens are
+	// told apart from the other scenarios' in the shared workload cluster.
+	moveNS = "move"
+	// poolName names the MachinePool of the moved cluster, its
+	// K0sWorkerConfig and its AWSMachinePool.
+	poolName = "pool-test"
+)
+
+// createMachinePool creates a MachinePool of one instance bootstrapped by a
+// K0sWorkerConfig, on a (simulated) AWSMachinePool.
+func createMachinePool(ctx SpecContext, c client.Client, namespace string) {
+	Expect(c.Create(ctx, &bootstrapv1.K0sWorkerConfig{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: poolName},
+		Spec:       bootstrapv1.K0sWorkerConfigSpec{Version: "v1.27.2+k0s.0"},
+	})).To(Succeed())
+	infra := &unstructured.Unstructured{}
+	infra.SetGroupVersionKind(testenv.AWSMachinePoolGVK)
+	infra.SetNamespace(namespace)
+	infra.SetName(poolName)
+	infra.Object["spec"] = map[string]any{"minSize": int64(1), "maxSize": int64(3), "awsLaunchTemplate": map[string]any{"instanceType": "t3.medium"}}
+	Expect(c.Create(ctx, infra)).To(Succeed())
+	Expect(c.Create(ctx, &clusterv1.MachinePool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: poolName},
+		Spec: clusterv1.MachinePoolSpec{
+			ClusterName: sandbox.SeedCluster,
+			Replicas:    ptr.To[int32](1),
+			Template: clusterv1.MachineTemplateSpec{Spec: clusterv1.MachineSpec{
+				ClusterName:       sandbox.SeedCluster,
+				Version:           "v1.27.2",
+				Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: poolName}},
+				InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachinePoolGVK.Group, Kind: testenv.AWSMachinePoolGVK.Kind, Name: poolName},
+			}},
+		},
+	})).To(Succeed())
+}
+
+// poolRunning succeeds when the MachinePool runs its one instance, on the
+// Nodes named (any, when nodes is nil).
+func poolRunning(g Gomega, ctx context.Context, c client.Client, nodes []string) {
+	pool := &clusterv1.MachinePool{}
+	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: poolName}, pool)).To(Succeed())
+	g.Expect(pool.Status.Phase).To(Equal(string(clusterv1.MachinePoolPhaseRunning)))
+	g.Expect(pool.Status.NodeRefs).To(HaveLen(1))
+	if nodes != nil {
+		g.Expect(pool.Status.NodeRefs).To(HaveExactElements(HaveField("Name", nodes[0])))
 	}
 }
 
