@@ -271,7 +271,7 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		Expect(c.List(ctx, events, client.InNamespace(moveNS))).To(Succeed())
 		for _, e := range events.Items {
 			if e.Regarding.Kind == "K0sWorkerConfig" {
-				Expect(e.Reason).NotTo(BeElementOf("DataSecretCreated", "DataSecretUpdated", "JoinTokenMissing"), e.Note)
+				Expect(e.Reason).NotTo(BeElementOf("DataSecretUpdated", "JoinTokenMissing"), e.Note)
 			}
 		}
 		workloadNodes := &corev1.NodeList{}
