@@ -3,6 +3,7 @@
 #   make demo       the product on an embedded management plane (no Docker)
 #   make test       everything a change must pass: unit + envtest integration tests
 #   make verify     generated files current, go vet, golangci-lint
+#   make bench      throughput and cost at N=100 and 1000, beside CABPK and the floor
 #   make generate   deepcopy, CRDs, webhook configuration, RBAC (commit the result)
 #   make manifests  the clusterctl release assets in out/
 #
@@ -104,6 +105,19 @@ test-deps: ## Install the Debian packages the tests use, when missing.
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+##@ Benchmark
+
+BENCH_ARGS ?=
+# CABPK is built from the cluster-api release hack/bench/cabpk pins.
+CABPK_VER = $(shell cd hack/bench/cabpk && go list -m -f '{{.Version}}' sigs.k8s.io/cluster-api)
+CABPK = $(TOOLS_DIR)/cabpk-$(CABPK_VER)
+
+.PHONY: bench
+bench: envtest-assets build ## Measure cabpk0s, CABPK and the floor at N=100 and 1000; appends to docs/benchmarks.md (BENCH_ARGS='-n 100').
+	@[ -x "$(CABPK)" ] || hack/bench/build-cabpk.sh "$(CABPK)"
+	go build -o bin/bench ./hack/bench
+	bin/bench -manager bin/manager -cabpk "$(CABPK)" -cabpk-version "$(CABPK_VER)" $(BENCH_ARGS)
 
 ##@ Tools
 

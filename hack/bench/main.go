@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -50,7 +51,7 @@ func run(ctx context.Context) error {
 	cabpk := flag.String("cabpk", "", "CABPK binary (Cluster API's bootstrap/kubeadm)")
 	cabpkVersion := flag.String("cabpk-version", "", "the CABPK binary's version, for the report")
 	markdown := flag.String("markdown", "docs/benchmarks.md", "markdown file the report is appended to; empty for none")
-	jsonOut := flag.String("json", "", "JSON report path (default out/bench/<date>.json)")
+	jsonOut := flag.String("json", "", "JSON report path (default docs/bench/<date>.json, beside the markdown)")
 	timeout := flag.Duration("timeout", 30*time.Minute, "how long one run may wait for N data secrets")
 	settle := flag.Duration("settle", 5*time.Second, "how long requests are still counted after the last data secret")
 	verbose := flag.Bool("v", false, "print the harness's logs")
@@ -63,7 +64,7 @@ func run(ctx context.Context) error {
 	date := time.Now()
 	outDir := filepath.Join("out", "bench", date.Format("20060102-150405"))
 	if *jsonOut == "" {
-		*jsonOut = outDir + ".json"
+		*jsonOut = filepath.Join("docs", "bench", date.Format("20060102-150405")+".json")
 	}
 
 	report := &bench.Report{
@@ -157,9 +158,12 @@ func measure(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	level := zapcore.ErrorLevel
+	// The harness's own errors (a MachineSet reconcile cut short by its
+	// timeout at N=1000, requests cancelled at teardown) are Cluster API's
+	// to retry and say nothing about the provider; -v shows them.
+	log := logr.Discard()
 	if *verbose {
-		level = zapcore.InfoLevel
+		log = zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.InfoLevel))
 	}
 	result, err := bench.Run(ctx, bench.RunOptions{
 		Provider: *provider, N: *n,
@@ -169,7 +173,7 @@ func measure(ctx context.Context, args []string) error {
 			Floor:   bench.Command{Path: self, Args: []string{"floor"}},
 		},
 		Dir: *dir, Timeout: *timeout, Settle: *settle,
-		Log: zap.New(zap.WriteTo(os.Stderr), zap.Level(level)), Progress: os.Stdout,
+		Log: log, Progress: os.Stdout,
 	})
 	if err != nil {
 		return err

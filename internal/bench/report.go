@@ -52,32 +52,52 @@ func (r *Report) Sizes() []int {
 }
 
 // ComputeRatios fills Ratios from Results: cabpk0s against CABPK and the
-// floor at each N, and cabpk0s's growth from the smallest to the largest N
-// (linear growth would be the ratio of the sizes, plus 10%).
+// floor at each N (wall time, against the goals; latency, CPU and requests
+// for context), the floor against CABPK (no provider can be faster than the
+// floor, so that is the best ratio to CABPK this harness allows), and the
+// growth from the smallest to the largest N (linear growth would be the
+// ratio of the sizes; the goal allows 10% more).
 func (r *Report) ComputeRatios() {
 	r.Ratios = nil
 	sizes := r.Sizes()
+	add := func(name string, n int, a, b, goal float64) {
+		if b > 0 {
+			r.Ratios = append(r.Ratios, Ratio{Name: name, N: n, Value: a / b, Goal: goal})
+		}
+	}
+	requests := func(res Result) float64 { return float64(res.Management.Total() + res.Workload.Total()) }
 	for _, n := range sizes {
-		ours, ok := r.find(Cabpk0s, n)
-		if !ok {
-			continue
+		ours, okOurs := r.find(Cabpk0s, n)
+		theirs, okTheirs := r.find(CABPK, n)
+		floor, okFloor := r.find(Floor, n)
+		if okOurs && okTheirs {
+			add("cabpk0s/CABPK wall time", n, ours.WallSeconds, theirs.WallSeconds, 0.5)
 		}
-		if theirs, ok := r.find(CABPK, n); ok && theirs.WallSeconds > 0 {
-			r.Ratios = append(r.Ratios, Ratio{Name: "cabpk0s/CABPK wall time", N: n, Value: ours.WallSeconds / theirs.WallSeconds, Goal: 0.5})
+		if okOurs && okFloor {
+			add("cabpk0s/floor wall time", n, ours.WallSeconds, floor.WallSeconds, 1.5)
 		}
-		if floor, ok := r.find(Floor, n); ok && floor.WallSeconds > 0 {
-			r.Ratios = append(r.Ratios, Ratio{Name: "cabpk0s/floor wall time", N: n, Value: ours.WallSeconds / floor.WallSeconds, Goal: 1.5})
+		if okFloor && okTheirs {
+			add("floor/CABPK wall time (the best any provider can do here)", n, floor.WallSeconds, theirs.WallSeconds, 0)
+		}
+		if okOurs && okTheirs {
+			add("cabpk0s/CABPK p99 latency", n, ours.P99Seconds, theirs.P99Seconds, 0)
+			add("cabpk0s/CABPK CPU", n, ours.CPUSeconds, theirs.CPUSeconds, 0)
+			add("cabpk0s/CABPK requests", n, requests(ours), requests(theirs), 0)
 		}
 	}
 	if len(sizes) >= 2 {
 		small, large := sizes[0], sizes[len(sizes)-1]
-		a, okA := r.find(Cabpk0s, small)
-		b, okB := r.find(Cabpk0s, large)
-		if okA && okB && a.WallSeconds > 0 {
-			r.Ratios = append(r.Ratios, Ratio{
-				Name:  fmt.Sprintf("cabpk0s wall time N=%d / N=%d", large, small),
-				Value: b.WallSeconds / a.WallSeconds, Goal: 1.1 * float64(large) / float64(small),
-			})
+		for _, p := range []string{Cabpk0s, Floor} {
+			a, okA := r.find(p, small)
+			b, okB := r.find(p, large)
+			if !okA || !okB {
+				continue
+			}
+			goal := 0.0
+			if p == Cabpk0s {
+				goal = 1.1 * float64(large) / float64(small)
+			}
+			add(fmt.Sprintf("%s wall time N=%d / N=%d", p, large, small), 0, b.WallSeconds, a.WallSeconds, goal)
 		}
 	}
 }

@@ -31,3 +31,20 @@ func TestE2EModuleVets(t *testing.T) {
 	}
 	t.Logf("go vet -tags e2e ./... in e2e/ took %s", time.Since(start).Round(time.Second))
 }
+
+// TestCABPKModuleResolves checks that the benchmark's CABPK module
+// (hack/bench/cabpk) resolves every package of CABPK's main with its
+// committed go.mod and go.sum, so `make bench` can build it; listing does
+// not compile, so this costs seconds.
+func TestCABPKModuleResolves(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(repoRoot(t), "hack", "bench", "cabpk")
+	cmd := goCommand(dir, "list", "-deps", "-test=false", "sigs.k8s.io/cluster-api/bootstrap/kubeadm")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go list -deps sigs.k8s.io/cluster-api/bootstrap/kubeadm in hack/bench/cabpk: %v\n%s\n"+
+			"(run `cd hack/bench/cabpk && go mod tidy` and commit go.mod and go.sum)", err, out.String())
+	}
+}
