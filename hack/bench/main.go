@@ -27,6 +27,13 @@ import (
 )
 
 func main() {
+	if err := dispatch(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func dispatch() error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	var err error
@@ -38,10 +45,7 @@ func main() {
 	default:
 		err = run(ctx)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	return err
 }
 
 func run(ctx context.Context) error {
@@ -98,7 +102,7 @@ func run(ctx context.Context) error {
 				return fmt.Errorf("%s at N=%d: %w", p, n, err)
 			}
 			var result bench.Result
-			data, err := os.ReadFile(resultPath)
+			data, err := os.ReadFile(resultPath) //nolint:gosec // written by the measure step just run
 			if err != nil {
 				return err
 			}

@@ -34,12 +34,12 @@ func StartProcess(command Command, args []string, logPath, healthAddr string) (*
 	if command.Path == "" {
 		return nil, errors.New("no program to run: see make bench")
 	}
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(logPath) //nolint:gosec // a log file in the run directory
 	if err != nil {
 		return nil, err
 	}
 	binary := command.Path
-	cmd := exec.Command(binary, append(slices.Clone(command.Args), args...)...) //nolint:gosec // the benchmark runs the programs it is given
+	cmd := exec.Command(binary, append(slices.Clone(command.Args), args...)...)
 	cmd.Env = append(os.Environ(), command.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -63,7 +63,7 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 		select {
 		case err := <-p.exited:
 			p.exited <- err
-			return fmt.Errorf("%s exited before it was ready: %v", filepath.Base(p.cmd.Path), err)
+			return fmt.Errorf("%s exited before it was ready: %w", filepath.Base(p.cmd.Path), err)
 		default:
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
