@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	"sigs.k8s.io/cluster-api/util"
 	"sigs.k8s.io/cluster-api/util/annotations"
@@ -528,8 +529,12 @@ func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config 
 	if !controllerutil.ContainsFinalizer(config, TokenFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	if id := config.Annotations[TokenIDAnnotation]; id != "" {
-		if result, err := r.revokeOnDelete(ctx, config, id); err != nil || !result.IsZero() {
+	// clusterctl move deletes the source's copy once the target has its
+	// own: the token moved with the config and must outlive this copy.
+	_, moving := config.Annotations[clusterctlv1.DeleteForMoveAnnotation]
+	if id := config.Annotations[TokenIDAnnotation]; id != "" && !moving {
+		done, result, err := r.revokeOnDelete(ctx, config, id)
+		if err != nil || !done {
 			return result, err
 		}
 	}
@@ -542,33 +547,40 @@ func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config 
 	return ctrl.Result{}, nil
 }
 
-func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, id string) (ctrl.Result, error) {
+// revokeOnDelete deletes the config's join token. done is false while the
+// finalizer must stay: the Cluster is paused (hands off, as everywhere in
+// Cluster API; unpausing wakes the config) or its workload cluster is
+// unreachable within the grace period.
+func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, id string) (done bool, _ ctrl.Result, _ error) {
 	clusterName := config.Labels[clusterv1.ClusterNameLabel]
 	if clusterName == "" {
-		return ctrl.Result{}, nil
+		return true, ctrl.Result{}, nil
 	}
 	cluster := &clusterv1.Cluster{}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: clusterName}, cluster); err != nil {
 		// Without a Cluster there is no workload cluster left to clean up.
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return apierrors.IsNotFound(err), ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if annotations.IsPaused(cluster, config) {
+		return false, ctrl.Result{}, nil
 	}
 	workload, err := r.ClusterCache.GetClient(ctx, client.ObjectKeyFromObject(cluster))
 	if err != nil {
 		if !errors.Is(err, clustercache.ErrClusterNotConnected) {
-			return ctrl.Result{}, err
+			return false, ctrl.Result{}, err
 		}
 		if time.Since(config.DeletionTimestamp.Time) < revocationGracePeriod {
-			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+			return false, ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
 		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenNotRevoked", "Revoke",
 			"Workload cluster unreachable for %s: join token %s was not revoked and expires on its own", revocationGracePeriod, id)
-		return ctrl.Result{}, nil
+		return true, ctrl.Result{}, nil
 	}
 	if err := jointoken.Delete(ctx, workload, id); err != nil {
-		return ctrl.Result{}, err
+		return false, ctrl.Result{}, err
 	}
 	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Config deleted: revoked join token %s", id)
-	return ctrl.Result{}, nil
+	return true, ctrl.Result{}, nil
 }
 
 func (r *K0sWorkerConfigReconciler) workloadUnreachable(config *bootstrapv1.K0sWorkerConfig, err error) (ctrl.Result, error) {

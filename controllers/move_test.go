@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -113,4 +114,66 @@ func waitForConsumedData(t *testing.T, ns, machineName string) {
 		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: machineName}, machine)).To(Succeed())
 		g.Expect(machine.Spec.Bootstrap.DataSecretName).NotTo(BeNil())
 	}, waitTimeout, pollEvery).Should(Succeed())
+}
+
+// TestDeletionWaitsWhileClusterPaused: a paused Cluster is hands off for
+// deletion too. The token is kept and the config with it until the Cluster
+// is unpaused; then the token is revoked and the config goes.
+func TestDeletionWaitsWhileClusterPaused(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "paused-delete")
+	cluster := createCluster(t, ns, "paused", testenv.ClusterOptions{})
+	config := newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"})
+	g.Expect(env.Client.Create(ctx, config)).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	data := waitForDataSecret(t, ns, "worker")
+	id := data.Annotations[controllers.TokenIDAnnotation]
+	g.Expect(id).NotTo(BeEmpty())
+
+	setClusterPaused(t, cluster, true)
+	g.Expect(env.Client.Delete(ctx, getConfig(t, ns, "worker"))).To(Succeed())
+	g.Consistently(func(g Gomega) {
+		g.Expect(tokenExists(t, id)).To(BeTrue(), "a paused Cluster's token is not revoked")
+		g.Expect(getConfig(t, ns, "worker").Finalizers).To(ContainElement(controllers.TokenFinalizer))
+	}, 3*time.Second, pollEvery).Should(Succeed())
+
+	setClusterPaused(t, cluster, false)
+	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
+	g.Eventually(func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &bootstrapv1.K0sWorkerConfig{})
+	}, waitTimeout, pollEvery).ShouldNot(Succeed())
+}
+
+// TestDeleteForMoveKeepsToken: the source's copy of a moved config is
+// deleted by clusterctl with its delete-for-move annotation; the token moved
+// with the config and stays, even if the token annotation is still there
+// and the Cluster is not paused.
+func TestDeleteForMoveKeepsToken(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "delete-for-move")
+	cluster := createCluster(t, ns, "moving", testenv.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	id := waitForDataSecret(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+
+	config := getConfig(t, ns, "worker")
+	base := config.DeepCopy()
+	config.Annotations[clusterctlv1.DeleteForMoveAnnotation] = ""
+	g.Expect(env.Client.Patch(ctx, config, client.MergeFrom(base))).To(Succeed())
+	g.Expect(env.Client.Delete(ctx, config)).To(Succeed())
+	g.Eventually(func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &bootstrapv1.K0sWorkerConfig{})
+	}, waitTimeout, pollEvery).ShouldNot(Succeed())
+	g.Expect(tokenExists(t, id)).To(BeTrue())
+}
+
+func setClusterPaused(t *testing.T, cluster *clusterv1.Cluster, paused bool) {
+	t.Helper()
+	g := NewWithT(t)
+	g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+	base := cluster.DeepCopy()
+	cluster.Spec.Paused = &paused
+	g.Expect(env.Client.Patch(t.Context(), cluster, client.MergeFrom(base))).To(Succeed())
 }
