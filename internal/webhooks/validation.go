@@ -50,6 +50,12 @@ func validateSpec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (f
 	errs = append(errs, metav1validation.ValidateLabels(spec.Labels, fldPath.Child("labels"))...)
 	errs = append(errs, validateTaints(spec.Taints, fldPath.Child("taints"))...)
 	errs = append(errs, validateKubeletExtraArgs(spec.KubeletExtraArgs, fldPath.Child("kubeletExtraArgs"))...)
+	for i, arg := range spec.Args {
+		// A process argument is a C string: a NUL would silently cut it short.
+		if strings.ContainsRune(arg, 0) {
+			errs = append(errs, field.Invalid(fldPath.Child("args").Index(i), arg, "must not contain a NUL character"))
+		}
+	}
 	if spec.Profile != "" && strings.ContainsFunc(spec.Profile, isSpace) {
 		errs = append(errs, field.Invalid(fldPath.Child("profile"), spec.Profile, "must not contain whitespace"))
 	}

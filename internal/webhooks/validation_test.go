@@ -119,6 +119,9 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"kubelet flag value with a space", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.KubeletExtraArgs = map[string]string{"node-ip": "10.0.0.1 --evil"}
 		}, "spec.kubeletExtraArgs[node-ip]", "must not contain whitespace"},
+		{"k0s argument with a NUL", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Args = []string{"--debug\x00--evil"}
+		}, "spec.args[0]", "must not contain a NUL character"},
 		{"relative working dir", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.WorkingDir = "var/lib/k0s"
 		}, "spec.workingDir", "must be an absolute path"},
