@@ -76,7 +76,7 @@ type K0sWorkerConfigReconciler struct {
 	// TokenTTL is a join token's lifetime without a refresh.
 	TokenTTL time.Duration
 	// SecretCachingClient reads cluster Secrets (the cluster CA) from the
-	// manager's cache; nil means Client.
+	// manager's cache (Cluster API's setup.CreateSecretCachingClient).
 	SecretCachingClient client.Client
 
 	tokens tokenMemory
@@ -87,6 +87,9 @@ type K0sWorkerConfigReconciler struct {
 func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, options controller.Options) error {
 	if r.TokenTTL <= 0 {
 		return errors.New("TokenTTL must be positive")
+	}
+	if r.SecretCachingClient == nil {
+		return errors.New("SecretCachingClient is required")
 	}
 	log := ctrl.LoggerFrom(ctx)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &clusterv1.Machine{}, machineByConfigIndex, indexMachineByConfig); err != nil {
@@ -263,7 +266,7 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope) (ctr
 	}
 	r.tokens.remember(config.UID, token.ID, token.Expiration)
 
-	ca, err := clusterCA(ctx, r.secretReader(), r.Client, cluster)
+	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
 	if err != nil {
 		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err)
 	}
@@ -646,11 +649,4 @@ func (r *K0sWorkerConfigReconciler) cacheBehindOwnWrite(config *bootstrapv1.K0sW
 	known, ok := r.tokens.get(config.UID)
 	return ok && !known.written.IsZero() && time.Since(known.written) < cacheAllowance &&
 		!ptr.Deref(config.Status.Initialization.DataSecretCreated, false)
-}
-
-func (r *K0sWorkerConfigReconciler) secretReader() client.Client {
-	if r.SecretCachingClient != nil {
-		return r.SecretCachingClient
-	}
-	return r.Client
 }

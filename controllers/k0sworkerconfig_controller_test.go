@@ -179,13 +179,7 @@ func TestPausedClusterGetsNoDataUntilUnpaused(t *testing.T) {
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.WaitingForControlPlaneInitializationReason))
 
-	setPaused := func(paused bool) {
-		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
-		base := cluster.DeepCopy()
-		cluster.Spec.Paused = &paused
-		g.Expect(env.Client.Patch(ctx, cluster, client.MergeFrom(base))).To(Succeed())
-	}
-	setPaused(true)
+	setClusterPaused(t, cluster, true)
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition), waitTimeout, pollEvery).Should(HavePrefix("Paused"))
 	g.Expect(testenv.SetControlPlaneInitialized(ctx, env.Client, ns, cluster.Name)).To(Succeed())
 	g.Consistently(func() error {
@@ -193,7 +187,7 @@ func TestPausedClusterGetsNoDataUntilUnpaused(t *testing.T) {
 	}, 3*time.Second, pollEvery).ShouldNot(Succeed())
 	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty())
 
-	setPaused(false)
+	setClusterPaused(t, cluster, false)
 	start := time.Now()
 	waitForDataSecret(t, ns, "worker")
 	g.Expect(time.Since(start)).To(BeNumerically("<", 10*time.Second))
@@ -341,9 +335,7 @@ func TestDeletingAConfigRevokesItsToken(t *testing.T) {
 
 	g.Expect(env.Client.Delete(ctx, machine)).To(Succeed())
 	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
-	g.Eventually(func() error {
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &bootstrapv1.K0sWorkerConfig{})
-	}, waitTimeout, pollEvery).ShouldNot(Succeed())
+	waitForConfigGone(t, ns, "worker")
 }
 
 // TestMachinePoolTokenRotatesInPlace: a MachinePool's instances share one

@@ -28,33 +28,19 @@ import (
 func TestMovedJoinedMachineTakesNoRevokedTokenBack(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
-	ns := newNamespace(t, "moved-joined")
-	cluster := createCluster(t, ns, "moved", testenv.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
-	data := waitForDataSecret(t, ns, "worker")
-	id := data.Annotations[controllers.TokenIDAnnotation]
-	g.Expect(id).NotTo(BeEmpty())
+	ns, _, id := bootstrappedWorker(t, "moved-joined")
 	waitForConsumedData(t, ns, "worker")
 
 	// The source's revocation after the join, as the source controller did it.
 	g.Expect(jointoken.Delete(ctx, workload.Client, id)).To(Succeed())
-	config := getConfig(t, ns, "worker")
-	base := config.DeepCopy()
-	delete(config.Annotations, controllers.TokenIDAnnotation)
-	controllerutil.RemoveFinalizer(config, controllers.TokenFinalizer)
-	g.Expect(env.Client.Patch(ctx, config, client.MergeFrom(base))).To(Succeed())
-	// The move: status is not carried over.
-	config = getConfig(t, ns, "worker")
-	config.Status = bootstrapv1.K0sWorkerConfigStatus{}
-	g.Expect(env.Client.Status().Update(ctx, config)).To(Succeed())
+	arriveAsMoved(t, ns, "worker")
 
 	g.Eventually(func(g Gomega) {
 		config := getConfig(t, ns, "worker")
 		g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()))
 		g.Expect(config.Status.DataSecretName).To(HaveValue(Equal("worker")))
 	}, waitTimeout, pollEvery).Should(Succeed())
-	config = getConfig(t, ns, "worker")
+	config := getConfig(t, ns, "worker")
 	g.Expect(config.Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation), "the revoked token is not taken back")
 	g.Expect(config.Finalizers).NotTo(ContainElement(controllers.TokenFinalizer))
 	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty(), "no token is minted")
@@ -73,23 +59,9 @@ func TestMovedJoinedMachineTakesNoRevokedTokenBack(t *testing.T) {
 // node joins; nothing new is minted.
 func TestMovedPendingMachineKeepsItsToken(t *testing.T) {
 	g := NewWithT(t)
-	ctx := t.Context()
-	ns := newNamespace(t, "moved-pending")
-	cluster := createCluster(t, ns, "moved", testenv.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
-	data := waitForDataSecret(t, ns, "worker")
-	id := data.Annotations[controllers.TokenIDAnnotation]
+	ns, _, id := bootstrappedWorker(t, "moved-pending")
 	waitForConsumedData(t, ns, "worker")
-
-	config := getConfig(t, ns, "worker")
-	base := config.DeepCopy()
-	delete(config.Annotations, controllers.TokenIDAnnotation)
-	controllerutil.RemoveFinalizer(config, controllers.TokenFinalizer)
-	g.Expect(env.Client.Patch(ctx, config, client.MergeFrom(base))).To(Succeed())
-	config = getConfig(t, ns, "worker")
-	config.Status = bootstrapv1.K0sWorkerConfigStatus{}
-	g.Expect(env.Client.Status().Update(ctx, config)).To(Succeed())
+	arriveAsMoved(t, ns, "worker")
 
 	g.Eventually(func(g Gomega) {
 		config := getConfig(t, ns, "worker")
@@ -121,18 +93,10 @@ func waitForConsumedData(t *testing.T, ns, machineName string) {
 // is unpaused; then the token is revoked and the config goes.
 func TestDeletionWaitsWhileClusterPaused(t *testing.T) {
 	g := NewWithT(t)
-	ctx := t.Context()
-	ns := newNamespace(t, "paused-delete")
-	cluster := createCluster(t, ns, "paused", testenv.ClusterOptions{})
-	config := newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"})
-	g.Expect(env.Client.Create(ctx, config)).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
-	data := waitForDataSecret(t, ns, "worker")
-	id := data.Annotations[controllers.TokenIDAnnotation]
-	g.Expect(id).NotTo(BeEmpty())
+	ns, cluster, id := bootstrappedWorker(t, "paused-delete")
 
 	setClusterPaused(t, cluster, true)
-	g.Expect(env.Client.Delete(ctx, getConfig(t, ns, "worker"))).To(Succeed())
+	g.Expect(env.Client.Delete(t.Context(), getConfig(t, ns, "worker"))).To(Succeed())
 	g.Consistently(func(g Gomega) {
 		g.Expect(tokenExists(t, id)).To(BeTrue(), "a paused Cluster's token is not revoked")
 		g.Expect(getConfig(t, ns, "worker").Finalizers).To(ContainElement(controllers.TokenFinalizer))
@@ -140,9 +104,7 @@ func TestDeletionWaitsWhileClusterPaused(t *testing.T) {
 
 	setClusterPaused(t, cluster, false)
 	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
-	g.Eventually(func() error {
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &bootstrapv1.K0sWorkerConfig{})
-	}, waitTimeout, pollEvery).ShouldNot(Succeed())
+	waitForConfigGone(t, ns, "worker")
 }
 
 // TestDeleteForMoveKeepsToken: the source's copy of a moved config is
@@ -152,21 +114,51 @@ func TestDeletionWaitsWhileClusterPaused(t *testing.T) {
 func TestDeleteForMoveKeepsToken(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
-	ns := newNamespace(t, "delete-for-move")
-	cluster := createCluster(t, ns, "moving", testenv.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
-	id := waitForDataSecret(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+	ns, _, id := bootstrappedWorker(t, "delete-for-move")
 
 	config := getConfig(t, ns, "worker")
 	base := config.DeepCopy()
 	config.Annotations[clusterctlv1.DeleteForMoveAnnotation] = ""
 	g.Expect(env.Client.Patch(ctx, config, client.MergeFrom(base))).To(Succeed())
 	g.Expect(env.Client.Delete(ctx, config)).To(Succeed())
-	g.Eventually(func() error {
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &bootstrapv1.K0sWorkerConfig{})
-	}, waitTimeout, pollEvery).ShouldNot(Succeed())
+	waitForConfigGone(t, ns, "worker")
 	g.Expect(tokenExists(t, id)).To(BeTrue())
+}
+
+// bootstrappedWorker creates a Cluster, a config "worker" and its Machine
+// in a new namespace, waits for the data, and returns the join token ID.
+func bootstrappedWorker(t *testing.T, prefix string) (ns string, cluster *clusterv1.Cluster, tokenID string) {
+	t.Helper()
+	g := NewWithT(t)
+	ns = newNamespace(t, prefix)
+	cluster = createCluster(t, ns, prefix, testenv.ClusterOptions{})
+	g.Expect(env.Client.Create(t.Context(), newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	tokenID = waitForDataSecret(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+	g.Expect(tokenID).NotTo(BeEmpty())
+	return ns, cluster, tokenID
+}
+
+// arriveAsMoved leaves a config as `clusterctl move` (or a restore without
+// annotations) creates it on the target: no record of its token, no status.
+func arriveAsMoved(t *testing.T, ns, name string) {
+	t.Helper()
+	g := NewWithT(t)
+	config := getConfig(t, ns, name)
+	base := config.DeepCopy()
+	delete(config.Annotations, controllers.TokenIDAnnotation)
+	controllerutil.RemoveFinalizer(config, controllers.TokenFinalizer)
+	g.Expect(env.Client.Patch(t.Context(), config, client.MergeFrom(base))).To(Succeed())
+	config = getConfig(t, ns, name)
+	config.Status = bootstrapv1.K0sWorkerConfigStatus{}
+	g.Expect(env.Client.Status().Update(t.Context(), config)).To(Succeed())
+}
+
+func waitForConfigGone(t *testing.T, ns, name string) {
+	t.Helper()
+	NewWithT(t).Eventually(func() error {
+		return env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &bootstrapv1.K0sWorkerConfig{})
+	}, waitTimeout, pollEvery).ShouldNot(Succeed())
 }
 
 func setClusterPaused(t *testing.T, cluster *clusterv1.Cluster, paused bool) {

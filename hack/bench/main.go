@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/cabpk0s/cabpk0s/internal/bench"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 func main() {
@@ -51,14 +52,11 @@ func dispatch() error {
 func run(ctx context.Context) error {
 	sizes := flag.String("n", "100,1000", "comma-separated machine counts")
 	providers := flag.String("providers", strings.Join(bench.Providers(), ","), "comma-separated providers to measure")
-	manager := flag.String("manager", "bin/manager", "cabpk0s manager binary")
-	cabpk := flag.String("cabpk", "", "CABPK binary (Cluster API's bootstrap/kubeadm)")
+	var common measureFlags
+	common.register(flag.CommandLine)
 	cabpkVersion := flag.String("cabpk-version", "", "the CABPK binary's version, for the report")
 	markdown := flag.String("markdown", "docs/benchmarks.md", "markdown file the report is appended to; empty for none")
 	jsonOut := flag.String("json", "", "JSON report path (default docs/bench/<date>.json, beside the markdown)")
-	timeout := flag.Duration("timeout", 30*time.Minute, "how long one run may wait for N data secrets")
-	settle := flag.Duration("settle", 5*time.Second, "how long requests are still counted after the last data secret")
-	verbose := flag.Bool("v", false, "print the harness's logs")
 	flag.Parse()
 
 	self, err := os.Executable()
@@ -77,7 +75,7 @@ func run(ctx context.Context) error {
 		Versions: map[string]string{
 			"cabpk0s":        gitDescribe(),
 			"CABPK":          *cabpkVersion,
-			"kube-apiserver": "v1.36.3",
+			"kube-apiserver": kubeAPIServerVersion(),
 			"go":             runtime.Version(),
 		},
 	}
@@ -94,9 +92,8 @@ func run(ctx context.Context) error {
 			// process-wide names, and nothing left over from the last run.
 			dir := filepath.Join(outDir, fmt.Sprintf("%s-%d", p, n))
 			resultPath := filepath.Join(dir, "result.json")
-			cmd := exec.CommandContext(ctx, self, "measure", "-provider", p, "-n", strconv.Itoa(n),
-				"-dir", dir, "-result", resultPath, "-manager", *manager, "-cabpk", *cabpk,
-				"-timeout", timeout.String(), "-settle", settle.String(), "-v="+strconv.FormatBool(*verbose))
+			args := append([]string{"measure", "-provider", p, "-n", strconv.Itoa(n), "-dir", dir, "-result", resultPath}, common.args()...)
+			cmd := exec.CommandContext(ctx, self, args...)
 			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("%s at N=%d: %w", p, n, err)
@@ -150,11 +147,8 @@ func measure(ctx context.Context, args []string) error {
 	n := fs.Int("n", 0, "machine count")
 	dir := fs.String("dir", "", "directory for logs and audit logs")
 	resultPath := fs.String("result", "", "where to write the JSON result")
-	manager := fs.String("manager", "", "cabpk0s manager binary")
-	cabpk := fs.String("cabpk", "", "CABPK binary")
-	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for N data secrets")
-	settle := fs.Duration("settle", 5*time.Second, "how long requests are counted after the last data secret")
-	verbose := fs.Bool("v", false, "print the harness's logs")
+	var common measureFlags
+	common.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,17 +160,17 @@ func measure(ctx context.Context, args []string) error {
 	// timeout at N=1000, requests cancelled at teardown) are Cluster API's
 	// to retry and say nothing about the provider; -v shows them.
 	log := logr.Discard()
-	if *verbose {
+	if common.verbose {
 		log = zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.InfoLevel))
 	}
 	result, err := bench.Run(ctx, bench.RunOptions{
 		Provider: *provider, N: *n,
 		Commands: bench.Commands{
-			Manager: bench.Command{Path: *manager},
-			CABPK:   bench.Command{Path: *cabpk},
+			Manager: bench.Command{Path: common.manager},
+			CABPK:   bench.Command{Path: common.cabpk},
 			Floor:   bench.Command{Path: self, Args: []string{"floor"}},
 		},
-		Dir: *dir, Timeout: *timeout, Settle: *settle,
+		Dir: *dir, Timeout: common.timeout, Settle: common.settle,
 		Log: log, Progress: os.Stdout,
 	})
 	if err != nil {
@@ -187,6 +181,39 @@ func measure(ctx context.Context, args []string) error {
 		return err
 	}
 	return os.WriteFile(*resultPath, data, 0o600)
+}
+
+// measureFlags are the flags the benchmark passes on to each measurement.
+type measureFlags struct {
+	manager, cabpk  string
+	timeout, settle time.Duration
+	verbose         bool
+}
+
+func (m *measureFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.manager, "manager", "bin/manager", "cabpk0s manager binary")
+	fs.StringVar(&m.cabpk, "cabpk", "", "CABPK binary (Cluster API's bootstrap/kubeadm)")
+	fs.DurationVar(&m.timeout, "timeout", 30*time.Minute, "how long one run may wait for N data secrets")
+	fs.DurationVar(&m.settle, "settle", 5*time.Second, "how long requests are still counted after the last data secret")
+	fs.BoolVar(&m.verbose, "v", false, "print the harness's logs")
+}
+
+func (m *measureFlags) args() []string {
+	return []string{"-manager", m.manager, "-cabpk", m.cabpk, "-timeout", m.timeout.String(),
+		"-settle", m.settle.String(), "-v=" + strconv.FormatBool(m.verbose)}
+}
+
+// kubeAPIServerVersion asks the envtest kube-apiserver the runs use.
+func kubeAPIServerVersion() string {
+	dir, err := testenv.AssetsDir()
+	if err != nil {
+		return "unknown"
+	}
+	out, err := exec.Command(filepath.Join(dir, "kube-apiserver"), "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "Kubernetes ")
 }
 
 func gitDescribe() string {
