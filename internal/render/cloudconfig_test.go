@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	"go.yaml.in/yaml/v3"
 )
 
 // instanceData is the instance data cloud-init gives Jinja on the machine.
@@ -64,50 +63,23 @@ func schemaCheck(t *testing.T, cfg []byte) {
 	NewWithT(t).Expect(out).To(ContainSubstring("Valid cloud-config"))
 }
 
-type writtenFile struct {
-	Path        string `yaml:"path" json:"path"`
-	Permissions string `yaml:"permissions" json:"permissions"`
-	Encoding    string `yaml:"encoding" json:"encoding"`
-	Content     string `yaml:"content" json:"content"`
-}
-
-// decoded is the file's content as cloud-init writes it.
-func (f writtenFile) decoded(t *testing.T) string {
+// decode reads cloud-config (single or multi-part) back into files and
+// commands with Decode, failing the test on an error.
+func decode(t *testing.T, data []byte) Decoded {
 	t.Helper()
-	switch f.Encoding {
-	case "":
-		return f.Content
-	case "b64":
-		b, err := base64.StdEncoding.DecodeString(f.Content)
-		mustDo(t, err)
-		return string(b)
-	}
-	t.Fatalf("%s: unexpected encoding %q", f.Path, f.Encoding)
-	return ""
+	d, err := Decode(data, FormatCloudConfig)
+	mustDo(t, err)
+	return d
 }
 
-type parsedCloudConfig struct {
-	WriteFiles []writtenFile `yaml:"write_files" json:"write_files"`
-	RunCmd     []any         `yaml:"runcmd" json:"runcmd"`
-}
-
-func (c parsedCloudConfig) file(t *testing.T, path string) writtenFile {
+// file is the file bootstrap data writes at path.
+func file(t *testing.T, d Decoded, path string) DecodedFile {
 	t.Helper()
-	for _, f := range c.WriteFiles {
-		if f.Path == path {
-			return f
-		}
+	f, ok := d.File(path)
+	if !ok {
+		t.Fatalf("no file is written at %s; written: %v", path, d.Paths())
 	}
-	t.Fatalf("no write_files entry for %s", path)
-	return writtenFile{}
-}
-
-func (c parsedCloudConfig) paths() []string {
-	var p []string
-	for _, f := range c.WriteFiles {
-		p = append(p, f.Path)
-	}
-	return p
+	return f
 }
 
 func TestCloudConfigIsValidAfterJinja(t *testing.T) {
@@ -127,30 +99,29 @@ func TestCloudConfigIsValidAfterJinja(t *testing.T) {
 			g.Expect(string(rendered)).To(ContainSubstring("\n    content: " + scriptB64 + "\n"))
 			g.Expect(string(rendered)).To(ContainSubstring("\n    content: " + fakeToken + "\n"))
 
-			var cfg parsedCloudConfig
-			g.Expect(yaml.Unmarshal(rendered, &cfg)).To(Succeed())
-			script := cfg.file(t, ScriptPath)
-			g.Expect(script.decoded(t)).To(Equal(Script(in)))
-			g.Expect(script.Permissions).To(Equal("0700"))
-			token := cfg.file(t, in.tokenPath())
-			g.Expect(token.decoded(t)).To(Equal(fakeToken))
-			g.Expect(token.Permissions).To(Equal("0600"))
-			g.Expect(cfg.RunCmd).To(Equal([]any{[]any{"sh", ScriptPath}}), "exactly one runcmd entry")
+			cfg := decode(t, rendered)
+			script := file(t, cfg, ScriptPath)
+			g.Expect(string(script.Content)).To(Equal(Script(in)))
+			g.Expect(script.Mode).To(Equal(0o700))
+			token := file(t, cfg, in.tokenPath())
+			g.Expect(string(token.Content)).To(Equal(fakeToken))
+			g.Expect(token.Mode).To(Equal(0o600))
+			g.Expect(cfg.Commands).To(Equal([][]string{{"sh", ScriptPath}}), "exactly one runcmd entry")
 
 			if name == "cloud-config-full.yaml" {
 				// What the user wrote is Jinja-rendered, as with k0smotron.
-				g.Expect(cfg.file(t, "/etc/motd").decoded(t)).To(Equal("node i-0cabpk0s is managed by cabpk0s\n"))
-				g.Expect(cfg.file(t, PreCommandsPath).decoded(t)).To(ContainSubstring("\necho pre on worker-7\nmodprobe br_netfilter\n"))
-				g.Expect(cfg.file(t, PreCommandsPath).Permissions).To(Equal("0700"))
-				g.Expect(cfg.file(t, PostCommandsPath).decoded(t)).To(HaveSuffix("\necho joined > /var/log/cabpk0s-joined\n"))
-				g.Expect(cfg.file(t, "/etc/k0s/containerd.d/registry.toml").Permissions).To(Equal("0600"))
-				g.Expect(cfg.file(t, "/opt/tools/check.sh").Permissions).To(Equal("0755"))
-				g.Expect(cfg.paths()).To(Equal([]string{
+				g.Expect(string(file(t, cfg, "/etc/motd").Content)).To(Equal("node i-0cabpk0s is managed by cabpk0s\n"))
+				g.Expect(string(file(t, cfg, PreCommandsPath).Content)).To(ContainSubstring("\necho pre on worker-7\nmodprobe br_netfilter\n"))
+				g.Expect(file(t, cfg, PreCommandsPath).Mode).To(Equal(0o700))
+				g.Expect(string(file(t, cfg, PostCommandsPath).Content)).To(HaveSuffix("\necho joined > /var/log/cabpk0s-joined\n"))
+				g.Expect(file(t, cfg, "/etc/k0s/containerd.d/registry.toml").Mode).To(Equal(0o600))
+				g.Expect(file(t, cfg, "/opt/tools/check.sh").Mode).To(Equal(0o755))
+				g.Expect(cfg.Paths()).To(Equal([]string{
 					"/var/lib/cabpk0s-work/k0s.token", "/etc/motd", "/etc/k0s/containerd.d/registry.toml",
 					"/opt/tools/check.sh", PreCommandsPath, PostCommandsPath, ScriptPath,
 				}))
 			} else {
-				g.Expect(cfg.paths()).To(Equal([]string{"/etc/k0s.token", ScriptPath}), "no command files without commands")
+				g.Expect(cfg.Paths()).To(Equal([]string{"/etc/k0s.token", ScriptPath}), "no command files without commands")
 			}
 
 			schemaCheck(t, rendered)
@@ -171,19 +142,21 @@ func TestCloudConfigEncodesBinaryUserFiles(t *testing.T) {
 	in := Input{Format: FormatCloudConfig, JoinToken: fakeToken, Files: []File{{Path: "/etc/blob", Content: "\xff\xfe\x00binary"}}}
 	out, err := Render(in)
 	g.Expect(err).NotTo(HaveOccurred())
-	var cfg parsedCloudConfig
-	g.Expect(yaml.Unmarshal(jinjaRender(t, out), &cfg)).To(Succeed())
-	blob := cfg.file(t, "/etc/blob")
-	g.Expect(blob.Encoding).To(Equal("b64"))
-	g.Expect(blob.decoded(t)).To(Equal("\xff\xfe\x00binary"))
+	rendered := jinjaRender(t, out)
+	g.Expect(string(rendered)).To(ContainSubstring("- path: /etc/blob\n    permissions: \"0644\"\n    encoding: b64\n"))
+	g.Expect(file(t, decode(t, rendered), "/etc/blob").Content).To(Equal([]byte("\xff\xfe\x00binary")))
 }
 
 // mergeScript processes user data with cloud-init's own part handlers, as
 // the init stage does, and prints the merged cloud-config as JSON. It also
-// writes it as #cloud-config for the schema check.
+// writes it as #cloud-config for the schema check. Given a fourth argument,
+// it then runs cloud-init's write_files module on the merged config with
+// every path below that directory (owned by the caller, as a test cannot
+// chown; the owners asked for are printed).
 const mergeScript = `
-import json, logging, os, sys
+import getpass, grp, json, logging, os, sys
 from cloudinit import handlers, helpers, safeyaml, user_data
+from cloudinit.config.cc_write_files import write_files
 from cloudinit.handlers.cloud_config import CloudConfigPartHandler
 from cloudinit.handlers.jinja_template import JinjaTemplatePartHandler
 from cloudinit.settings import PER_INSTANCE
@@ -208,20 +181,31 @@ handlers.walk(msg, handlers.walker_callback, {
 parts = [[p.get_content_type(), p.get("Merge-Type")] for p in msg.walk() if p.get_content_maintype() != "multipart"]
 with open(os.path.join(workdir, "merged.yaml"), "w") as f:
     f.write("#cloud-config\n" + safeyaml.dumps(cloud_config.cloud_buf))
-json.dump({"parts": parts, "merged": cloud_config.cloud_buf}, sys.stdout)
+owners = {}
+if len(sys.argv) > 4:
+    me = getpass.getuser() + ":" + grp.getgrgid(os.getgid()).gr_name
+    files = []
+    for f in cloud_config.cloud_buf.get("write_files", []):
+        owners[f["path"]] = f.get("owner", "root:root")
+        files.append(dict(f, path=sys.argv[4] + f["path"], owner=me))
+    write_files("write_files", files, me)
+json.dump({"parts": parts, "merged": cloud_config.cloud_buf, "owners": owners}, sys.stdout)
 `
 
 type mergedUserData struct {
 	Parts  [][]*string `json:"parts"`
 	Merged struct {
-		parsedCloudConfig
-		NTP map[string]any `json:"ntp"`
+		RunCmd []any          `json:"runcmd"`
+		NTP    map[string]any `json:"ntp"`
 	} `json:"merged"`
-	yaml []byte
+	// Owners are the owners write_files was asked for, by path.
+	Owners map[string]string `json:"owners"`
+	yaml   []byte
 }
 
-// cloudInitMerge runs mergeScript with the Python cloud-init runs with.
-func cloudInitMerge(t *testing.T, userData []byte) mergedUserData {
+// cloudInitMerge runs mergeScript with the Python cloud-init runs with;
+// writeRoot, when given, is where write_files writes.
+func cloudInitMerge(t *testing.T, userData []byte, writeRoot ...string) mergedUserData {
 	t.Helper()
 	g := NewWithT(t)
 	f, err := os.Open(requireTool(t, "cloud-init"))
@@ -232,7 +216,7 @@ func cloudInitMerge(t *testing.T, userData []byte) mergedUserData {
 	python := strings.Fields(strings.TrimPrefix(shebang, "#!"))
 
 	work := t.TempDir()
-	args := slices.Concat(python[1:], []string{"-c", mergeScript, writeTemp(t, "user-data", userData), writeTemp(t, "instance-data.json", []byte(instanceData)), work})
+	args := slices.Concat(python[1:], []string{"-c", mergeScript, writeTemp(t, "user-data", userData), writeTemp(t, "instance-data.json", []byte(instanceData)), work}, writeRoot)
 	cmd := exec.Command(python[0], args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -279,14 +263,15 @@ func TestCustomCloudConfigIsMergedNotReplacing(t *testing.T) {
 			mergeType := MergeType
 			g.Expect(m.Parts).To(Equal([][]*string{{strp("text/jinja2"), &mergeType}, {strp(tc.wantType), &mergeType}}))
 			g.Expect(m.Merged.RunCmd).To(Equal(append([]any{[]any{"sh", ScriptPath}}, tc.wantUserCmds...)))
-			g.Expect(m.Merged.paths()).To(Equal([]string{
+			merged := decode(t, m.yaml)
+			g.Expect(merged.Paths()).To(Equal([]string{
 				"/var/lib/cabpk0s-work/k0s.token", "/etc/motd", "/etc/k0s/containerd.d/registry.toml",
 				"/opt/tools/check.sh", "/etc/greeting", PreCommandsPath, PostCommandsPath, ScriptPath, "/etc/custom.conf",
 			}))
-			g.Expect(m.Merged.file(t, ScriptPath).decoded(t)).To(Equal(Script(in)))
-			g.Expect(m.Merged.file(t, in.tokenPath()).decoded(t)).To(Equal(fakeToken))
-			g.Expect(m.Merged.file(t, "/etc/greeting").decoded(t)).To(Equal("grüße ✓ i-0cabpk0s\n"))
-			g.Expect(m.Merged.file(t, "/etc/custom.conf").decoded(t)).To(Equal(tc.wantCustomCfg))
+			g.Expect(string(file(t, merged, ScriptPath).Content)).To(Equal(Script(in)))
+			g.Expect(string(file(t, merged, in.tokenPath()).Content)).To(Equal(fakeToken))
+			g.Expect(string(file(t, merged, "/etc/greeting").Content)).To(Equal("grüße ✓ i-0cabpk0s\n"))
+			g.Expect(string(file(t, merged, "/etc/custom.conf").Content)).To(Equal(tc.wantCustomCfg))
 			if tc.name == "cloud-config" {
 				g.Expect(m.Merged.NTP).To(HaveKeyWithValue("enabled", true), "keys only the user sets are kept")
 			}
@@ -328,7 +313,7 @@ func TestJinjaPartsNeedTheJinjaContentType(t *testing.T) {
 	g.Expect(relabelled).NotTo(Equal(string(out)))
 
 	m := cloudInitMerge(t, []byte(relabelled))
-	g.Expect(m.Merged.file(t, "/etc/motd").decoded(t)).To(ContainSubstring("{{ v1.instance_id }}"))
+	g.Expect(string(file(t, decode(t, m.yaml), "/etc/motd").Content)).To(ContainSubstring("{{ v1.instance_id }}"))
 }
 
 func TestMultipartGolden(t *testing.T) {

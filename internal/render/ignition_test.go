@@ -13,7 +13,6 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_7_experimental/types"
 	"github.com/coreos/vcontext/report"
 	. "github.com/onsi/gomega"
-	"github.com/vincent-petithory/dataurl"
 )
 
 // parseIgnition parses with the newest parser Ignition has, as a machine
@@ -45,15 +44,14 @@ type ignitionFile struct {
 	content string
 }
 
-func ignitionFiles(t *testing.T, cfg types.Config) map[string]ignitionFile {
+// ignitionFiles are the files an Ignition config writes, by path.
+func ignitionFiles(t *testing.T, raw []byte) map[string]ignitionFile {
 	t.Helper()
+	d, err := Decode(raw, FormatIgnition)
+	mustDo(t, err)
 	files := map[string]ignitionFile{}
-	for _, f := range cfg.Storage.Files {
-		NewWithT(t).Expect(f.Contents.Source).NotTo(BeNil(), f.Path)
-		d, err := dataurl.DecodeString(*f.Contents.Source)
-		mustDo(t, err)
-		NewWithT(t).Expect(f.Mode).NotTo(BeNil(), f.Path)
-		files[f.Path] = ignitionFile{mode: *f.Mode, content: string(d.Data)}
+	for _, f := range d.Files {
+		files[f.Path] = ignitionFile{mode: f.Mode, content: string(f.Content)}
 	}
 	return files
 }
@@ -98,7 +96,7 @@ func TestIgnitionFCOS(t *testing.T) {
 	g.Expect(cfg.Systemd.Units).To(HaveLen(1), "one unit runs the bootstrap")
 	expectBootstrapUnit(g, unit(t, cfg, UnitName))
 
-	files := ignitionFiles(t, cfg)
+	files := ignitionFiles(t, out)
 	g.Expect(files).To(HaveLen(7))
 	g.Expect(files).To(HaveKeyWithValue("/var/lib/cabpk0s-work/k0s.token", ignitionFile{0o600, fakeToken}))
 	g.Expect(files).To(HaveKeyWithValue(ScriptPath, ignitionFile{0o700, Script(in)}))
@@ -129,7 +127,7 @@ func TestIgnitionFlatcarWithButane(t *testing.T) {
 	extra := unit(t, cfg, "extra.service")
 	g.Expect(extra.Enabled).To(HaveValue(BeTrue()))
 
-	files := ignitionFiles(t, cfg)
+	files := ignitionFiles(t, out)
 	g.Expect(files).To(HaveKeyWithValue("/etc/sysctl.d/90-k0s.conf", ignitionFile{0o644, "net.ipv4.ip_forward = 1\n"}))
 	g.Expect(files).To(HaveKeyWithValue("/etc/k0s.token", ignitionFile{0o600, fakeToken}))
 	g.Expect(files).To(HaveKeyWithValue(ScriptPath, ignitionFile{0o700, Script(in)}))
@@ -168,7 +166,7 @@ func TestIgnitionAdditionalConfigVersions(t *testing.T) {
 
 			cfg := parseIgnition(t, out)
 			g.Expect(declaredVersion(t, out)).To(Equal(tc.wantVersion))
-			files := ignitionFiles(t, cfg)
+			files := ignitionFiles(t, out)
 			// The additional config is the child of the merge: it wins.
 			g.Expect(files).To(HaveKeyWithValue("/etc/extra", ignitionFile{0o644, tc.wantContent}))
 			g.Expect(files).To(HaveKeyWithValue(ScriptPath, ignitionFile{0o700, Script(in)}))
