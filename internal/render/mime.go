@@ -67,10 +67,10 @@ func isJinja(s string) bool {
 	return strings.HasPrefix(strings.ToLower(strings.TrimLeft(s, " \t\r\n")), "## template: jinja")
 }
 
-// validateCustomCloudConfig rejects custom cloud-config cloud-init would
+// CheckCustomCloudConfig rejects custom cloud-config cloud-init would
 // drop at boot. A Jinja template is only checked after rendering, on the
 // machine.
-func validateCustomCloudConfig(s string) error {
+func CheckCustomCloudConfig(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return errors.New("custom cloud-config is empty")
 	}

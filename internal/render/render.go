@@ -101,7 +101,7 @@ type machineFile struct {
 func machineFiles(in Input) []machineFile {
 	files := []machineFile{{path: in.tokenPath(), content: in.JoinToken, mode: 0o600}}
 	for _, f := range in.Files {
-		mode, _ := fileMode(f.Permissions) // validated by Render
+		mode, _ := FileMode(f.Permissions) // checked by validate
 		files = append(files, machineFile{path: f.Path, content: f.Content, mode: mode})
 	}
 	if len(in.PreCommands) > 0 {

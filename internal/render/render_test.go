@@ -148,29 +148,8 @@ func TestRenderRejectsInvalidInput(t *testing.T) {
 		{"no token", valid(func(in *Input) { in.JoinToken = "" }), "join token is empty"},
 		{"token that Jinja could change", valid(func(in *Input) { in.JoinToken = "{{ secret }}" }), "join token is not a k0s token"},
 		{"token on two lines", valid(func(in *Input) { in.JoinToken = "YWJj\nZGVm" }), "join token is not a k0s token"},
-		{"relative working dir", valid(func(in *Input) { in.WorkingDir = "etc" }), `workingDir: path "etc" is not absolute`},
-		{"unclean install dir", valid(func(in *Input) { in.InstallDir = "/usr/local/../bin/" }), `installDir: path "/usr/local/../bin/" is not clean`},
-		{"Jinja in working dir", valid(func(in *Input) { in.WorkingDir = "/etc/{{ x }}" }), "workingDir \"/etc/{{ x }}\" contains Jinja delimiters"},
-		{"relative file path", valid(func(in *Input) { in.Files = []File{{Path: "etc/motd"}} }), `files[0]: path "etc/motd" is not absolute`},
-		{"duplicate file", valid(func(in *Input) { in.Files = []File{{Path: "/etc/a"}, {Path: "/etc/a"}} }), "files[1]: duplicate path /etc/a"},
-		{"file over the token", valid(func(in *Input) { in.Files = []File{{Path: "/etc/k0s.token"}} }), "where cabpk0s writes the join token"},
-		{"file over the script", valid(func(in *Input) { in.Files = []File{{Path: ScriptPath}} }), "where cabpk0s writes the bootstrap script"},
 		{"bad permissions", valid(func(in *Input) { in.Files = []File{{Path: "/etc/a", Permissions: "rw-r--r--"}} }), `permissions "rw-r--r--" are not an octal mode`},
 		{"too large permissions", valid(func(in *Input) { in.Files = []File{{Path: "/etc/a", Permissions: "17777"}} }), "are not an octal mode"},
-		{"URL with preinstalled", valid(func(in *Input) { in.PreInstalled, in.DownloadURL = true, "https://x.example.com/k0s" }), "downloadURL cannot be used with preInstalled"},
-		{"sha with preinstalled", valid(func(in *Input) { in.PreInstalled, in.DownloadSHA256 = true, strings.Repeat("a", 64) }), "downloadSHA256 cannot be used with preInstalled"},
-		{"short sha", valid(func(in *Input) { in.DownloadSHA256 = "abc" }), `downloadSHA256 "abc" is not 64 hex digits`},
-		{"ftp URL", valid(func(in *Input) { in.DownloadURL = "ftp://x.example.com/k0s" }), "scheme must be http, https or oci"},
-		{"URL without scheme", valid(func(in *Input) { in.DownloadURL = "x.example.com/k0s" }), "scheme must be http, https or oci"},
-		{"URL without host", valid(func(in *Input) { in.DownloadURL = "https:///k0s" }), "has no host"},
-		{"unparsable URL", valid(func(in *Input) { in.DownloadURL = "https://x.example.com/%zz" }), "downloadURL"},
-		{"oci without repository", valid(func(in *Input) { in.DownloadURL = "oci://registry.example.com" }), "want oci://host/repository@digest"},
-		{"oci without tag or digest", valid(func(in *Input) { in.DownloadURL = "oci://registry.example.com:5000/k0s" }), "pins neither a digest"},
-		{"oci with a bad digest", valid(func(in *Input) { in.DownloadURL = "oci://registry.example.com/k0s@abc" }), "digest must be algorithm:hex"},
-		{"taint without effect", valid(func(in *Input) { in.Taints = []corev1.Taint{{Key: "a"}} }), `taints[0]: effect "" is not one of`},
-		{"taint without key", valid(func(in *Input) { in.Taints = []corev1.Taint{{Effect: corev1.TaintEffectNoSchedule}} }), "taints[0]: key is empty"},
-		{"label without key", valid(func(in *Input) { in.Labels = map[string]string{"": "x"} }), "node label with an empty key"},
-		{"kubelet arg without name", valid(func(in *Input) { in.KubeletExtraArgs = map[string]string{"--": "x"} }), "kubelet extra arg with an empty name"},
 		{"empty custom cloud-config", valid(func(in *Input) { in.CustomCloudConfig = " \n" }), "custom cloud-config is empty"},
 		{"custom cloud-config that is not YAML", valid(func(in *Input) { in.CustomCloudConfig = "runcmd: [a\n" }), "custom cloud-config is not valid YAML"},
 		{"custom shell script", valid(func(in *Input) { in.CustomCloudConfig = "#!/bin/sh\necho hi\n" }), "not a cloud-config mapping"},
@@ -209,10 +188,10 @@ func TestRenderRejectsInvalidInput(t *testing.T) {
 }
 
 func TestRenderReportsEveryProblem(t *testing.T) {
-	_, err := Render(Input{Format: FormatCloudConfig, WorkingDir: "rel", Files: []File{{Path: "x"}}})
+	_, err := Render(Input{Format: FormatCloudConfig, CustomCloudConfig: "- a\n", Files: []File{{Path: "/x", Permissions: "rwx"}}})
 	NewWithT(t).Expect(err).To(SatisfyAll(
 		MatchError(ContainSubstring("join token is empty")),
-		MatchError(ContainSubstring("workingDir")),
+		MatchError(ContainSubstring("custom cloud-config")),
 		MatchError(ContainSubstring("files[0]")),
 	))
 }

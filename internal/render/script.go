@@ -164,7 +164,7 @@ func writeGetK0s(b *strings.Builder, in Input) {
 }
 
 func writeOras(b *strings.Builder, rawURL string) {
-	ref, byDigest, err := ociRef(rawURL)
+	ref, byDigest, err := OCIReference(rawURL)
 	if err != nil {
 		// Render rejects this; Script has no error to return, so the
 		// script refuses to run instead.

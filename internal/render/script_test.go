@@ -367,6 +367,22 @@ func TestScriptSkipsTheDownloadWhenPreInstalled(t *testing.T) {
 	g.Expect(m.steps()).To(Equal([]string{"k0s install", "systemctl daemon-reload", "systemctl enable"}))
 }
 
+// TestPreInstalledIgnoresTheDownloadSettings: the webhook admits a
+// downloadURL and downloadSHA256 beside preInstalledK0s with a warning
+// (k0smotron accepts them), so the data must render and download nothing.
+func TestPreInstalledIgnoresTheDownloadSettings(t *testing.T) {
+	g := NewWithT(t)
+	const url = "https://downloads.example.com/k0s-v1.33.4"
+	in := Input{Format: FormatCloudConfig, JoinToken: fakeToken, PreInstalled: true, DownloadURL: url, DownloadSHA256: strings.Repeat("a", 64)}
+	data, err := Render(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(data).NotTo(BeEmpty())
+	script := Script(in)
+	g.Expect(script).NotTo(ContainSubstring(url))
+	g.Expect(script).NotTo(ContainSubstring("sha256sum"))
+	g.Expect(script).NotTo(ContainSubstring(GetK0sURL))
+}
+
 // hostile holds everything a shell could misread.
 const hostile = "a b'c\"d&e;f|g$(id)h`id`i$HOME\\j\nk*?[l]{m,n}~o#p %q"
 

@@ -13,6 +13,7 @@ import (
 
 	bootstrapv1beta1 "github.com/cabpk0s/cabpk0s/api/v1beta1"
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
 // +kubebuilder:webhook:verbs=create;update,path=/validate-bootstrap-cluster-x-k8s-io-v1beta2-k0sworkerconfig,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigs,versions=v1beta2,name=validation.k0sworkerconfig.bootstrap.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
@@ -54,7 +55,7 @@ func (w *K0sWorkerConfig) ValidateDelete(context.Context, *bootstrapv1.K0sWorker
 }
 
 func (w *K0sWorkerConfig) validate(c *bootstrapv1.K0sWorkerConfig) (admission.Warnings, error) {
-	errs, warnings := validateSpec(&c.Spec, field.NewPath("spec"))
+	errs, warnings := validation.Spec(&c.Spec, field.NewPath("spec"))
 	if len(errs) > 0 {
 		return warnings, apierrors.NewInvalid(bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig").GroupKind(), c.Name, errs)
 	}

@@ -11,6 +11,7 @@ import (
 
 	bootstrapv1beta1 "github.com/cabpk0s/cabpk0s/api/v1beta1"
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
 // +kubebuilder:webhook:verbs=create;update,path=/validate-bootstrap-cluster-x-k8s-io-v1beta2-k0sworkerconfigtemplate,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigtemplates,versions=v1beta2,name=validation.k0sworkerconfigtemplate.bootstrap.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
@@ -60,7 +61,7 @@ func (w *K0sWorkerConfigTemplate) ValidateDelete(context.Context, *bootstrapv1.K
 
 func (w *K0sWorkerConfigTemplate) validate(t *bootstrapv1.K0sWorkerConfigTemplate) (admission.Warnings, error) {
 	tpl := field.NewPath("spec", "template")
-	errs, warnings := validateSpec(&t.Spec.Template.Spec, tpl.Child("spec"))
+	errs, warnings := validation.Spec(&t.Spec.Template.Spec, tpl.Child("spec"))
 	errs = append(errs, t.Spec.Template.ObjectMeta.Validate(tpl.Child("metadata"))...)
 	if len(errs) > 0 {
 		return warnings, apierrors.NewInvalid(bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate").GroupKind(), t.Name, errs)

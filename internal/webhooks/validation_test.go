@@ -38,8 +38,39 @@ func TestValidationRejectsBadInput(t *testing.T) {
 			s.Files = []bootstrapv1.File{{Path: "etc/motd", Content: "x"}}
 		}, "spec.files[0].path", "must be an absolute path"},
 		{"duplicate file path", func(s *bootstrapv1.K0sWorkerConfigSpec) {
-			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x"}, {Path: "/etc//motd", Content: "y"}}
+			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x"}, {Path: "/etc/motd", Content: "y"}}
 		}, "spec.files[1].path", "Duplicate value"},
+		{"unclean file path", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc//motd", Content: "x"}}
+		}, "spec.files[0].path", `must be a clean path: use "/etc/motd"`},
+		{"file over the join token", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/k0s.token", Content: "x"}}
+		}, "spec.files[0].path", "is where cabpk0s writes the join token"},
+		{"file over the join token in the working dir", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.WorkingDir = "/var/lib/k0s-boot"
+			s.Files = []bootstrapv1.File{{Path: "/var/lib/k0s-boot/k0s.token", Content: "x"}}
+		}, "spec.files[0].path", "is where cabpk0s writes the join token"},
+		{"file over the bootstrap script", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/cabpk0s/bootstrap.sh", Content: "x"}}
+		}, "spec.files[0].path", "is where cabpk0s writes the bootstrap script"},
+		{"file faking bootstrap success", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/run/cluster-api/bootstrap-success.complete", Content: "x"}}
+		}, "spec.files[0].path", "is where cabpk0s writes the Cluster API bootstrap sentinel"},
+		{"Jinja in the working dir", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.WorkingDir = "/etc/{{ v1.instance_id }}"
+		}, "spec.workingDir", "must not contain Jinja delimiters"},
+		{"unclean install dir", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.K0sInstallDir = "/usr/local/../bin/"
+		}, "spec.k0sInstallDir", `must be a clean path: use "/usr/bin"`},
+		{"oci reference without tag or digest", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadURL = "oci://registry.example.com:5000/k0s"
+		}, "spec.downloadURL", "pins neither a digest"},
+		{"oci reference with a bad digest", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadURL = "oci://registry.example.com/k0s@abc"
+		}, "spec.downloadURL", "digest must be algorithm:hex"},
+		{"download URL with a space", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.DownloadURL = "https://example.com/k0s binary"
+		}, "spec.downloadURL", "must not contain whitespace"},
 		{"content and contentFrom", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x", ContentFrom: secretRef("s")}}
 		}, "spec.files[0]", "content and contentFrom are mutually exclusive"},
@@ -227,5 +258,26 @@ func TestValidationWarnsAboutIgnoredSettings(t *testing.T) {
 	config.Spec.PreInstalledK0s = true
 	config.Spec.DownloadURL = "https://example.com/k0s"
 	g.Expect(c.Create(t.Context(), config)).To(Succeed())
-	g.Expect(recorder.warnings).To(ContainElement("spec.downloadURL is ignored because spec.preInstalledK0s is true"))
+	g.Expect(recorder.warnings).To(ContainElement("spec.downloadURL is ignored because spec.preInstalledK0s is true: k0s is not downloaded"))
+
+	recorder.warnings = nil
+	config = &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "preinstalled-sha"}}
+	config.Spec.PreInstalledK0s = true
+	config.Spec.DownloadURL = "https://example.com/k0s"
+	config.Spec.DownloadSHA256 = strings.Repeat("a", 64)
+	g.Expect(c.Create(t.Context(), config)).To(Succeed())
+	g.Expect(recorder.warnings).To(ContainElement("spec.downloadSHA256 is ignored because spec.preInstalledK0s is true: k0s is not downloaded"))
+}
+
+// TestValidationNeverEchoesURLCredentials: a downloadURL may carry a
+// password; the admission error names the field without it.
+func TestValidationNeverEchoesURLCredentials(t *testing.T) {
+	g := NewWithT(t)
+	ns := createNamespace(t, "credentials")
+	config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "credentials"}}
+	config.Spec.DownloadURL = "ftp://fetcher:hunter2secret@example.com/k0s"
+	err := env.Client.Create(t.Context(), config)
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("spec.downloadURL: "))
+	g.Expect(err.Error()).NotTo(ContainSubstring("hunter2secret"))
 }

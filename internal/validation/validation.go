@@ -1,4 +1,9 @@
-package webhooks
+// Package validation holds the one set of rules a K0sWorkerConfig spec must
+// satisfy. The admission webhooks, the reconciler (before it mints a join
+// token) and `cabpk0s render` all call [Spec]; internal/render trusts its
+// input to have passed it. A spec Spec admits renders: a property test feeds
+// generated specs to both.
+package validation
 
 import (
 	"fmt"
@@ -16,6 +21,7 @@ import (
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/k0sversion"
+	"github.com/cabpk0s/cabpk0s/internal/render"
 )
 
 var (
@@ -24,11 +30,11 @@ var (
 	taintEffects     = sets.New(string(corev1.TaintEffectNoSchedule), string(corev1.TaintEffectPreferNoSchedule), string(corev1.TaintEffectNoExecute))
 )
 
-// validateSpec checks what the CRD schema cannot: relations between fields
-// and the syntax of values the bootstrap script will use. It returns every
-// problem at once, each naming its field, plus warnings for settings that
-// are accepted but ignored.
-func validateSpec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.ErrorList, []string) {
+// Spec checks what the CRD schema cannot: relations between fields and the
+// syntax of every value the bootstrap data carries. It returns every
+// problem at once, each naming its field, and warnings for settings that
+// are accepted but have no effect.
+func Spec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	var warnings []string
 
@@ -38,26 +44,26 @@ func validateSpec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (f
 		}
 	}
 
-	errs = append(errs, validateProvisioner(&spec.Provisioner, fldPath.Child("provisioner"))...)
-	errs = append(errs, validateFiles(spec.Files, fldPath.Child("files"))...)
-	errs = append(errs, validateAbsoluteDir(spec.K0sInstallDir, fldPath.Child("k0sInstallDir"))...)
-	errs = append(errs, validateAbsoluteDir(spec.WorkingDir, fldPath.Child("workingDir"))...)
+	errs = append(errs, provisioner(&spec.Provisioner, fldPath.Child("provisioner"))...)
+	errs = append(errs, directory(spec.K0sInstallDir, fldPath.Child("k0sInstallDir"))...)
+	errs = append(errs, directory(spec.WorkingDir, fldPath.Child("workingDir"))...)
+	errs = append(errs, files(spec, fldPath)...)
 
-	downloadErrs, downloadWarnings := validateDownload(spec, fldPath)
+	downloadErrs, downloadWarnings := download(spec, fldPath)
 	errs = append(errs, downloadErrs...)
 	warnings = append(warnings, downloadWarnings...)
 
 	errs = append(errs, metav1validation.ValidateLabels(spec.Labels, fldPath.Child("labels"))...)
-	errs = append(errs, validateTaints(spec.Taints, fldPath.Child("taints"))...)
-	errs = append(errs, validateKubeletExtraArgs(spec.KubeletExtraArgs, fldPath.Child("kubeletExtraArgs"))...)
+	errs = append(errs, taints(spec.Taints, fldPath.Child("taints"))...)
+	errs = append(errs, kubeletExtraArgs(spec.KubeletExtraArgs, fldPath.Child("kubeletExtraArgs"))...)
 	for i, arg := range spec.Args {
 		// A process argument is a C string: a NUL would silently cut it short.
 		if strings.ContainsRune(arg, 0) {
 			errs = append(errs, field.Invalid(fldPath.Child("args").Index(i), arg, "must not contain a NUL character"))
 		}
 	}
-	if spec.Profile != "" && strings.ContainsFunc(spec.Profile, isSpace) {
-		errs = append(errs, field.Invalid(fldPath.Child("profile"), spec.Profile, "must not contain whitespace"))
+	if spec.Profile != "" && strings.ContainsFunc(spec.Profile, isSpaceOrControl) {
+		errs = append(errs, field.Invalid(fldPath.Child("profile"), spec.Profile, "must not contain whitespace or control characters"))
 	}
 
 	if md := spec.SecretMetadata; md != nil {
@@ -67,7 +73,7 @@ func validateSpec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (f
 	return errs, warnings
 }
 
-func validateProvisioner(p *bootstrapv1.ProvisionerSpec, fldPath *field.Path) field.ErrorList {
+func provisioner(p *bootstrapv1.ProvisionerSpec, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if p.Type == bootstrapv1.ProvisioningFormatIgnition {
 		if p.Ignition == nil {
@@ -80,29 +86,58 @@ func validateProvisioner(p *bootstrapv1.ProvisionerSpec, fldPath *field.Path) fi
 		errs = append(errs, field.Forbidden(fldPath.Child("ignition"), "ignition settings are only allowed when provisioner.type is ignition"))
 	}
 	if p.CustomUserDataRef != nil {
-		errs = append(errs, validateContentSource(p.CustomUserDataRef, fldPath.Child("customUserDataRef"))...)
+		errs = append(errs, contentSource(p.CustomUserDataRef, fldPath.Child("customUserDataRef"))...)
 	}
 	return errs
 }
 
-func validateFiles(files []bootstrapv1.File, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	seen := make(map[string]int, len(files))
-	for i := range files {
-		f := &files[i]
-		p := fldPath.Index(i)
+// machinePath checks a path on the machine: absolute, clean, and free of
+// characters that would change its meaning in the data or the script.
+func machinePath(p string, fldPath *field.Path) field.ErrorList {
+	switch {
+	case !path.IsAbs(p):
+		return field.ErrorList{field.Invalid(fldPath, p, "must be an absolute path")}
+	case strings.ContainsFunc(p, isControl):
+		return field.ErrorList{field.Invalid(fldPath, p, "must not contain control characters")}
+	case path.Clean(p) != p:
+		return field.ErrorList{field.Invalid(fldPath, p, fmt.Sprintf("must be a clean path: use %q", path.Clean(p)))}
+	}
+	return nil
+}
 
-		switch {
-		case !path.IsAbs(f.Path):
-			errs = append(errs, field.Invalid(p.Child("path"), f.Path, "must be an absolute path"))
-		case strings.ContainsFunc(f.Path, isControl):
-			errs = append(errs, field.Invalid(p.Child("path"), f.Path, "must not contain control characters"))
+func directory(dir string, fldPath *field.Path) field.ErrorList {
+	if dir == "" {
+		return nil
+	}
+	if errs := machinePath(dir, fldPath); len(errs) > 0 {
+		return errs
+	}
+	// The token's path is derived from the directory and written by
+	// cabpk0s, so it must not be a Jinja template on the machine.
+	if hasJinja(dir) {
+		return field.ErrorList{field.Invalid(fldPath, dir, "must not contain Jinja delimiters ({{, {% or {#)")}
+	}
+	return nil
+}
+
+func files(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	filesPath := fldPath.Child("files")
+	reserved := render.ReservedPaths(spec.WorkingDir)
+	seen := make(map[string]int, len(spec.Files))
+	for i := range spec.Files {
+		f := &spec.Files[i]
+		p := filesPath.Index(i)
+
+		if pathErrs := machinePath(f.Path, p.Child("path")); len(pathErrs) > 0 {
+			errs = append(errs, pathErrs...)
+		} else if what, ok := reserved[f.Path]; ok {
+			errs = append(errs, field.Invalid(p.Child("path"), f.Path, "is where cabpk0s writes "+what))
 		}
-		clean := path.Clean(f.Path)
-		if first, dup := seen[clean]; dup {
-			errs = append(errs, field.Duplicate(p.Child("path"), fmt.Sprintf("%s (already used by %s)", f.Path, fldPath.Index(first).Child("path"))))
+		if first, dup := seen[f.Path]; dup {
+			errs = append(errs, field.Duplicate(p.Child("path"), fmt.Sprintf("%s (already used by %s)", f.Path, filesPath.Index(first).Child("path"))))
 		} else {
-			seen[clean] = i
+			seen[f.Path] = i
 		}
 
 		switch {
@@ -111,7 +146,7 @@ func validateFiles(files []bootstrapv1.File, fldPath *field.Path) field.ErrorLis
 		case f.Content == "" && f.ContentFrom == nil:
 			errs = append(errs, field.Required(p.Child("content"), "set exactly one of content and contentFrom"))
 		case f.ContentFrom != nil:
-			errs = append(errs, validateContentSource(f.ContentFrom, p.Child("contentFrom"))...)
+			errs = append(errs, contentSource(f.ContentFrom, p.Child("contentFrom"))...)
 		}
 
 		if f.Permissions != "" && !octalPermissions.MatchString(f.Permissions) {
@@ -121,7 +156,7 @@ func validateFiles(files []bootstrapv1.File, fldPath *field.Path) field.ErrorLis
 	return errs
 }
 
-func validateContentSource(src *bootstrapv1.ContentSource, fldPath *field.Path) field.ErrorList {
+func contentSource(src *bootstrapv1.ContentSource, fldPath *field.Path) field.ErrorList {
 	switch {
 	case src.SecretRef != nil && src.ConfigMapRef != nil:
 		return field.ErrorList{field.Forbidden(fldPath, "secretRef and configMapRef are mutually exclusive: set exactly one")}
@@ -131,7 +166,11 @@ func validateContentSource(src *bootstrapv1.ContentSource, fldPath *field.Path) 
 	return nil
 }
 
-func validateDownload(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.ErrorList, []string) {
+// download checks the k0s download settings. With preInstalledK0s nothing
+// is downloaded: a downloadURL or downloadSHA256 is accepted (k0smotron
+// accepts it, and its manifests must apply unchanged), left out of the
+// bootstrap data, and reported as a warning.
+func download(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	var warnings []string
 	urlPath := fldPath.Child("downloadURL")
@@ -139,19 +178,28 @@ func validateDownload(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path
 
 	scheme := ""
 	if spec.DownloadURL != "" {
+		// The value may carry credentials: messages show it redacted.
+		shown := RedactURL(spec.DownloadURL)
 		u, err := url.Parse(spec.DownloadURL)
 		switch {
 		case err != nil:
-			errs = append(errs, field.Invalid(urlPath, spec.DownloadURL, "must be a valid URL"))
+			errs = append(errs, field.Invalid(urlPath, shown, "must be a valid URL"))
 		case u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "oci":
-			errs = append(errs, field.Invalid(urlPath, spec.DownloadURL, "scheme must be https, http or oci"))
+			errs = append(errs, field.Invalid(urlPath, shown, "scheme must be https, http or oci"))
 		case u.Host == "":
-			errs = append(errs, field.Invalid(urlPath, spec.DownloadURL, "must include a host"))
+			errs = append(errs, field.Invalid(urlPath, shown, "must include a host"))
+		case strings.ContainsFunc(spec.DownloadURL, isSpaceOrControl):
+			errs = append(errs, field.Invalid(urlPath, shown, "must not contain whitespace or control characters"))
+		case u.Scheme == "oci":
+			if _, _, err := render.OCIReference(spec.DownloadURL); err != nil {
+				errs = append(errs, field.Invalid(urlPath, shown, err.Error()))
+			}
+			scheme = u.Scheme
 		default:
 			scheme = u.Scheme
 		}
 		if spec.PreInstalledK0s {
-			warnings = append(warnings, fmt.Sprintf("%s is ignored because %s is true", urlPath, fldPath.Child("preInstalledK0s")))
+			warnings = append(warnings, fmt.Sprintf("%s is ignored because %s is true: k0s is not downloaded", urlPath, fldPath.Child("preInstalledK0s")))
 		}
 	}
 
@@ -165,24 +213,27 @@ func validateDownload(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path
 		if !sha256Hex.MatchString(spec.DownloadSHA256) {
 			errs = append(errs, field.Invalid(shaPath, spec.DownloadSHA256, "must be 64 hexadecimal characters"))
 		}
+		if spec.PreInstalledK0s {
+			warnings = append(warnings, fmt.Sprintf("%s is ignored because %s is true: k0s is not downloaded", shaPath, fldPath.Child("preInstalledK0s")))
+		}
 	}
 	return errs, warnings
 }
 
-func validateAbsoluteDir(dir string, fldPath *field.Path) field.ErrorList {
-	if dir == "" {
-		return nil
+// RedactURL hides the password of a URL's userinfo, so a downloadURL can
+// be named in a message without leaking its credentials.
+func RedactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
 	}
-	if !path.IsAbs(dir) {
-		return field.ErrorList{field.Invalid(fldPath, dir, "must be an absolute path")}
+	if at := strings.LastIndex(raw, "@"); at >= 0 && strings.Contains(raw[:at], "://") {
+		// Unparsable, yet it may still hold user:password@.
+		return raw[:strings.Index(raw, "://")+3] + "xxxxx" + raw[at:]
 	}
-	if strings.ContainsFunc(dir, isControl) {
-		return field.ErrorList{field.Invalid(fldPath, dir, "must not contain control characters")}
-	}
-	return nil
+	return raw
 }
 
-func validateTaints(taints []corev1.Taint, fldPath *field.Path) field.ErrorList {
+func taints(taints []corev1.Taint, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	seen := sets.New[string]()
 	for i, t := range taints {
@@ -210,7 +261,7 @@ func validateTaints(taints []corev1.Taint, fldPath *field.Path) field.ErrorList 
 	return errs
 }
 
-func validateKubeletExtraArgs(args map[string]string, fldPath *field.Path) field.ErrorList {
+func kubeletExtraArgs(args map[string]string, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for _, name := range sets.List(sets.KeySet(args)) {
 		p := fldPath.Key(name)
@@ -219,20 +270,24 @@ func validateKubeletExtraArgs(args map[string]string, fldPath *field.Path) field
 			errs = append(errs, field.Invalid(p, name, "flag name must not be empty"))
 		case strings.HasPrefix(name, "-"):
 			errs = append(errs, field.Invalid(p, name, fmt.Sprintf("flag name must not start with '-': use %q", strings.TrimLeft(name, "-"))))
-		case strings.ContainsFunc(name, func(r rune) bool { return r == '=' || isSpace(r) || isControl(r) }):
+		case strings.ContainsFunc(name, func(r rune) bool { return r == '=' || isSpaceOrControl(r) }):
 			errs = append(errs, field.Invalid(p, name, "flag name must not contain '=', whitespace or control characters"))
 		}
 		// k0s hands kubelet-extra-args to the kubelet as one string split on
 		// whitespace, so a value with whitespace would become several flags.
-		if v := args[name]; strings.ContainsFunc(v, func(r rune) bool { return isSpace(r) || isControl(r) }) {
+		if v := args[name]; strings.ContainsFunc(v, isSpaceOrControl) {
 			errs = append(errs, field.Invalid(p, v, "flag value must not contain whitespace or control characters (k0s splits kubelet-extra-args on whitespace)"))
 		}
 	}
 	return errs
 }
 
-func isSpace(r rune) bool {
-	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+func hasJinja(s string) bool {
+	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")
+}
+
+func isSpaceOrControl(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' || isControl(r)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
