@@ -1,0 +1,123 @@
+// Package bootstrapinput turns a K0sWorkerConfig spec, the facts of the
+// machine it bootstraps and its referenced sources into render.Input. The
+// reconciler and `cabpk0s render` both build their input here, so the
+// data a user previews offline is the data a machine gets.
+package bootstrapinput
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/k0sversion"
+	"github.com/cabpk0s/cabpk0s/internal/render"
+)
+
+// Sources reads the Secret and ConfigMap keys a spec references
+// (files[].contentFrom, provisioner.customUserDataRef).
+type Sources interface {
+	Read(ctx context.Context, src *bootstrapv1.ContentSource) (string, error)
+}
+
+// MissingSourceError names a Secret, ConfigMap or key that does not exist,
+// so a condition or the command line can say exactly what to create.
+type MissingSourceError struct{ What string }
+
+func (e *MissingSourceError) Error() string { return e.What + " not found" }
+
+// IsMissingSource tells whether err is, or wraps, a MissingSourceError.
+func IsMissingSource(err error) bool {
+	var missing *MissingSourceError
+	return errors.As(err, &missing)
+}
+
+// Machine is what the data depends on besides the spec.
+type Machine struct {
+	// NodeName becomes the kubelet's hostname override; empty keeps the
+	// machine's own hostname (MachinePools, useSystemHostname).
+	NodeName string
+	// OwnerVersion is the Machine's (or MachinePool template's) version,
+	// used when the spec has none.
+	OwnerVersion string
+}
+
+// uninitializedTaint is Cluster API's marker for a node whose labels it has
+// not synced yet; Cluster API removes it itself.
+var uninitializedTaint = corev1.Taint{Key: clusterv1.NodeUninitializedTaint.Key, Effect: clusterv1.NodeUninitializedTaint.Effect}
+
+// Version is the k0s version to install: the spec's, else the owner's,
+// normalised; "" means the latest release.
+func Version(spec *bootstrapv1.K0sWorkerConfigSpec, ownerVersion string) (string, error) {
+	v := spec.Version
+	if v == "" {
+		v = ownerVersion
+	}
+	if v == "" {
+		return "", nil
+	}
+	return k0sversion.Normalize(v)
+}
+
+// NodeName is the name a Machine's node registers under: the Machine's,
+// unless the spec asks for the system hostname.
+func NodeName(spec *bootstrapv1.K0sWorkerConfigSpec, machineName string) string {
+	if spec.UseSystemHostname {
+		return ""
+	}
+	return machineName
+}
+
+// Build gathers everything the bootstrap data needs besides the join
+// token. The spec must have passed validation.Spec.
+func Build(ctx context.Context, spec *bootstrapv1.K0sWorkerConfigSpec, machine Machine, sources Sources) (render.Input, error) {
+	version, err := Version(spec, machine.OwnerVersion)
+	if err != nil {
+		return render.Input{}, fmt.Errorf("k0s version: %w", err)
+	}
+	in := render.Input{
+		Format:           render.FormatCloudConfig,
+		WorkingDir:       spec.WorkingDir,
+		Version:          version,
+		InstallDir:       spec.K0sInstallDir,
+		PreInstalled:     spec.PreInstalledK0s,
+		DownloadURL:      spec.DownloadURL,
+		DownloadSHA256:   spec.DownloadSHA256,
+		PreCommands:      spec.PreK0sCommands,
+		PostCommands:     spec.PostK0sCommands,
+		NodeName:         machine.NodeName,
+		Labels:           spec.Labels,
+		Taints:           append([]corev1.Taint{uninitializedTaint}, spec.Taints...),
+		KubeletExtraArgs: spec.KubeletExtraArgs,
+		Profile:          spec.Profile,
+		Args:             spec.Args,
+	}
+	if spec.Provisioner.Type == bootstrapv1.ProvisioningFormatIgnition {
+		in.Format = render.FormatIgnition
+		if ign := spec.Provisioner.Ignition; ign != nil {
+			in.Ignition = &render.Ignition{Variant: string(ign.Variant), Version: ign.Version, AdditionalConfig: ign.AdditionalConfig}
+		}
+	}
+	if ref := spec.Provisioner.CustomUserDataRef; ref != nil {
+		custom, err := sources.Read(ctx, ref)
+		if err != nil {
+			return render.Input{}, err
+		}
+		in.CustomCloudConfig = custom
+	}
+	for _, f := range spec.Files {
+		content := f.Content
+		if f.ContentFrom != nil {
+			var err error
+			if content, err = sources.Read(ctx, f.ContentFrom); err != nil {
+				return render.Input{}, err
+			}
+		}
+		in.Files = append(in.Files, render.File{Path: f.Path, Content: content, Permissions: f.Permissions})
+	}
+	return in, nil
+}
+
