@@ -36,7 +36,14 @@ export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS_DIR)
 TEST_PACKAGES := cloud-init shellcheck
 
 GO_TEST_FLAGS ?= -race
-GENERATED := api config/crd config/rbac config/webhook docs/api-reference.md
+GENERATED := api config/crd config/rbac config/webhook docs/api-reference.md \
+	internal/testenv/thirdparty internal/testenv/zz_generated.thirdparty.go
+
+# The CAPA release whose CRDs the embedded management plane serves (the
+# seed's AWSMachine and AWSMachineTemplate are real, schema-checked objects).
+# make generate copies them, and Cluster API's manifests at the version in
+# go.mod, into internal/testenv/thirdparty (hack/thirdparty).
+CAPA_VERSION := v2.13.0
 
 ##@ General
 
@@ -50,16 +57,17 @@ DEMO_ARGS ?=
 
 .PHONY: demo
 demo: envtest-assets ## Run cabpk0s on an embedded management plane with the seed's samples (DEMO_ARGS='--empty --state-dir DIR').
-	go build -o bin/sandbox ./cmd/sandbox
+	go build -trimpath -o bin/sandbox ./cmd/sandbox
 	exec bin/sandbox $(DEMO_ARGS)
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs, webhook configuration, RBAC and the API reference.
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs, webhook configuration, RBAC, the API reference and the embedded Cluster API/CAPA manifests.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) webhook paths=./internal/webhooks/... output:webhook:artifacts:config=config/webhook
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./cmd/... paths=./internal/... paths=./controllers/... output:rbac:artifacts:config=config/rbac
 	go run ./hack/apidocs -crds config/crd/bases -out docs/api-reference.md
+	go run ./hack/thirdparty -capa-version $(CAPA_VERSION) -out internal/testenv
 
 .PHONY: build
 build: ## Build the manager binary into bin/manager.

@@ -18,7 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -36,9 +38,9 @@ func newNamespace(t *testing.T, prefix string) string {
 	return ns.Name
 }
 
-func createCluster(t *testing.T, ns, name string, opts testenv.ClusterOptions) *clusterv1.Cluster {
+func createCluster(t *testing.T, ns, name string, opts fixtures.ClusterOptions) *clusterv1.Cluster {
 	t.Helper()
-	cluster, err := testenv.CreateCluster(t.Context(), env.Client, workload, ns, name, opts)
+	cluster, err := fixtures.CreateCluster(t.Context(), env.Client, workload, ns, name, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func conditionReason(t *testing.T, ns, name, conditionType string) func() string
 // cloudConfigFiles returns the files bootstrap data writes, decoded.
 func cloudConfigFiles(t *testing.T, data []byte) map[string]string {
 	t.Helper()
-	files, err := testenv.BootstrapFiles(data, "cloud-config")
+	files, err := simulation.BootstrapFiles(data, "cloud-config")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func cloudConfigFiles(t *testing.T, data []byte) map[string]string {
 // joinToken extracts the k0s join token from bootstrap data.
 func joinToken(t *testing.T, data []byte) string {
 	t.Helper()
-	token, err := testenv.JoinTokenFromBootstrapData(data, "cloud-config")
+	token, err := simulation.JoinTokenFromBootstrapData(data, "cloud-config")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func joinToken(t *testing.T, data []byte) string {
 // returns who the workload API server says it is.
 func joinAsWorker(t *testing.T, k0sToken, nodeName string) authenticationv1.UserInfo {
 	t.Helper()
-	user, err := testenv.JoinAsWorker(t.Context(), k0sToken, nodeName)
+	user, err := simulation.JoinAsWorker(t.Context(), k0sToken, nodeName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +211,7 @@ func joinNode(t *testing.T, ns, machineName string) {
 // validateCloudConfig checks bootstrap data with cloud-init itself.
 func validateCloudConfig(t *testing.T, data []byte) {
 	t.Helper()
-	if err := testenv.ValidateCloudConfig(data); err != nil {
+	if err := fixtures.ValidateCloudConfig(data); err != nil {
 		t.Fatal(err)
 	}
 }

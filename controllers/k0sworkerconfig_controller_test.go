@@ -16,8 +16,8 @@ import (
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
-	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 var seedCluster sync.Once
@@ -25,7 +25,7 @@ var seedCluster sync.Once
 // ensureSeedCluster provides the Cluster the seed's manifests name:
 // cp-test in namespace default.
 func ensureSeedCluster(t *testing.T) {
-	seedCluster.Do(func() { createCluster(t, "default", "cp-test", testenv.ClusterOptions{}) })
+	seedCluster.Do(func() { createCluster(t, "default", "cp-test", fixtures.ClusterOptions{}) })
 }
 
 // TestSeedMachineBootstraps applies the seed's Machine, K0sWorkerConfig and
@@ -174,14 +174,14 @@ func TestPausedClusterGetsNoDataUntilUnpaused(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "paused")
-	cluster := createCluster(t, ns, "paused", testenv.ClusterOptions{ControlPlaneUninitialized: true})
+	cluster := createCluster(t, ns, "paused", fixtures.ClusterOptions{ControlPlaneUninitialized: true})
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.WaitingForControlPlaneInitializationReason))
 
 	setClusterPaused(t, cluster, true)
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition), waitTimeout, pollEvery).Should(HavePrefix("Paused"))
-	g.Expect(testenv.SetControlPlaneInitialized(ctx, env.Client, ns, cluster.Name)).To(Succeed())
+	g.Expect(fixtures.SetControlPlaneInitialized(ctx, env.Client, ns, cluster.Name)).To(Succeed())
 	g.Consistently(func() error {
 		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, &corev1.Secret{})
 	}, 3*time.Second, pollEvery).ShouldNot(Succeed())
@@ -200,7 +200,7 @@ func TestWaitsForControlPlaneInitialization(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "cp-init")
-	cluster := createCluster(t, ns, "late", testenv.ClusterOptions{ControlPlaneUninitialized: true})
+	cluster := createCluster(t, ns, "late", fixtures.ClusterOptions{ControlPlaneUninitialized: true})
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 
@@ -208,7 +208,7 @@ func TestWaitsForControlPlaneInitialization(t *testing.T) {
 		Should(Equal(bootstrapv1.WaitingForControlPlaneInitializationReason + ": Waiting for the control plane of Cluster late to be initialized"))
 	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty())
 
-	g.Expect(testenv.SetControlPlaneInitialized(ctx, env.Client, ns, cluster.Name)).To(Succeed())
+	g.Expect(fixtures.SetControlPlaneInitialized(ctx, env.Client, ns, cluster.Name)).To(Succeed())
 	start := time.Now()
 	waitForDataSecret(t, ns, "worker")
 	g.Expect(time.Since(start)).To(BeNumerically("<", 10*time.Second))
@@ -226,7 +226,7 @@ func TestFailureAfterTokenReusesIt(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "retry")
-	cluster := createCluster(t, ns, "retry", testenv.ClusterOptions{})
+	cluster := createCluster(t, ns, "retry", fixtures.ClusterOptions{})
 	spec := bootstrapv1.K0sWorkerConfigSpec{Files: []bootstrapv1.File{{
 		Path:        "/etc/motd",
 		ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "worker-files", Key: "motd"}},
@@ -261,7 +261,7 @@ func TestTokenExtendedUntilNodeJoins(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "ttl")
-	cluster := createCluster(t, ns, "ttl", testenv.ClusterOptions{})
+	cluster := createCluster(t, ns, "ttl", fixtures.ClusterOptions{})
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 	waitForDataSecret(t, ns, "worker")
@@ -286,7 +286,7 @@ func TestStatusRebuiltAfterMove(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "move")
-	cluster := createCluster(t, ns, "move", testenv.ClusterOptions{})
+	cluster := createCluster(t, ns, "move", fixtures.ClusterOptions{})
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 	data := waitForDataSecret(t, ns, "worker")
@@ -323,7 +323,7 @@ func TestDeletingAConfigRevokesItsToken(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "delete")
-	cluster := createCluster(t, ns, "delete", testenv.ClusterOptions{})
+	cluster := createCluster(t, ns, "delete", fixtures.ClusterOptions{})
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{
 		SecretMetadata: &bootstrapv1.SecretMetadata{Labels: map[string]string{"team": "blue"}, Annotations: map[string]string{"note": "x"}},
 	}))).To(Succeed())
@@ -345,7 +345,7 @@ func TestMachinePoolTokenRotatesInPlace(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "pool")
-	cluster := createCluster(t, ns, "pool", testenv.ClusterOptions{})
+	cluster := createCluster(t, ns, "pool", fixtures.ClusterOptions{})
 
 	infraPool := &unstructured.Unstructured{}
 	infraPool.SetGroupVersionKind(builder.InfrastructureGroupVersion.WithKind(builder.GenericInfrastructureMachinePoolKind))

@@ -13,8 +13,8 @@ import (
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
-	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // TestMovedJoinedMachineTakesNoRevokedTokenBack: what `clusterctl move`
@@ -131,7 +131,7 @@ func bootstrappedWorker(t *testing.T, prefix string) (ns string, cluster *cluste
 	t.Helper()
 	g := NewWithT(t)
 	ns = newNamespace(t, prefix)
-	cluster = createCluster(t, ns, prefix, testenv.ClusterOptions{})
+	cluster = createCluster(t, ns, prefix, fixtures.ClusterOptions{})
 	g.Expect(env.Client.Create(t.Context(), newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 	tokenID = waitForDataSecret(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]

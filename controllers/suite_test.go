@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/cabpk0s/cabpk0s/internal/manager"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -72,7 +73,7 @@ func TestMain(m *testing.M) {
 		Logger:          logger,
 		CAPIControllers: true,
 		Setup: func(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error {
-			if err := (&testenv.InfrastructureSimulator{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+			if err := (&simulation.InfrastructureSimulator{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 				return err
 			}
 			return opts.SetupReconcilers(ctx, mgr, clusterCache)

@@ -1,6 +1,9 @@
 // Command sandbox runs cabpk0s on an embedded management plane with no
 // Docker and no cloud (see internal/sandbox), applies the seed's samples and
 // shows Clusters, Machines and K0sWorkerConfigs live until interrupted.
+// It carries every manifest it installs, so it runs from anywhere; only
+// kube-apiserver and etcd come from $KUBEBUILDER_ASSETS (or the cache
+// `make envtest-assets` fills).
 package main
 
 import (
@@ -34,6 +37,7 @@ func run() error {
 	tokenTTL := flag.Duration("bootstrap-token-ttl", manager.DefaultBootstrapTokenTTL, "cabpk0s's join token lifetime.")
 	verbosity := flag.Int("v", 2, "Verbosity of controllers.log.")
 	interval := flag.Duration("refresh", 2*time.Second, "How often the status table is redrawn.")
+	exitWhenReady := flag.Bool("exit-when-ready", false, "Stop everything and exit once the ready file is written (with --empty, a quick check that the sandbox comes up).")
 	flag.Parse()
 
 	if *verbosity < 0 || *verbosity > 10 {
@@ -63,7 +67,9 @@ func run() error {
 	}
 	fmt.Printf("ready: KUBECONFIG=%s kubectl get clusters,machines,k0sworkerconfigs -A\n", filepath.Join(*stateDir, "management.kubeconfig"))
 
-	watch(ctx, sb, *interval)
+	if !*exitWhenReady {
+		watch(ctx, sb, *interval)
+	}
 
 	fmt.Println("\nshutting down")
 	stopped := make(chan error, 1)

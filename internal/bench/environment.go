@@ -25,6 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -75,7 +77,7 @@ func startEnvironment(ctx context.Context, dir string, log logr.Logger) (*enviro
 		CAPIControllers: true,
 		APIServerArgs:   e.managementAudit.APIServerArgs(),
 		Setup: func(_ context.Context, mgr ctrl.Manager, _ clustercache.ClusterCache) error {
-			return (&testenv.InfrastructureSimulator{Client: mgr.GetClient()}).SetupWithManager(mgr)
+			return (&simulation.InfrastructureSimulator{Client: mgr.GetClient()}).SetupWithManager(mgr)
 		},
 	})
 	if err != nil {
@@ -118,7 +120,7 @@ func (e *environment) setUp(ctx context.Context, dir string) error {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return err
 	}
-	if _, err := testenv.CreateCluster(ctx, c, e.workload, namespace, clusterName, testenv.ClusterOptions{}); err != nil {
+	if _, err := fixtures.CreateCluster(ctx, c, e.workload, namespace, clusterName, fixtures.ClusterOptions{}); err != nil {
 		return err
 	}
 	if err := addCAKey(ctx, c); err != nil {

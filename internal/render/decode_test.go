@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -109,20 +108,15 @@ func TestDecodeAgreesWithCloudInit(t *testing.T) {
 		"  - path: /etc/custom.gz\n    encoding: gz+b64\n    content: " + gzipBase64(t, "compressed\n") + "\n" +
 		"  - path: /etc/motd\n    content: \"replaced by the custom part\\n\"\n" +
 		"runcmd:\n  - echo custom runcmd\n  - [touch, /var/lib/custom-ran]\n"
-	base := Input{
-		Format:     FormatCloudConfig,
-		JoinToken:  fakeToken,
-		WorkingDir: "/var/lib/cabpk0s-work",
-		Files: []File{
-			{Path: "/etc/motd", Content: "managed by cabpk0s\n"},
-			{Path: "/etc/greeting", Content: "grüße ✓\n", Permissions: "0600"},
-			{Path: "/etc/blob", Content: "\xff\xfe\x00binary", Permissions: "0400"},
-			{Path: "/opt/tools/check.sh", Content: "#!/bin/sh\necho ok\n", Permissions: "755"},
-		},
-		Version:      testVersion,
-		PreCommands:  []string{"echo pre"},
-		PostCommands: []string{"echo post"},
+	// fullInput without its Jinja expressions.
+	base := fullInput()
+	base.Files = []File{
+		{Path: "/etc/motd", Content: "managed by cabpk0s\n"},
+		{Path: "/etc/greeting", Content: "grüße ✓\n", Permissions: "0600"},
+		{Path: "/etc/blob", Content: "\xff\xfe\x00binary", Permissions: "0400"},
+		{Path: "/opt/tools/check.sh", Content: "#!/bin/sh\necho ok\n", Permissions: "755"},
 	}
+	base.PreCommands = []string{"echo pre"}
 	withCustom := base
 	withCustom.CustomCloudConfig = custom
 	for name, in := range map[string]Input{"cloud-config": base, "MIME multi-part": withCustom} {
@@ -135,8 +129,12 @@ func TestDecodeAgreesWithCloudInit(t *testing.T) {
 
 			root := t.TempDir()
 			m := cloudInitMerge(t, out, root)
+			// What write_files wrote, through a root, so no path leaves it.
 			written := map[string]DecodedFile{}
-			mustDo(t, filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			dir, err := os.OpenRoot(root)
+			mustDo(t, err)
+			defer dir.Close()
+			mustDo(t, fs.WalkDir(dir.FS(), ".", func(p string, e fs.DirEntry, err error) error {
 				if err != nil || !e.Type().IsRegular() {
 					return err
 				}
@@ -144,11 +142,11 @@ func TestDecodeAgreesWithCloudInit(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				content, err := os.ReadFile(p)
+				content, err := fs.ReadFile(dir.FS(), p)
 				if err != nil {
 					return err
 				}
-				name := strings.TrimPrefix(p, root)
+				name := "/" + p
 				written[name] = DecodedFile{Path: name, Mode: int(info.Mode().Perm()), Owner: m.Owners[name], Content: content}
 				return nil
 			}))

@@ -2,16 +2,17 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
+	"io/fs"
+	"path"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	cabpk0sconfig "github.com/cabpk0s/cabpk0s/config"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -20,28 +21,53 @@ import (
 // rejected by every real CAPA installation too.
 const placeholderInstanceType = "t3.medium"
 
+// SampleFiles are the manifests of config/samples (the seed's), as
+// embedded in this binary, by name: the AWS kinds before the Machines that
+// reference them.
+func SampleFiles() ([]string, error) {
+	paths, err := fs.Glob(cabpk0sconfig.Samples, "samples/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, p := range paths {
+		if name := path.Base(p); name != "kustomization.yaml" {
+			files = append(files, name)
+		}
+	}
+	if len(files) == 0 {
+		return nil, errors.New("no samples are embedded")
+	}
+	return files, nil
+}
+
+// Sample returns the objects of config/samples/<file>, as written.
+func Sample(file string) ([]unstructured.Unstructured, error) {
+	data, err := fs.ReadFile(cabpk0sconfig.Samples, path.Join("samples", file))
+	if err != nil {
+		return nil, err
+	}
+	objs, err := utilyaml.ToUnstructured(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return objs, nil
+}
+
 // applySamples applies config/samples (the seed's manifests) as written.
 func (s *Sandbox) applySamples(ctx context.Context) error {
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+	files, err := SampleFiles()
 	if err != nil {
 		return err
 	}
-	sort.Strings(files)
 	for _, file := range files {
-		if filepath.Base(file) == "kustomization.yaml" {
-			continue
-		}
-		data, err := os.ReadFile(file) //nolint:gosec // the repository's own samples
+		objs, err := Sample(file)
 		if err != nil {
 			return err
 		}
-		objs, err := utilyaml.ToUnstructured(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
-		}
 		for i := range objs {
 			if err := s.apply(ctx, &objs[i]); err != nil {
-				return fmt.Errorf("%s: %w", filepath.Base(file), err)
+				return fmt.Errorf("%s: %w", file, err)
 			}
 		}
 	}

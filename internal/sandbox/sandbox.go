@@ -25,7 +25,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/manager"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -84,11 +86,11 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		Setup: func(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error {
 			c := mgr.GetClient()
 			for _, setup := range []func(ctrl.Manager) error{
-				(&testenv.ControlPlaneSimulator{Client: c, Workload: s.Workload}).SetupWithManager,
-				(&testenv.InfrastructureSimulator{Client: c}).SetupWithManager,
-				(&testenv.BootSimulator{
+				(&simulation.ControlPlaneSimulator{Client: c, Workload: s.Workload}).SetupWithManager,
+				(&simulation.InfrastructureSimulator{Client: c}).SetupWithManager,
+				(&simulation.BootSimulator{
 					Client: c, Workload: s.Workload, Recorder: mgr.GetEventRecorder("simulated-machine-boot"),
-					ValidateCloudConfig: cloudInitInstalled(),
+					ValidateCloudConfig: cloudConfigValidator(),
 				}).SetupWithManager,
 			} {
 				if err := setup(mgr); err != nil {
@@ -124,25 +126,33 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	return s, nil
 }
 
-// createSeedCluster creates the Cluster the seed names, as a platform team
-// would with k0smotron: a K0smotronControlPlane (simulated) and an
-// AWSCluster (simulated).
+// createSeedCluster creates the Cluster the seed names.
 func (s *Sandbox) createSeedCluster(ctx context.Context) error {
-	c := s.Management.Client
+	if err := CreateSeedCluster(ctx, s.Management.Client, SeedNamespace); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.opts.Out, "created Cluster %s/%s (K0smotronControlPlane and AWSCluster simulated)\n", SeedNamespace, SeedCluster)
+	return nil
+}
+
+// CreateSeedCluster creates the Cluster the seed's manifests name in
+// namespace, as a platform team would with k0smotron: a
+// K0smotronControlPlane and an AWSCluster, which the simulations provision.
+func CreateSeedCluster(ctx context.Context, c client.Client, namespace string) error {
 	awsCluster := &unstructured.Unstructured{}
 	awsCluster.SetGroupVersionKind(testenv.AWSClusterGVK)
-	awsCluster.SetNamespace(SeedNamespace)
+	awsCluster.SetNamespace(namespace)
 	awsCluster.SetName(SeedCluster)
 	awsCluster.Object["spec"] = map[string]any{"region": "us-east-1"}
 
 	cp := &unstructured.Unstructured{}
 	cp.SetGroupVersionKind(testenv.K0smotronControlPlaneGVK)
-	cp.SetNamespace(SeedNamespace)
+	cp.SetNamespace(namespace)
 	cp.SetName(SeedCluster)
 	cp.Object["spec"] = map[string]any{"version": "v1.27.2-k0s.0"}
 
 	cluster := &clusterv1.Cluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: SeedNamespace, Name: SeedCluster},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: SeedCluster},
 		Spec: clusterv1.ClusterSpec{
 			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSClusterGVK.Group, Kind: testenv.AWSClusterGVK.Kind, Name: SeedCluster},
 			ControlPlaneRef:   clusterv1.ContractVersionedObjectReference{APIGroup: testenv.K0smotronControlPlaneGVK.Group, Kind: testenv.K0smotronControlPlaneGVK.Kind, Name: SeedCluster},
@@ -153,13 +163,16 @@ func (s *Sandbox) createSeedCluster(ctx context.Context) error {
 			return fmt.Errorf("creating the seed Cluster's %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
 		}
 	}
-	fmt.Fprintf(s.opts.Out, "created Cluster %s/%s (K0smotronControlPlane and AWSCluster simulated)\n", SeedNamespace, SeedCluster)
 	return nil
 }
 
-func cloudInitInstalled() bool {
-	_, err := exec.LookPath("cloud-init")
-	return err == nil
+// cloudConfigValidator checks single-part cloud-config with cloud-init,
+// when it is installed.
+func cloudConfigValidator() func([]byte) error {
+	if _, err := exec.LookPath("cloud-init"); err != nil {
+		return nil
+	}
+	return fixtures.ValidateCloudConfig
 }
 
 func writeKubeconfig(path, name string, cfg *rest.Config) error {

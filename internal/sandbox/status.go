@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
-	"github.com/cabpk0s/cabpk0s/internal/testenv"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 )
 
 // StatusTable renders Clusters, Machines and K0sWorkerConfigs as a table a
@@ -45,7 +45,7 @@ func StatusTable(ctx context.Context, c client.Reader) (string, error) {
 	fmt.Fprintln(w, "\nMACHINE\tCLUSTER\tPHASE\tNODE\tNOTE")
 	for _, m := range machines.Items {
 		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\n", m.Namespace, m.Name, m.Spec.ClusterName, or(m.Status.Phase, "-"),
-			or(m.Status.NodeRef.Name, "-"), or(m.Annotations[testenv.BootErrorAnnotation], ""))
+			or(m.Status.NodeRef.Name, "-"), or(m.Annotations[simulation.BootErrorAnnotation], ""))
 	}
 
 	fmt.Fprintln(w, "\nK0SWORKERCONFIG\tDATA SECRET\tREADY\tREASON")

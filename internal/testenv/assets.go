@@ -9,18 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
+	"testing"
 )
 
-// CAPAVersion is the Cluster API Provider AWS release whose CRDs the
-// management API server serves, so the seed's AWSMachine and
-// AWSMachineTemplate are real, schema-checked objects.
-const CAPAVersion = "v2.13.0"
-
-const (
-	capiModule = "sigs.k8s.io/cluster-api"
-	capaModule = "sigs.k8s.io/cluster-api-provider-aws/v2"
-)
+const capiModule = "sigs.k8s.io/cluster-api"
 
 // AssetsDir is where kube-apiserver and etcd are: $KUBEBUILDER_ASSETS, or
 // the cache `make envtest-assets` builds them into.
@@ -41,36 +33,34 @@ func AssetsDir() (string, error) {
 	return dir, nil
 }
 
-// RepoRoot is the root of the cabpk0s source tree.
+// RepoRoot is the root of the cabpk0s source tree, for tests that read
+// files of the checkout they run in. It is found from this source file's
+// path as compiled, so it means nothing in a binary that may run anywhere
+// (or was built with -trimpath): outside a test binary it panics, and what
+// such a binary needs is embedded (see the config package and thirdparty/).
 func RepoRoot() string {
+	if !testing.Testing() {
+		panic("testenv.RepoRoot is for tests run in the checkout; a binary must embed what it reads")
+	}
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // CAPIModuleDir is the cluster-api module this source tree builds against
-// (its go.mod decides the version), whose CRDs and webhook configuration the
-// management API server serves.
+// (CAPIVersion, from go.mod), in the module cache: for tests and the
+// benchmark that need more of it than is embedded (its kustomizations, the
+// kubeadm bootstrap provider's CRDs).
 func CAPIModuleDir() (string, error) {
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Version}}", capiModule)
-	cmd.Dir = RepoRoot()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m %s: %w: %s", capiModule, err, stderr.String())
-	}
-	return moduleDir(capiModule, strings.TrimSpace(string(out)))
+	return ModuleDir(capiModule, CAPIVersion)
 }
 
-// CAPAModuleDir is the CAPA module whose CRDs the management API server serves.
-func CAPAModuleDir() (string, error) {
-	return moduleDir(capaModule, CAPAVersion)
-}
-
-// moduleDir asks the go command where a module version lives in the module
-// cache, downloading it through the module proxy if needed.
-func moduleDir(module, version string) (string, error) {
+// ModuleDir returns the directory of a Go module version in the module
+// cache, downloading it through the module proxy if needed, so tests can
+// read files (CRDs, manifests) of modules this one does not import, such as
+// sigs.k8s.io/cluster-api/test for CAPD's CRDs. It runs the go command.
+func ModuleDir(module, version string) (string, error) {
 	cmd := exec.Command("go", "mod", "download", "-json", module+"@"+version)
+	// Outside this module, so neither go.mod nor go.sum changes.
 	cmd.Dir = os.TempDir()
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
 	var stderr bytes.Buffer

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/go-logr/logr"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -26,43 +26,41 @@ import (
 type BareManagementOptions struct {
 	// Name names the cluster in its kubeconfig and logs.
 	Name string
-	// StateDir receives the kubeconfig and the providers' certificates.
+	// StateDir receives the kubeconfig (and whatever Setup keeps there).
 	StateDir string
-	// Providers are the in-process implementations of the providers that
-	// may be installed, by cluster.x-k8s.io/provider label.
-	Providers map[string]Provider
-	// Logger receives the logs of the simulations and the providers.
+	// Logger receives the logs of what Setup runs.
 	Logger logr.Logger
+	// CRDs are served from the start, before anything looks for them.
+	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// Setup registers what runs beside the API server, as an
+	// administrator, with a manager that stops with the cluster. A bare
+	// cluster runs no kubelet, scheduler or cert-manager; the tests
+	// simulate those here (internal/simulation.WithClusterServices).
+	Setup func(ctx context.Context, mgr ctrl.Manager) error
 }
 
 // BareManagement is a management cluster with nothing of Cluster API
-// installed: a kube-apiserver and etcd, plus what a real cluster has and
-// this one lacks, each a named simulation — cert-manager
-// (SimulatedCertManager), and the kubelet with the EndpointSlice controller
-// (SimulatedKubelet), which runs installed providers in-process. Providers
-// are installed the way users install them: clusterctl init.
+// installed: a kube-apiserver and etcd, and a manager running what
+// BareManagementOptions.Setup registered. Providers are installed the way
+// users install them: clusterctl init.
 type BareManagement struct {
 	// Config reaches the API server as an administrator.
 	Config *rest.Config
-	// Client is an uncached administrator client.
+	// Client is an uncached administrator client that also reads
+	// clusterctl's inventory.
 	Client client.Client
 	// Kubeconfig is the path of a kubeconfig file for Config (clusterctl
 	// reads one).
 	Kubeconfig string
 
-	env      *envtest.Environment
-	kubelet  *SimulatedKubelet
-	cancel   context.CancelFunc
-	finished chan error
+	env        *envtest.Environment
+	background *running
 }
 
-// StartBareManagement starts a bare management cluster and its simulations.
+// StartBareManagement starts a bare management cluster and what
+// opts.Setup registers.
 func StartBareManagement(ctx context.Context, opts BareManagementOptions) (*BareManagement, error) {
 	assets, err := AssetsDir()
-	if err != nil {
-		return nil, err
-	}
-	hostIP, err := HostIP()
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +73,7 @@ func StartBareManagement(ctx context.Context, opts BareManagementOptions) (*Bare
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:   assets,
 		ControlPlaneStopTimeout: stopTimeout,
-		// The simulated cert-manager's API, present before clusterctl init
-		// looks for it.
-		CRDs: simulatedCertManagerCRDs(),
+		CRDs:                    opts.CRDs,
 	}
 	// Webhook and conversion calls to a Service go to an endpoint of its
 	// EndpointSlices rather than its cluster IP, which nothing here routes.
@@ -87,14 +83,13 @@ func StartBareManagement(ctx context.Context, opts BareManagementOptions) (*Bare
 		return nil, fmt.Errorf("starting the %s management API server: %w", opts.Name, err)
 	}
 	b := &BareManagement{Config: cfg, env: env}
-	if err := b.start(ctx, opts, hostIP, logger); err != nil {
+	if err := b.start(ctx, opts, logger); err != nil {
 		return nil, errors.Join(err, b.Stop())
 	}
 	return b, nil
 }
 
-func (b *BareManagement) start(ctx context.Context, opts BareManagementOptions, hostIP string, logger logr.Logger) error {
-	// The client also reads clusterctl's inventory.
+func (b *BareManagement) start(ctx context.Context, opts BareManagementOptions, logger logr.Logger) error {
 	scheme := NewManagementScheme()
 	if err := clusterctlv1.AddToScheme(scheme); err != nil {
 		return err
@@ -111,6 +106,9 @@ func (b *BareManagement) start(ctx context.Context, opts BareManagementOptions, 
 	if err := os.WriteFile(b.Kubeconfig, data, 0o600); err != nil {
 		return err
 	}
+	if opts.Setup == nil {
+		return nil
+	}
 
 	mgr, err := ctrl.NewManager(b.Config, ctrl.Options{
 		Scheme:                 NewManagementScheme(),
@@ -122,42 +120,20 @@ func (b *BareManagement) start(ctx context.Context, opts BareManagementOptions, 
 	if err != nil {
 		return err
 	}
-	if err := (&SimulatedCertManager{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := opts.Setup(ctx, mgr); err != nil {
 		return err
 	}
-	b.kubelet = &SimulatedKubelet{
-		Client: mgr.GetClient(), Config: b.Config, Providers: opts.Providers,
-		HostIP: hostIP, StateDir: filepath.Join(opts.StateDir, "pods"), Logger: logger.WithName("simulated-kubelet"),
+	if b.background, err = runInBackground(ctx, mgr); err != nil {
+		return fmt.Errorf("what runs beside the %s API server: %w", opts.Name, err)
 	}
-	if err := b.kubelet.SetupWithManager(mgr); err != nil {
-		return err
-	}
-
-	ctx, b.cancel = context.WithCancel(ctx)
-	b.finished = make(chan error, 1)
-	go func() { b.finished <- mgr.Start(ctx) }()
-	select {
-	case <-mgr.Elected():
-		return nil
-	case err := <-b.finished:
-		b.cancel = nil
-		return fmt.Errorf("the simulations stopped before they started: %w", err)
-	case <-time.After(time.Minute):
-		return errors.New("the simulations did not start within a minute")
-	}
+	return nil
 }
 
-// Stop stops the providers, the simulations, then the API server and etcd.
+// Stop stops what Setup registered, then the API server and etcd.
 func (b *BareManagement) Stop() error {
 	var errs []error
-	if b.kubelet != nil {
-		b.kubelet.Stop()
-	}
-	if b.cancel != nil {
-		b.cancel()
-		if err := <-b.finished; err != nil {
-			errs = append(errs, err)
-		}
+	if err := b.background.stop(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := stopEnvironment(b.env); err != nil {
 		errs = append(errs, err)

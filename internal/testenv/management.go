@@ -1,21 +1,12 @@
-// Package testenv starts real Kubernetes API servers for integration tests
-// and the sandbox: a management cluster serving Cluster API's CRDs and
-// webhooks (from the cluster-api module), CAPA's CRDs (from the CAPA module)
-// and cabpk0s's CRDs and webhooks, backed by a kube-apiserver and etcd built
-// from their Go modules (see hack/envtest).
 package testenv
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,36 +25,21 @@ import (
 	runtimev1alpha1 "sigs.k8s.io/cluster-api/api/runtime/v1alpha1"
 	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
-	"sigs.k8s.io/cluster-api/core/reconcilers/cluster"
-	"sigs.k8s.io/cluster-api/core/reconcilers/machine"
-	"sigs.k8s.io/cluster-api/core/reconcilers/machinedeployment"
-	"sigs.k8s.io/cluster-api/core/reconcilers/machinepool"
-	"sigs.k8s.io/cluster-api/core/reconcilers/machineset"
 	coresetup "sigs.k8s.io/cluster-api/core/setup"
-	coreadmission "sigs.k8s.io/cluster-api/core/webhooks/admission"
-	"sigs.k8s.io/cluster-api/util/index"
 	"sigs.k8s.io/cluster-api/util/test/builder"
 	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/yaml"
 
+	cabpk0sconfig "github.com/cabpk0s/cabpk0s/config"
 	"github.com/cabpk0s/cabpk0s/internal/manager"
 	"github.com/cabpk0s/cabpk0s/internal/webhooks"
 )
-
-// capaCRDFiles are the CAPA kinds the seed and the tests use.
-var capaCRDFiles = []string{
-	"infrastructure.cluster.x-k8s.io_awsclusters.yaml",
-	"infrastructure.cluster.x-k8s.io_awsclustertemplates.yaml",
-	"infrastructure.cluster.x-k8s.io_awsmachines.yaml",
-	"infrastructure.cluster.x-k8s.io_awsmachinetemplates.yaml",
-}
 
 // ManagementOptions configure StartManagement.
 type ManagementOptions struct {
@@ -103,9 +79,8 @@ type Management struct {
 	// ones (nil unless CAPIControllers is set).
 	ClusterCache clustercache.ClusterCache
 
-	env      *envtest.Environment
-	cancel   context.CancelFunc
-	finished chan error
+	env        *envtest.Environment
+	background *running
 	// unregisterAPIVersionReader takes this cluster out of the getter
 	// Cluster API's conversion webhooks use (see apiversion.go).
 	unregisterAPIVersionReader func()
@@ -127,21 +102,16 @@ func NewManagementScheme() *runtime.Scheme {
 }
 
 // StartManagement starts a management cluster and returns once its webhooks
-// answer. Call Stop when done.
+// answer. Call Stop when done. Every manifest it installs is embedded (see
+// manifests.go): only kube-apiserver and etcd come from AssetsDir.
 func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, error) {
+	if err := checkThirdPartyVersion(); err != nil {
+		return nil, err
+	}
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
 	}
-	capiDir, err := CAPIModuleDir()
-	if err != nil {
-		return nil, err
-	}
-	capaDir, err := CAPAModuleDir()
-	if err != nil {
-		return nil, err
-	}
-	root := RepoRoot()
 
 	webhookOptions := envtest.WebhookInstallOptions{
 		// CAPI's types convert through controller-runtime's converter
@@ -152,13 +122,22 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 		IgnoreSchemeConvertible: true,
 		LocalServingHost:        "127.0.0.1",
 	}
-	for name, manifest := range map[string]string{
-		"capi":    filepath.Join(capiDir, "core", "config", "webhook", "manifests.yaml"),
-		"cabpk0s": filepath.Join(root, "config", "webhook", "manifests.yaml"),
-	} {
+	capiWebhooks, err := capiWebhookManifest()
+	if err != nil {
+		return nil, err
+	}
+	for name, manifest := range map[string][]byte{"capi": capiWebhooks, "cabpk0s": cabpk0sconfig.WebhookManifest} {
 		if err := addWebhookConfigurations(&webhookOptions, manifest, name); err != nil {
 			return nil, err
 		}
+	}
+	capi, err := capiCRDs()
+	if err != nil {
+		return nil, err
+	}
+	cabpk0s, err := cabpk0sCRDs()
+	if err != nil {
+		return nil, err
 	}
 
 	scheme := NewManagementScheme()
@@ -168,17 +147,14 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 		// Watches held open by clients keep kube-apiserver from exiting
 		// promptly; nothing here needs a graceful shutdown.
 		ControlPlaneStopTimeout: stopTimeout,
-		CRDDirectoryPaths: append([]string{
-			filepath.Join(capiDir, "core", "config", "crd", "bases"),
-			filepath.Join(root, "config", "crd", "bases"),
-		}, opts.ExtraCRDPaths...),
-		// Stand-in control plane kinds carrying the v1beta2 contract label:
-		// a generic one, and k0smotron's.
-		CRDs: []*apiextensionsv1.CustomResourceDefinition{
+		CRDDirectoryPaths:       opts.ExtraCRDPaths,
+		CRDs: slices.Concat(capi, cabpk0s, []*apiextensionsv1.CustomResourceDefinition{
+			// Stand-in control plane kinds carrying the v1beta2 contract
+			// label: a generic one, and k0smotron's.
 			builder.GenericControlPlaneCRD.DeepCopy(), K0smotronControlPlaneCRD(),
 			// A machine pool infrastructure kind; CAPA's AWSMachinePool is not needed.
 			builder.GenericInfrastructureMachinePoolCRD.DeepCopy(),
-		},
+		}),
 		Scheme:                scheme,
 		WebhookInstallOptions: webhookOptions,
 	}
@@ -191,35 +167,20 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 	}
 	m := &Management{Config: cfg, Scheme: scheme, env: env}
 
-	if err := m.installCAPACRDs(capaDir); err != nil {
+	// Installed after the start, so envtest does not point their
+	// conversion at webhooks nobody serves (CAPA's are not): they keep
+	// conversion "None".
+	capa, err := CAPACRDs(CAPAKinds...)
+	if err == nil {
+		err = m.InstallCRDs(capa...)
+	}
+	if err != nil {
 		return nil, errors.Join(err, m.Stop())
 	}
 	if err := m.startManager(ctx, opts); err != nil {
 		return nil, errors.Join(err, m.Stop())
 	}
 	return m, nil
-}
-
-// installCAPACRDs installs CAPA's CRDs with the contract label CAPA's own
-// kustomization adds (CAPA v2.13 implements the v1beta1 contract). CAPA's
-// conversion webhook is not served here, so they keep conversion "None".
-func (m *Management) installCAPACRDs(capaDir string) error {
-	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(capaCRDFiles))
-	for _, name := range capaCRDFiles {
-		crd, err := ReadCRD(filepath.Join(capaDir, "config", "crd", "bases", name), nil)
-		if err != nil {
-			return fmt.Errorf("CAPA: %w", err)
-		}
-		versions := make([]string, 0, len(crd.Spec.Versions))
-		for _, v := range crd.Spec.Versions {
-			if v.Served {
-				versions = append(versions, v.Name)
-			}
-		}
-		crd.Labels["cluster.x-k8s.io/v1beta1"] = strings.Join(versions, "_")
-		crds = append(crds, crd)
-	}
-	return m.InstallCRDs(crds...)
 }
 
 func (m *Management) startManager(ctx context.Context, opts ManagementOptions) error {
@@ -235,7 +196,7 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 		Logger: logger,
 		// As in Cluster API's and cabpk0s's managers: Secrets and ConfigMaps
 		// are read live, only cluster Secrets are cached.
-		Cache:                  manager.CacheOptions(m.Scheme, uniqueInformerName("testenv"), "", 10*time.Minute),
+		Cache:                  manager.CacheOptions(m.Scheme, InformerName("testenv"), "", 10*time.Minute),
 		Client:                 coresetup.ManagerClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -253,15 +214,15 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 	}
 	m.Manager = mgr
 
-	m.unregisterAPIVersionReader = registerAPIVersionReader(mgr.GetAPIReader())
-	if err := setupCAPIWebhooks(mgr); err != nil {
+	m.unregisterAPIVersionReader = RegisterAPIVersionReader(mgr.GetAPIReader())
+	if err := SetupCAPIWebhooks(mgr); err != nil {
 		return err
 	}
 	if err := webhooks.Setup(mgr); err != nil {
 		return fmt.Errorf("registering cabpk0s webhooks: %w", err)
 	}
 	if opts.CAPIControllers {
-		if m.ClusterCache, err = setupCAPIControllers(ctx, mgr); err != nil {
+		if m.ClusterCache, err = SetupCAPIControllers(ctx, mgr); err != nil {
 			return err
 		}
 	}
@@ -276,156 +237,49 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 		return err
 	}
 
-	ctx, m.cancel = context.WithCancel(ctx)
-	m.finished = make(chan error, 1)
-	go func() { m.finished <- mgr.Start(ctx) }()
-
-	select {
-	case <-mgr.Elected():
-	case err := <-m.finished:
-		return fmt.Errorf("manager stopped before it was elected: %w", err)
-	case <-time.After(time.Minute):
-		return errors.New("manager was not elected within a minute")
+	if m.background, err = runInBackground(ctx, mgr); err != nil {
+		return err
 	}
-	return waitForWebhookServer(ctx, net.JoinHostPort(wh.LocalServingHost, strconv.Itoa(wh.LocalServingPort)), wh.LocalServingCAData)
-}
-
-// setupCAPIWebhooks registers every webhook named in Cluster API's core
-// webhook configuration, including the conversions of its CRDs.
-func setupCAPIWebhooks(mgr ctrl.Manager) error {
-	c := mgr.GetClient()
-	for _, setup := range []func(ctrl.Manager) error{
-		(&coreadmission.Cluster{Client: c}).SetupWebhookWithManager,
-		(&coreadmission.ClusterClass{Client: c}).SetupWebhookWithManager,
-		(&coreadmission.Machine{}).SetupWebhookWithManager,
-		(&coreadmission.MachineSet{}).SetupWebhookWithManager,
-		(&coreadmission.MachineDeployment{}).SetupWebhookWithManager,
-		(&coreadmission.MachineHealthCheck{}).SetupWebhookWithManager,
-		(&coreadmission.MachineDrainRule{}).SetupWebhookWithManager,
-		(&coreadmission.MachinePool{}).SetupWebhookWithManager,
-		(&coreadmission.ClusterResourceSet{}).SetupWebhookWithManager,
-		(&coreadmission.ClusterResourceSetBinding{}).SetupWebhookWithManager,
-		(&coreadmission.ExtensionConfig{}).SetupWebhookWithManager,
-		(&coreadmission.IPAddress{}).SetupWebhookWithManager,
-		(&coreadmission.IPAddressClaim{}).SetupWebhookWithManager,
-	} {
-		if err := setup(mgr); err != nil {
-			return fmt.Errorf("registering Cluster API webhooks: %w", err)
-		}
-	}
-	return nil
-}
-
-// setupCAPIControllers runs Cluster API's core reconcilers in the manager,
-// with the ClusterCache they share with the controllers under test.
-func setupCAPIControllers(ctx context.Context, mgr ctrl.Manager) (clustercache.ClusterCache, error) {
-	// The field indexes Cluster API's controllers look objects up by (for
-	// example a Machine by the provider ID of a Node that just registered).
-	if err := index.AddDefaultIndexes(ctx, mgr); err != nil {
-		return nil, fmt.Errorf("adding Cluster API's indexes: %w", err)
-	}
-	secretClient, err := coresetup.CreateSecretCachingClient(mgr)
-	if err != nil {
-		return nil, err
-	}
-	clusterCache, err := clustercache.SetupWithManager(ctx, mgr, clustercache.Options{
-		SecretClient: secretClient,
-		Cache:        coresetup.ClusterCacheCacheOptions(),
-		Client:       coresetup.ClusterCacheClientOptions("testenv", 100, 200),
-	}, controller.Options{MaxConcurrentReconciles: 10})
-	if err != nil {
-		return nil, fmt.Errorf("setting up the ClusterCache: %w", err)
-	}
-	c, apiReader := mgr.GetClient(), mgr.GetAPIReader()
-	opts := controller.Options{MaxConcurrentReconciles: 10}
-	for name, setup := range map[string]func() error{
-		"Cluster": func() error {
-			return (&cluster.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache, RemoteConnectionGracePeriod: 50 * time.Second}).SetupWithManager(ctx, mgr, opts)
-		},
-		"Machine": func() error {
-			return (&machine.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache, RemoteConditionsGracePeriod: 5 * time.Minute}).SetupWithManager(ctx, mgr, opts)
-		},
-		"MachineSet": func() error {
-			return (&machineset.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache}).SetupWithManager(ctx, mgr, opts)
-		},
-		"MachineDeployment": func() error {
-			return (&machinedeployment.Reconciler{Client: c, APIReader: apiReader}).SetupWithManager(ctx, mgr, opts)
-		},
-		"MachinePool": func() error {
-			return (&machinepool.Reconciler{Client: c, APIReader: apiReader, ClusterCache: clusterCache}).SetupWithManager(ctx, mgr, opts)
-		},
-	} {
-		if err := setup(); err != nil {
-			return nil, fmt.Errorf("setting up Cluster API's %s controller: %w", name, err)
-		}
-	}
-	return clusterCache, nil
+	return WaitForTLS(ctx, net.JoinHostPort(wh.LocalServingHost, strconv.Itoa(wh.LocalServingPort)), "", wh.LocalServingCAData)
 }
 
 // addWebhookConfigurations reads a controller-gen webhook manifest. Every
 // provider's manifest names its configurations the same, so each is renamed
 // after its source, as kustomize's namePrefix would in a real deployment.
-func addWebhookConfigurations(opts *envtest.WebhookInstallOptions, manifest, suffix string) error {
-	data, err := os.ReadFile(manifest)
+func addWebhookConfigurations(opts *envtest.WebhookInstallOptions, manifest []byte, suffix string) error {
+	objs, err := utilyaml.ToUnstructured(manifest)
 	if err != nil {
-		return fmt.Errorf("reading webhook configuration: %w", err)
-	}
-	objs, err := utilyaml.ToUnstructured(data)
-	if err != nil {
-		return fmt.Errorf("parsing %s: %w", manifest, err)
+		return fmt.Errorf("parsing the %s webhook configuration: %w", suffix, err)
 	}
 	for _, o := range objs {
+		o.SetName(o.GetName() + "-" + suffix)
 		raw, err := o.MarshalJSON()
 		if err != nil {
 			return err
 		}
+		var cfg client.Object
 		switch o.GetKind() {
 		case "ValidatingWebhookConfiguration":
-			cfg := &admissionv1.ValidatingWebhookConfiguration{}
-			if err := yaml.Unmarshal(raw, cfg); err != nil {
-				return err
-			}
-			cfg.Name += "-" + suffix
-			opts.ValidatingWebhooks = append(opts.ValidatingWebhooks, cfg)
+			validating := &admissionv1.ValidatingWebhookConfiguration{}
+			opts.ValidatingWebhooks, cfg = append(opts.ValidatingWebhooks, validating), validating
 		case "MutatingWebhookConfiguration":
-			cfg := &admissionv1.MutatingWebhookConfiguration{}
-			if err := yaml.Unmarshal(raw, cfg); err != nil {
-				return err
-			}
-			cfg.Name += "-" + suffix
-			opts.MutatingWebhooks = append(opts.MutatingWebhooks, cfg)
+			mutating := &admissionv1.MutatingWebhookConfiguration{}
+			opts.MutatingWebhooks, cfg = append(opts.MutatingWebhooks, mutating), mutating
+		default:
+			continue
+		}
+		if err := yaml.Unmarshal(raw, cfg); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// waitForWebhookServer waits until the webhook server completes a TLS
-// handshake with the serving certificate the API server trusts.
-func waitForWebhookServer(ctx context.Context, address string, caPEM []byte) error {
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		conn, err := dialer.DialContext(ctx, "tcp", address)
-		if err == nil {
-			return conn.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook server at %s did not answer within a minute: %w", address, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // Stop stops the manager, then the API server and etcd.
 func (m *Management) Stop() error {
 	var errs []error
-	if m.cancel != nil {
-		m.cancel()
-		if err := <-m.finished; err != nil {
-			errs = append(errs, err)
-		}
+	if err := m.background.stop(); err != nil {
+		errs = append(errs, err)
 	}
 	if m.unregisterAPIVersionReader != nil {
 		m.unregisterAPIVersionReader()

@@ -10,9 +10,13 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/kubeconfig"
+	"sigs.k8s.io/cluster-api/util/secret"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -99,6 +103,27 @@ func (w *Workload) Endpoint() (string, int32, error) {
 	}
 	p, err := strconv.ParseInt(port, 10, 32)
 	return host, int32(p), err
+}
+
+// ClusterSecrets are the Secrets Cluster API expects of a Cluster whose
+// control plane is this API server, as a control plane provider publishes
+// them: <cluster>-ca (the CA a join token must trust) and
+// <cluster>-kubeconfig (an administrator's kubeconfig), controlled by the
+// Cluster so they move and go with it. The Cluster must exist (its UID is
+// the owner's).
+func (w *Workload) ClusterSecrets(cluster *clusterv1.Cluster) []*corev1.Secret {
+	owner := *metav1.NewControllerRef(cluster, clusterv1.GroupVersion.WithKind("Cluster"))
+	ca := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: cluster.Namespace, Name: secret.Name(cluster.Name, secret.ClusterCA),
+			Labels:          map[string]string{clusterv1.ClusterNameLabel: cluster.Name},
+			OwnerReferences: []metav1.OwnerReference{owner},
+		},
+		Type: clusterv1.ClusterSecretType,
+		Data: map[string][]byte{secret.TLSCrtDataName: w.CACert},
+	}
+	kc := kubeconfig.GenerateSecretWithOwner(client.ObjectKeyFromObject(cluster), kubeconfig.FromEnvTestConfig(w.Config, cluster), owner)
+	return []*corev1.Secret{ca, kc}
 }
 
 // Stop stops the API server and its etcd.

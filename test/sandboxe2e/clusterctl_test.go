@@ -27,6 +27,7 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
 	"github.com/cabpk0s/cabpk0s/internal/sandbox"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ import (
 // clusterctl move of a running cluster from one to the other.
 var _ = Describe("clusterctl init and move between two management clusters", Ordered, func() {
 	var (
-		repo     *testenv.ClusterctlRepository
+		repo     *ClusterctlRepository
 		cctl     clusterctl.Client
 		from, to *testenv.BareManagement
 		// before the move, on the source
@@ -52,7 +53,7 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		clusterctllog.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.Level(zapcore.InfoLevel)).WithName("clusterctl"))
 		dir := GinkgoT().TempDir()
 		var err error
-		repo, err = testenv.BuildClusterctlRepository(filepath.Join(dir, "repository"))
+		repo, err = BuildClusterctlRepository(filepath.Join(dir, "repository"))
 		Expect(err).NotTo(HaveOccurred())
 		cctl, err = clusterctl.New(ctx, repo.ConfigFile)
 		Expect(err).NotTo(HaveOccurred())
@@ -64,12 +65,11 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		start := func(name string, m **testenv.BareManagement, errp *error) {
 			defer wg.Done()
 			defer GinkgoRecover()
-			*m, *errp = testenv.StartBareManagement(context.Background(), testenv.BareManagementOptions{
-				Name:      name,
-				StateDir:  filepath.Join(dir, name),
-				Providers: repo.Providers(sb.Workload),
-				Logger:    zap.New(zap.WriteTo(GinkgoWriter), zap.Level(zapcore.InfoLevel)).WithName(name),
-			})
+			*m, *errp = testenv.StartBareManagement(context.Background(), simulation.WithClusterServices(testenv.BareManagementOptions{
+				Name:     name,
+				StateDir: filepath.Join(dir, name),
+				Logger:   zap.New(zap.WriteTo(GinkgoWriter), zap.Level(zapcore.InfoLevel)).WithName(name),
+			}, repo.Providers(sb.Workload)))
 		}
 		wg.Add(2)
 		go start("source", &from, &errFrom)
@@ -106,9 +106,9 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 			Expect(providers.Items).To(ContainElement(And(
 				HaveField("ObjectMeta.Namespace", "cabpk0s-system"),
 				HaveField("ObjectMeta.Name", "bootstrap-k0s"),
-				HaveField("ProviderName", testenv.Cabpk0sProviderName),
+				HaveField("ProviderName", Cabpk0sProviderName),
 				HaveField("Type", string(clusterctlv1.BootstrapProviderType)),
-				HaveField("Version", testenv.Cabpk0sDevVersion),
+				HaveField("Version", Cabpk0sDevVersion),
 			)))
 			Expect(providers.Items).To(HaveLen(4))
 
@@ -126,7 +126,7 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 	It("runs the seed's MachineDeployment and a MachinePool on the source until every instance joined", func(ctx SpecContext) {
 		c := from.Client
 		Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: moveNS}})).To(Succeed())
-		createSeedCluster(ctx, c, moveNS)
+		Expect(sandbox.CreateSeedCluster(ctx, c, moveNS)).To(Succeed())
 		// v1beta1, as the seed has it: converted by Cluster API's and
 		// cabpk0s's conversion webhooks through their Services.
 		applySampleTo(ctx, c, "awsmachinetemplate.yaml", moveNS)
@@ -257,9 +257,9 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		Expect(poolConfig.Finalizers).To(ContainElement(controllers.TokenFinalizer), "the target revokes the pool's token when the config goes")
 		// A new instance of the pool still joins with the moved data.
 		poolData := dataSecrets[poolName]
-		token, err := testenv.JoinTokenFromBootstrapData(poolData.Data["value"], string(poolData.Data["format"]))
+		token, err := simulation.JoinTokenFromBootstrapData(poolData.Data["value"], string(poolData.Data["format"]))
 		Expect(err).NotTo(HaveOccurred())
-		user, err := testenv.JoinAsWorker(ctx, token, poolName+"-after-move")
+		user, err := simulation.JoinAsWorker(ctx, token, poolName+"-after-move")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(user.Username).To(Equal("system:bootstrap:" + poolToken))
 		for name, before := range dataSecrets {
@@ -306,31 +306,6 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		Expect(ptr.Deref(cluster.Spec.Paused, false)).To(BeFalse(), "the target resumed the Cluster")
 	}, SpecTimeout(3*time.Minute))
 })
-
-// createSeedCluster creates the Cluster the seed's manifests name, as the
-// sandbox does: a K0smotronControlPlane and an AWSCluster, both simulated.
-func createSeedCluster(ctx SpecContext, c client.Client, namespace string) {
-	awsCluster := &unstructured.Unstructured{}
-	awsCluster.SetGroupVersionKind(testenv.AWSClusterGVK)
-	awsCluster.SetNamespace(namespace)
-	awsCluster.SetName(sandbox.SeedCluster)
-	awsCluster.Object["spec"] = map[string]any{"region": "us-east-1"}
-	cp := &unstructured.Unstructured{}
-	cp.SetGroupVersionKind(testenv.K0smotronControlPlaneGVK)
-	cp.SetNamespace(namespace)
-	cp.SetName(sandbox.SeedCluster)
-	cp.Object["spec"] = map[string]any{"version": "v1.27.2-k0s.0"}
-	cluster := &clusterv1.Cluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: sandbox.SeedCluster},
-		Spec: clusterv1.ClusterSpec{
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSClusterGVK.Group, Kind: testenv.AWSClusterGVK.Kind, Name: sandbox.SeedCluster},
-			ControlPlaneRef:   clusterv1.ContractVersionedObjectReference{APIGroup: testenv.K0smotronControlPlaneGVK.Group, Kind: testenv.K0smotronControlPlaneGVK.Kind, Name: sandbox.SeedCluster},
-		},
-	}
-	for _, obj := range []client.Object{awsCluster, cp, cluster} {
-		Expect(c.Create(ctx, obj)).To(Succeed())
-	}
-}
 
 const (
 	// moveNS holds the moved cluster: the seed's MachineDeployment and a

@@ -1,8 +1,6 @@
 package sandboxe2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,12 +13,12 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
-	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/sandbox"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -32,9 +30,7 @@ func applySample(ctx SpecContext, file string) { applySampleTo(ctx, mgmt, file, 
 // applySampleTo creates the objects of config/samples/<file> with c, in
 // namespace if set (the seed's own otherwise).
 func applySampleTo(ctx SpecContext, c client.Client, file, namespace string) {
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", file))
-	Expect(err).NotTo(HaveOccurred())
-	objs, err := utilyaml.ToUnstructured(data)
+	objs, err := sandbox.Sample(file)
 	Expect(err).NotTo(HaveOccurred())
 	for i := range objs {
 		obj := &objs[i]
@@ -59,7 +55,7 @@ func mdMachines(ctx SpecContext) []clusterv1.Machine {
 func allRunning(g Gomega, machines []clusterv1.Machine, n int) {
 	g.Expect(machines).To(HaveLen(n))
 	for _, m := range machines {
-		g.Expect(m.Status.Phase).To(Equal(string(clusterv1.MachinePhaseRunning)), m.Name+": "+m.Annotations[testenv.BootErrorAnnotation])
+		g.Expect(m.Status.Phase).To(Equal(string(clusterv1.MachinePhaseRunning)), m.Name+": "+m.Annotations[simulation.BootErrorAnnotation])
 		g.Expect(m.Status.NodeRef.IsDefined()).To(BeTrue(), m.Name)
 	}
 }
@@ -82,9 +78,11 @@ func liveTokens(ctx SpecContext, prefix string) int {
 func bootstrapScript(ctx SpecContext, m clusterv1.Machine) string {
 	s := &corev1.Secret{}
 	Expect(mgmt.Get(ctx, client.ObjectKey{Namespace: ns, Name: ptr.Deref(m.Spec.Bootstrap.DataSecretName, "")}, s)).To(Succeed())
-	files, err := testenv.BootstrapFiles(s.Data["value"], string(s.Data["format"]))
+	decoded, err := render.Decode(s.Data["value"], render.Format(s.Data["format"]))
 	Expect(err).NotTo(HaveOccurred())
-	return files[render.ScriptPath]
+	script, ok := decoded.File(render.ScriptPath)
+	Expect(ok).To(BeTrue(), "the bootstrap data writes %s", render.ScriptPath)
+	return string(script.Content)
 }
 
 func scaleMD(ctx SpecContext, replicas int32) {

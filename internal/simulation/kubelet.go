@@ -1,9 +1,7 @@
-package testenv
+package simulation
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
@@ -26,7 +23,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // ProviderProcess builds the manager that runs in place of a provider's
@@ -103,9 +103,17 @@ type simulatedPod struct {
 	webhookPort int
 }
 
-// SetupWithManager registers the simulation.
+// SetupWithManager registers the simulation. The processes stop with the
+// manager.
 func (k *SimulatedKubelet) SetupWithManager(mgr ctrl.Manager) error {
 	k.running = map[client.ObjectKey]*simulatedPod{}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		k.Stop()
+		return nil
+	})); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).Named("simulated-kubelet").
 		For(&appsv1.Deployment{}).
 		// A Service created after its Deployment still gets its endpoints.
@@ -201,7 +209,7 @@ func (k *SimulatedKubelet) start(ctx context.Context, d *appsv1.Deployment, cont
 	}
 	log.Info("Started the provider's process in place of its Pod (simulated kubelet)", "webhookPort", in.Webhook.Port)
 	if in.Webhook.Port != 0 {
-		if err := waitForServingCert(ctx, net.JoinHostPort(k.HostIP, strconv.Itoa(in.Webhook.Port)), serverName, caPEM); err != nil {
+		if err := testenv.WaitForTLS(ctx, net.JoinHostPort(k.HostIP, strconv.Itoa(in.Webhook.Port)), serverName, caPEM); err != nil {
 			return nil, err
 		}
 	}
@@ -328,7 +336,7 @@ func (k *SimulatedKubelet) reportAvailable(ctx context.Context, d *appsv1.Deploy
 	return k.Client.Status().Patch(ctx, d, client.MergeFrom(base))
 }
 
-// Stop stops every process and waits for them.
+// Stop stops every process and waits for them; the manager's stop does.
 func (k *SimulatedKubelet) Stop() {
 	k.mu.Lock()
 	k.stopped = true
@@ -367,25 +375,6 @@ func freePort(host string) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitForServingCert waits until a TLS handshake with address succeeds
-// the way the API server's does: for serverName, trusting caPEM.
-func waitForServingCert(ctx context.Context, address, serverName string, caPEM []byte) error {
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: &tls.Config{RootCAs: roots, ServerName: serverName, MinVersion: tls.VersionTLS12}}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		conn, err := dialer.DialContext(ctx, "tcp", address)
-		if err == nil {
-			return conn.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook server at %s (%s) did not answer within a minute: %w", address, serverName, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // HostIP returns a non-loopback IPv4 address of this machine, which

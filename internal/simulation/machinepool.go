@@ -1,4 +1,4 @@
-package testenv
+package simulation
 
 import (
 	"context"
@@ -9,18 +9,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util"
-	"sigs.k8s.io/cluster-api/util/annotations"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-)
 
-// AWSMachinePoolGVK is CAPA's machine pool kind (an EC2 Auto Scaling group).
-var AWSMachinePoolGVK = schema.GroupVersionKind{Group: "infrastructure.cluster.x-k8s.io", Version: "v1beta2", Kind: "AWSMachinePool"}
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
+)
 
 // MachinePoolSimulator stands in for CAPA's AWSMachinePool controller and the
 // Auto Scaling group behind it: once the MachinePool has bootstrap data, it
@@ -34,37 +30,24 @@ type MachinePoolSimulator struct {
 
 // SetupWithManager registers the simulator.
 func (s *MachinePoolSimulator) SetupWithManager(mgr ctrl.Manager) error {
-	pool := &unstructured.Unstructured{}
-	pool.SetGroupVersionKind(AWSMachinePoolGVK)
-	return ctrl.NewControllerManagedBy(mgr).Named("simulated-awsmachinepool").For(pool).
+	return controllerFor(mgr, "simulated-awsmachinepool", testenv.AWSMachinePoolGVK).
 		// The MachinePool getting its bootstrap data (or being resumed)
 		// is what launches the instances.
-		Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToAWSMachinePool)).
+		Watches(&clusterv1.MachinePool{}, enqueueReferenced(testenv.AWSMachinePoolGVK, func(mp *clusterv1.MachinePool) clusterv1.ContractVersionedObjectReference {
+			return mp.Spec.Template.Spec.InfrastructureRef
+		})).
 		Complete(s)
-}
-
-func machinePoolToAWSMachinePool(_ context.Context, o client.Object) []ctrl.Request {
-	mp, ok := o.(*clusterv1.MachinePool)
-	if !ok {
-		return nil
-	}
-	ref := mp.Spec.Template.Spec.InfrastructureRef
-	if ref.Kind != AWSMachinePoolGVK.Kind || ref.APIGroup != AWSMachinePoolGVK.Group {
-		return nil
-	}
-	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: mp.Namespace, Name: ref.Name}}}
 }
 
 // Reconcile launches and boots one pool's instances.
 func (s *MachinePoolSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	c := s.Boot.Client
-	pool := &unstructured.Unstructured{}
-	pool.SetGroupVersionKind(AWSMachinePoolGVK)
-	if err := c.Get(ctx, req.NamespacedName, pool); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	pool, err := getLive(ctx, c, testenv.AWSMachinePoolGVK, req.NamespacedName)
+	if err != nil || pool == nil {
+		return ctrl.Result{}, err
 	}
 	mp, err := util.GetOwnerMachinePool(ctx, c, metav1.ObjectMeta{Namespace: pool.GetNamespace(), OwnerReferences: pool.GetOwnerReferences()})
-	if err != nil || mp == nil || !pool.GetDeletionTimestamp().IsZero() {
+	if err != nil || mp == nil {
 		// Cluster API sets the owner reference; that update brings us back.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -73,7 +56,7 @@ func (s *MachinePoolSimulator) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	dataSecret := ptr.Deref(mp.Spec.Template.Spec.Bootstrap.DataSecretName, "")
-	if annotations.IsPaused(cluster, pool) || dataSecret == "" {
+	if leaveAlone(cluster, pool) || dataSecret == "" {
 		// The MachinePool's update (data set, Cluster unpaused) brings us back.
 		return ctrl.Result{}, nil
 	}
@@ -95,18 +78,10 @@ func (s *MachinePoolSimulator) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 
-	base := pool.DeepCopy()
-	if err := unstructured.SetNestedSlice(pool.Object, ids, "spec", "providerIDList"); err != nil {
+	if err := patchFields(ctx, c, pool, "spec", map[string]any{"providerIDList": ids}); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := c.Patch(ctx, pool, client.MergeFrom(base)); err != nil {
-		return ctrl.Result{}, err
-	}
-	base = pool.DeepCopy()
-	if err := unstructured.SetNestedMap(pool.Object, map[string]any{"ready": true, "replicas": int64(replicas)}, "status"); err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{}, c.Status().Patch(ctx, pool, client.MergeFrom(base))
+	return ctrl.Result{}, patchFields(ctx, c, pool, "status", map[string]any{"ready": true, "replicas": int64(replicas)})
 }
 
 // poolInstanceID makes up the EC2-style provider ID of a pool's i-th instance.

@@ -1,9 +1,8 @@
-package testenv
+package simulation
 
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -15,60 +14,53 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/cabpk0s/cabpk0s/internal/manager"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // The in-process providers a SimulatedKubelet runs, keyed by the
 // cluster.x-k8s.io/provider label clusterctl gives their components.
 
-// processManagerOptions are the manager options every in-process provider
-// shares. Controller names repeat across the management clusters of one
-// test process, so their uniqueness check is off; metrics and probes are
-// not served (every process would want the same ports on one host).
-func processManagerOptions(in ProviderProcessInput, name string) ctrl.Options {
-	scheme := NewManagementScheme()
-	return ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 in.Logger,
-		Cache:                  coresetup.ManagerCacheOptions(scheme, uniqueInformerName(name), "", 10*time.Minute),
-		Client:                 coresetup.ManagerClientOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-		WebhookServer:          webhook.NewServer(in.Webhook),
-	}
-}
-
-// processes counts the in-process managers started, to name their informers.
-var processes atomic.Int64
-
-// uniqueInformerName names a manager's informers: client-go refuses a
-// name twice in one process, and Cluster API never releases its own.
-func uniqueInformerName(name string) string {
-	return fmt.Sprintf("%s-%d", name, processes.Add(1))
+// inProcess is a provider whose process is a manager with the options
+// every in-process provider shares, set up by setup. Controller names
+// repeat across the management clusters of one test process, so their
+// uniqueness check is off; metrics and probes are not served (every
+// process would want the same ports on one host).
+func inProcess(name string, setup func(ctx context.Context, mgr ctrl.Manager) error) Provider {
+	return Provider{Process: func(ctx context.Context, in ProviderProcessInput) (ctrl.Manager, error) {
+		scheme := testenv.NewManagementScheme()
+		mgr, err := ctrl.NewManager(in.Config, ctrl.Options{
+			Scheme:                 scheme,
+			Logger:                 in.Logger,
+			Cache:                  coresetup.ManagerCacheOptions(scheme, testenv.InformerName(name), "", 10*time.Minute),
+			Client:                 coresetup.ManagerClientOptions(),
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+			WebhookServer:          webhook.NewServer(in.Webhook),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return mgr, setup(ctx, mgr)
+	}}
 }
 
 // CAPICoreProvider runs Cluster API's core webhooks and controllers, as
-// the management clusters of StartManagement do. Cluster API's main package
-// cannot be imported, so its flags are not read. It runs as an
+// the management clusters of testenv.StartManagement do. Cluster API's main
+// package cannot be imported, so its flags are not read. It runs as an
 // administrator: Cluster API's ClusterRole is aggregated from labelled
 // roles, and aggregation is kube-controller-manager's work, which does not
 // run here.
 func CAPICoreProvider() Provider {
-	return Provider{Process: func(ctx context.Context, in ProviderProcessInput) (ctrl.Manager, error) {
-		mgr, err := ctrl.NewManager(in.Config, processManagerOptions(in, "capi-controller-manager"))
-		if err != nil {
-			return nil, err
-		}
-		unregister := registerAPIVersionReader(mgr.GetAPIReader())
+	return inProcess("capi-controller-manager", func(ctx context.Context, mgr ctrl.Manager) error {
+		unregister := testenv.RegisterAPIVersionReader(mgr.GetAPIReader())
 		go func() { <-ctx.Done(); unregister() }()
-		if err := setupCAPIWebhooks(mgr); err != nil {
-			return nil, err
+		if err := testenv.SetupCAPIWebhooks(mgr); err != nil {
+			return err
 		}
-		if _, err := setupCAPIControllers(ctx, mgr); err != nil {
-			return nil, err
-		}
-		return mgr, nil
-	}}
+		_, err := testenv.SetupCAPIControllers(ctx, mgr)
+		return err
+	})
 }
 
 // Cabpk0sProvider runs cabpk0s with the wiring of its binary, configured by
@@ -90,7 +82,7 @@ func Cabpk0sProvider() Provider {
 		opts.WebhookCertDir = in.Webhook.CertDir
 		opts.HealthAddr = "0"
 		opts.Diagnostics.DiagnosticsAddress = "0"
-		opts.InformerName = uniqueInformerName("cabpk0s-manager")
+		opts.InformerName = testenv.InformerName("cabpk0s-manager")
 
 		ctrlOptions, err := opts.ControllerOptions(manager.NewScheme())
 		if err != nil {
@@ -115,33 +107,25 @@ func Cabpk0sProvider() Provider {
 
 // SimulatedK0smotronProvider runs the ControlPlaneSimulator: the
 // K0smotronControlPlane stand-in of a provider clearly named as simulated.
-func SimulatedK0smotronProvider(w *Workload) Provider {
-	return Provider{Process: func(_ context.Context, in ProviderProcessInput) (ctrl.Manager, error) {
-		mgr, err := ctrl.NewManager(in.Config, processManagerOptions(in, "simulated-k0smotron"))
-		if err != nil {
-			return nil, err
-		}
-		return mgr, (&ControlPlaneSimulator{Client: mgr.GetClient(), Workload: w}).SetupWithManager(mgr)
-	}}
+func SimulatedK0smotronProvider(w *testenv.Workload) Provider {
+	return inProcess("simulated-k0smotron", func(_ context.Context, mgr ctrl.Manager) error {
+		return (&ControlPlaneSimulator{Client: mgr.GetClient(), Workload: w}).SetupWithManager(mgr)
+	})
 }
 
 // SimulatedAWSProvider runs the InfrastructureSimulator (AWSCluster,
 // AWSMachine), the BootSimulator (the instances booting and joining) and
 // the MachinePoolSimulator (AWSMachinePool).
-func SimulatedAWSProvider(w *Workload) Provider {
-	return Provider{Process: func(_ context.Context, in ProviderProcessInput) (ctrl.Manager, error) {
-		mgr, err := ctrl.NewManager(in.Config, processManagerOptions(in, "simulated-aws"))
-		if err != nil {
-			return nil, err
-		}
+func SimulatedAWSProvider(w *testenv.Workload) Provider {
+	return inProcess("simulated-aws", func(_ context.Context, mgr ctrl.Manager) error {
 		c := mgr.GetClient()
 		if err := (&InfrastructureSimulator{Client: c}).SetupWithManager(mgr); err != nil {
-			return nil, err
+			return err
 		}
 		boot := &BootSimulator{Client: c, Workload: w, Recorder: mgr.GetEventRecorder("simulated-machine-boot")}
 		if err := boot.SetupWithManager(mgr); err != nil {
-			return nil, err
+			return err
 		}
-		return mgr, (&MachinePoolSimulator{Boot: boot}).SetupWithManager(mgr)
-	}}
+		return (&MachinePoolSimulator{Boot: boot}).SetupWithManager(mgr)
+	})
 }

@@ -1,4 +1,4 @@
-package testenv
+package simulation
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // InfrastructureSimulator stands in for CAPA: it marks every AWSCluster
@@ -30,68 +32,44 @@ func providerID(m *unstructured.Unstructured) string {
 
 // SetupWithManager registers the simulator.
 func (s *InfrastructureSimulator) SetupWithManager(mgr ctrl.Manager) error {
-	awsCluster := &unstructured.Unstructured{}
-	awsCluster.SetGroupVersionKind(AWSClusterGVK)
-	err := ctrl.NewControllerManagedBy(mgr).Named("simulated-awscluster").For(awsCluster).
-		Complete(reconcile.Func(s.reconcileCluster))
-	if err != nil {
+	if err := controllerFor(mgr, "simulated-awscluster", testenv.AWSClusterGVK).Complete(reconcile.Func(s.reconcileCluster)); err != nil {
 		return err
 	}
-	awsMachine := &unstructured.Unstructured{}
-	awsMachine.SetGroupVersionKind(AWSMachineGVK)
-	return ctrl.NewControllerManagedBy(mgr).Named("simulated-awsmachine").For(awsMachine).Complete(s)
+	return controllerFor(mgr, "simulated-awsmachine", testenv.AWSMachineGVK).Complete(s)
 }
 
 // reconcileCluster provisions one AWSCluster; the control plane endpoint
 // comes from the control plane stand-in.
 func (s *InfrastructureSimulator) reconcileCluster(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	c := &unstructured.Unstructured{}
-	c.SetGroupVersionKind(AWSClusterGVK)
-	if err := s.Client.Get(ctx, req.NamespacedName, c); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if ready, _, _ := unstructured.NestedBool(c.Object, "status", "ready"); ready || !c.GetDeletionTimestamp().IsZero() {
-		return ctrl.Result{}, nil
-	}
-	base := c.DeepCopy()
-	if err := unstructured.SetNestedField(c.Object, true, "status", "ready"); err != nil {
+	c, err := getLive(ctx, s.Client, testenv.AWSClusterGVK, req.NamespacedName)
+	if err != nil || c == nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, s.Client.Status().Patch(ctx, c, client.MergeFrom(base))
+	if ready, _, _ := unstructured.NestedBool(c.Object, "status", "ready"); ready {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, patchFields(ctx, s.Client, c, "status", map[string]any{"ready": true})
 }
 
 // Reconcile provisions one AWSMachine.
 func (s *InfrastructureSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	m := &unstructured.Unstructured{}
-	m.SetGroupVersionKind(AWSMachineGVK)
-	if err := s.Client.Get(ctx, req.NamespacedName, m); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !m.GetDeletionTimestamp().IsZero() {
-		return ctrl.Result{}, nil
+	m, err := getLive(ctx, s.Client, testenv.AWSMachineGVK, req.NamespacedName)
+	if err != nil || m == nil {
+		return ctrl.Result{}, err
 	}
 	if id, _, _ := unstructured.NestedString(m.Object, "spec", "providerID"); id == "" {
-		base := m.DeepCopy()
-		if err := unstructured.SetNestedField(m.Object, providerID(m), "spec", "providerID"); err != nil {
-			return ctrl.Result{}, err
-		}
+		spec := map[string]any{"providerID": providerID(m)}
 		// CAPA's schema requires an instance type once spec exists; the
 		// seed's AWSMachine leaves it out, so the stand-in picks one.
 		if t, _, _ := unstructured.NestedString(m.Object, "spec", "instanceType"); t == "" {
-			if err := unstructured.SetNestedField(m.Object, "t3.medium", "spec", "instanceType"); err != nil {
-				return ctrl.Result{}, err
-			}
+			spec["instanceType"] = "t3.medium"
 		}
-		if err := s.Client.Patch(ctx, m, client.MergeFrom(base)); err != nil {
+		if err := patchFields(ctx, s.Client, m, "spec", spec); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	if ready, _, _ := unstructured.NestedBool(m.Object, "status", "ready"); !ready {
-		base := m.DeepCopy()
-		if err := unstructured.SetNestedField(m.Object, true, "status", "ready"); err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{}, s.Client.Status().Patch(ctx, m, client.MergeFrom(base))
+		return ctrl.Result{}, patchFields(ctx, s.Client, m, "status", map[string]any{"ready": true})
 	}
 	return ctrl.Result{}, nil
 }

@@ -1,16 +1,9 @@
-package testenv
+package simulation
 
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -22,12 +15,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // The cert-manager API the providers' components use: a self-signed Issuer
@@ -41,35 +35,18 @@ var (
 // injector copies into a CRD's or webhook configuration's caBundle.
 const injectCAFromAnnotation = "cert-manager.io/inject-ca-from"
 
-// simulatedCertManagerCRDs are the Issuer and Certificate kinds of
-// cert-manager.io/v1, with open schemas: only what the simulation reads is
-// interpreted (Certificate spec.secretName, spec.dnsNames).
-func simulatedCertManagerCRDs() []*apiextensionsv1.CustomResourceDefinition {
-	crd := func(gvk schema.GroupVersionKind, plural string) *apiextensionsv1.CustomResourceDefinition {
-		open := apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptr.To(true)}
-		return &apiextensionsv1.CustomResourceDefinition{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:   plural + "." + gvk.Group,
-				Labels: map[string]string{"app.kubernetes.io/name": "simulated-cert-manager"},
-			},
-			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-				Group: gvk.Group,
-				Scope: apiextensionsv1.NamespaceScoped,
-				Names: apiextensionsv1.CustomResourceDefinitionNames{
-					Kind: gvk.Kind, ListKind: gvk.Kind + "List", Plural: plural, Singular: strings.ToLower(gvk.Kind),
-				},
-				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-					Name: gvk.Version, Served: true, Storage: true,
-					Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
-					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-						Type:       "object",
-						Properties: map[string]apiextensionsv1.JSONSchemaProps{"spec": open, "status": open},
-					}},
-				}},
-			},
-		}
+// CertManagerCRDs are the Issuer and Certificate kinds of
+// cert-manager.io/v1, with open schemas: only what SimulatedCertManager
+// reads is interpreted (Certificate spec.secretName, spec.dnsNames). They
+// must exist before clusterctl init looks for cert-manager.
+func CertManagerCRDs() []*apiextensionsv1.CustomResourceDefinition {
+	crds := []*apiextensionsv1.CustomResourceDefinition{
+		testenv.OpenSchemaCRD(IssuerGVK, "issuers"), testenv.OpenSchemaCRD(CertificateGVK, "certificates"),
 	}
-	return []*apiextensionsv1.CustomResourceDefinition{crd(IssuerGVK, "issuers"), crd(CertificateGVK, "certificates")}
+	for _, crd := range crds {
+		crd.Labels = map[string]string{"app.kubernetes.io/name": "simulated-cert-manager"}
+	}
+	return crds
 }
 
 // SimulatedCertManager stands in for cert-manager, which clusterctl init
@@ -86,10 +63,7 @@ type SimulatedCertManager struct {
 
 // SetupWithManager registers the issuer and the CA injector.
 func (s *SimulatedCertManager) SetupWithManager(mgr ctrl.Manager) error {
-	cert := &unstructured.Unstructured{}
-	cert.SetGroupVersionKind(CertificateGVK)
-	if err := ctrl.NewControllerManagedBy(mgr).Named("simulated-cert-manager-issuer").For(cert).
-		Complete(reconcile.Func(s.issue)); err != nil {
+	if err := controllerFor(mgr, "simulated-cert-manager-issuer", CertificateGVK).Complete(reconcile.Func(s.issue)); err != nil {
 		return err
 	}
 	annotated := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
@@ -113,14 +87,13 @@ func (s *SimulatedCertManager) SetupWithManager(mgr ctrl.Manager) error {
 // issue writes a Certificate's Secret when it is missing or was issued for
 // other DNS names.
 func (s *SimulatedCertManager) issue(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	cert := &unstructured.Unstructured{}
-	cert.SetGroupVersionKind(CertificateGVK)
-	if err := s.Client.Get(ctx, req.NamespacedName, cert); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	cert, err := getLive(ctx, s.Client, CertificateGVK, req.NamespacedName)
+	if err != nil || cert == nil {
+		return ctrl.Result{}, err
 	}
 	secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
 	dnsNames, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
-	if secretName == "" || !cert.GetDeletionTimestamp().IsZero() {
+	if secretName == "" {
 		return ctrl.Result{}, nil
 	}
 	issuedFor := strings.Join(dnsNames, ",")
@@ -172,49 +145,12 @@ func (s *SimulatedCertManager) markReady(ctx context.Context, cert *unstructured
 	if len(conditions) > 0 {
 		return nil
 	}
-	base := cert.DeepCopy()
 	ready := map[string]any{
 		"type": "Ready", "status": "True", "reason": "Issued",
 		"message":            "Certificate issued by the simulated cert-manager",
 		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
 	}
-	if err := unstructured.SetNestedSlice(cert.Object, []any{ready}, "status", "conditions"); err != nil {
-		return err
-	}
-	return s.Client.Status().Patch(ctx, cert, client.MergeFrom(base))
-}
-
-// selfSignedServingCert makes a serving certificate for dnsNames signed by
-// its own key, as cert-manager's selfSigned issuer does.
-func selfSignedServingCert(commonName string, dnsNames []string) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	template := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"simulated-cert-manager"}},
-		DNSNames:     dnsNames,
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+	return patchFields(ctx, s.Client, cert, "status", map[string]any{"conditions": []any{ready}})
 }
 
 // caInjector is the simulated cert-manager's CA injector for one kind.
@@ -272,10 +208,9 @@ func (i *caInjector) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // certificateCA returns the ca.crt of a Certificate's Secret, nil while the
 // Certificate or its Secret does not exist yet.
 func certificateCA(ctx context.Context, c client.Client, namespace, name string) ([]byte, error) {
-	cert := &unstructured.Unstructured{}
-	cert.SetGroupVersionKind(CertificateGVK)
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cert); err != nil {
-		return nil, client.IgnoreNotFound(err)
+	cert, err := getLive(ctx, c, CertificateGVK, client.ObjectKey{Namespace: namespace, Name: name})
+	if err != nil || cert == nil {
+		return nil, err
 	}
 	secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
 	secret := &corev1.Secret{}

@@ -1,23 +1,10 @@
-package testenv
+package simulation
 
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net/mail"
-	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -32,10 +19,10 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/render"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // BootErrorAnnotation on a Machine says why the simulated boot could not
@@ -52,11 +39,12 @@ const BootErrorAnnotation = "sandbox.cabpk0s.io/boot-error"
 // BootErrorAnnotation and an event.
 type BootSimulator struct {
 	Client   client.Client
-	Workload *Workload
+	Workload *testenv.Workload
 	Recorder events.EventRecorder
-	// ValidateCloudConfig checks single-part cloud-config with cloud-init
-	// itself before booting, as a real machine's cloud-init would parse it.
-	ValidateCloudConfig bool
+	// ValidateCloudConfig, when set, checks single-part cloud-config before
+	// booting, as a real machine's cloud-init would parse it (for example
+	// fixtures.ValidateCloudConfig, which runs cloud-init itself).
+	ValidateCloudConfig func(data []byte) error
 }
 
 // SetupWithManager registers the simulator.
@@ -101,8 +89,10 @@ func (s *BootSimulator) bootInstance(ctx context.Context, namespace, dataSecret,
 		return fmt.Errorf("reading bootstrap data Secret %s: %w", dataSecret, err)
 	}
 	format := string(secret.Data["format"])
-	if s.ValidateCloudConfig && format != string(render.FormatIgnition) && !bytes.HasPrefix(secret.Data["value"], []byte("Content-Type: multipart/")) {
-		if err := ValidateCloudConfig(secret.Data["value"]); err != nil {
+	value := secret.Data["value"]
+	multipart := bytes.HasPrefix(value, []byte("MIME-Version:")) || bytes.HasPrefix(value, []byte("Content-Type: multipart/"))
+	if s.ValidateCloudConfig != nil && format == string(render.FormatCloudConfig) && !multipart {
+		if err := s.ValidateCloudConfig(secret.Data["value"]); err != nil {
 			return err
 		}
 	}
@@ -201,20 +191,14 @@ func JoinAsWorker(ctx context.Context, k0sToken, nodeName string) (authenticatio
 	if !strings.HasPrefix(user.Username, "system:bootstrap:") {
 		return none, fmt.Errorf("the join token authenticates as %q, not as a bootstrap token", user.Username)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return none, err
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
-	}, key)
+	csr, err := nodeCertificateRequest(nodeName)
 	if err != nil {
 		return none, err
 	}
 	_, err = clientset.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
 		Spec: certificatesv1.CertificateSigningRequestSpec{
-			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
+			Request:    csr,
 			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
 			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
 		},
@@ -229,133 +213,28 @@ func JoinAsWorker(ctx context.Context, k0sToken, nodeName string) (authenticatio
 // write from its bootstrap data: cloud-config, MIME multi-part
 // cloud-config, or Ignition.
 func JoinTokenFromBootstrapData(data []byte, format string) (string, error) {
-	files, err := BootstrapFiles(data, format)
+	decoded, err := render.Decode(data, render.Format(format))
 	if err != nil {
 		return "", err
 	}
-	for p, content := range files {
-		if path.Base(p) == render.TokenFileName {
-			return strings.TrimSpace(content), nil
+	for i := len(decoded.Files) - 1; i >= 0; i-- {
+		if f := decoded.Files[i]; path.Base(f.Path) == render.TokenFileName {
+			return strings.TrimSpace(string(f.Content)), nil
 		}
 	}
 	return "", errors.New("no k0s.token file is written")
 }
 
-// BootstrapFiles returns the files bootstrap data writes, by path, decoded.
+// BootstrapFiles returns the files bootstrap data writes, by path: the
+// content of the last write to each (see render.Decode).
 func BootstrapFiles(data []byte, format string) (map[string]string, error) {
-	switch {
-	case format == string(render.FormatIgnition):
-		return ignitionFiles(data)
-	case bytes.HasPrefix(data, []byte("Content-Type: multipart/")) || bytes.HasPrefix(data, []byte("MIME-Version:")):
-		return multipartFiles(data)
-	default:
-		return cloudConfigFiles(data)
-	}
-}
-
-func cloudConfigFiles(data []byte) (map[string]string, error) {
-	var doc struct {
-		WriteFiles []struct {
-			Path     string `json:"path"`
-			Content  string `json:"content"`
-			Encoding string `json:"encoding"`
-		} `json:"write_files"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("not valid cloud-config YAML: %w", err)
-	}
-	files := map[string]string{}
-	for _, f := range doc.WriteFiles {
-		content := f.Content
-		if f.Encoding == "b64" || f.Encoding == "base64" {
-			decoded, err := base64.StdEncoding.DecodeString(f.Content)
-			if err != nil {
-				return nil, fmt.Errorf("file %s: %w", f.Path, err)
-			}
-			content = string(decoded)
-		}
-		files[f.Path] = content
-	}
-	return files, nil
-}
-
-func multipartFiles(data []byte) (map[string]string, error) {
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("not a MIME message: %w", err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	decoded, err := render.Decode(data, render.Format(format))
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]string{}
-	reader := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		part, err := reader.NextPart()
-		if errors.Is(err, io.EOF) {
-			return files, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		body, err := io.ReadAll(part)
-		if err != nil {
-			return nil, err
-		}
-		if strings.EqualFold(part.Header.Get("Content-Transfer-Encoding"), "base64") {
-			if body, err = base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(body), nil))); err != nil {
-				return nil, err
-			}
-		}
-		partFiles, err := cloudConfigFiles(body)
-		if err != nil {
-			continue // a part that is not cloud-config (a script, say)
-		}
-		for p, c := range partFiles {
-			files[p] = c
-		}
-	}
-}
-
-func ignitionFiles(data []byte) (map[string]string, error) {
-	var cfg struct {
-		Storage struct {
-			Files []struct {
-				Path     string `json:"path"`
-				Contents struct {
-					Source      string `json:"source"`
-					Compression string `json:"compression"`
-				} `json:"contents"`
-			} `json:"files"`
-		} `json:"storage"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("not valid Ignition JSON: %w", err)
-	}
-	files := map[string]string{}
-	for _, f := range cfg.Storage.Files {
-		content, err := decodeDataURL(f.Contents.Source)
-		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", f.Path, err)
-		}
-		files[f.Path] = content
+	files := make(map[string]string, len(decoded.Files))
+	for _, f := range decoded.Files {
+		files[f.Path] = string(f.Content)
 	}
 	return files, nil
-}
-
-// decodeDataURL decodes the RFC 2397 data URLs Ignition file contents use.
-func decodeDataURL(source string) (string, error) {
-	rest, ok := strings.CutPrefix(source, "data:")
-	if !ok {
-		return "", fmt.Errorf("contents are not a data URL")
-	}
-	meta, payload, ok := strings.Cut(rest, ",")
-	if !ok {
-		return "", fmt.Errorf("malformed data URL")
-	}
-	if strings.HasSuffix(meta, ";base64") {
-		decoded, err := base64.StdEncoding.DecodeString(payload)
-		return string(decoded), err
-	}
-	return url.PathUnescape(payload)
 }

@@ -1,4 +1,4 @@
-package testenv
+package sandboxe2e
 
 import (
 	"bytes"
@@ -13,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // Providers of the local clusterctl repository, as clusterctl init takes
@@ -27,10 +29,11 @@ const (
 	Cabpk0sDevVersion = "v0.1.99"
 	// SimulatedK0smotronProviderName is the control plane provider whose
 	// components are only the K0smotronControlPlane stand-in CRD; its
-	// "manager" is SimulatedK0smotronProvider.
+	// "manager" is simulation.SimulatedK0smotronProvider.
 	SimulatedK0smotronProviderName = "k0smotron-simulated"
 	// SimulatedAWSProviderName is the infrastructure provider whose
-	// components are only CAPA's CRDs; its "manager" is SimulatedAWSProvider.
+	// components are only CAPA's CRDs; its "manager" is
+	// simulation.SimulatedAWSProvider.
 	SimulatedAWSProviderName = "aws-simulated"
 	simulatedVersion         = "v0.0.1"
 )
@@ -48,16 +51,17 @@ type ClusterctlRepository struct {
 // Providers returns the in-process implementations of the repository's
 // providers, by the cluster.x-k8s.io/provider label clusterctl gives their
 // components; the simulated ones act on workload cluster w.
-func (r *ClusterctlRepository) Providers(w *Workload) map[string]Provider {
-	return map[string]Provider{
-		"cluster-api":                                     CAPICoreProvider(),
-		"bootstrap-" + Cabpk0sProviderName:                Cabpk0sProvider(),
-		"control-plane-" + SimulatedK0smotronProviderName: SimulatedK0smotronProvider(w),
-		"infrastructure-" + SimulatedAWSProviderName:      SimulatedAWSProvider(w),
+func (r *ClusterctlRepository) Providers(w *testenv.Workload) map[string]simulation.Provider {
+	return map[string]simulation.Provider{
+		"cluster-api":                                     simulation.CAPICoreProvider(),
+		"bootstrap-" + Cabpk0sProviderName:                simulation.Cabpk0sProvider(),
+		"control-plane-" + SimulatedK0smotronProviderName: simulation.SimulatedK0smotronProvider(w),
+		"infrastructure-" + SimulatedAWSProviderName:      simulation.SimulatedAWSProvider(w),
 	}
 }
 
-// BuildClusterctlRepository writes a local repository under dir:
+// BuildClusterctlRepository writes a local repository under dir, from this
+// checkout and the module cache:
 //   - cluster-api: Cluster API's core components, built with kustomize from
 //     core/config/default of the cluster-api module this tree builds
 //     against, with that module's metadata.yaml;
@@ -66,18 +70,14 @@ func (r *ClusterctlRepository) Providers(w *Workload) map[string]Provider {
 //   - control plane k0smotron-simulated and infrastructure aws-simulated:
 //     the CRDs of the kinds the simulations stand in for (for AWS: the
 //     seed's kinds and AWSMachinePool), and a Deployment the
-//     SimulatedKubelet runs the simulation for.
+//     simulated kubelet runs the simulation for.
 func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
-	capiDir, err := CAPIModuleDir()
+	capiDir, err := testenv.CAPIModuleDir()
 	if err != nil {
 		return nil, err
 	}
-	capiVersion := strings.TrimPrefix(filepath.Base(capiDir), "cluster-api@")
-	capaDir, err := CAPAModuleDir()
-	if err != nil {
-		return nil, err
-	}
-	root := RepoRoot()
+	capiVersion := testenv.CAPIVersion
+	root := testenv.RepoRoot()
 
 	core, err := kustomizeBuild(filepath.Join(capiDir, "core", "config", "default"))
 	if err != nil {
@@ -95,12 +95,12 @@ func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 	if err != nil {
 		return nil, err
 	}
-	controlPlane, err := simulatedComponents(SimulatedK0smotronProviderName, []*apiextensionsv1.CustomResourceDefinition{K0smotronControlPlaneCRD()})
+	controlPlane, err := simulatedComponents(SimulatedK0smotronProviderName, []*apiextensionsv1.CustomResourceDefinition{testenv.K0smotronControlPlaneCRD()})
 	if err != nil {
 		return nil, err
 	}
 	// The simulated provider also has machine pools.
-	capaCRDs, err := labelledCAPACRDs(capaDir, append(slices.Clone(capaCRDFiles), "infrastructure.cluster.x-k8s.io_awsmachinepools.yaml"))
+	capaCRDs, err := testenv.CAPACRDs(append(slices.Clone(testenv.CAPAKinds), testenv.AWSMachinePoolGVK.Kind)...)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 		{"InfrastructureProvider", SimulatedAWSProviderName, "infrastructure-" + SimulatedAWSProviderName, simulatedVersion, "infrastructure-components.yaml", infrastructure, simulatedMetadata("v1beta1")},
 	}
 	var config strings.Builder
-	config.WriteString("# Written by testenv.BuildClusterctlRepository.\n")
+	config.WriteString("# Written by BuildClusterctlRepository (test/sandboxe2e).\n")
 	// The simulated cert-manager is installed with the management cluster,
 	// not by clusterctl (which would download cert-manager).
 	config.WriteString("cert-manager:\n  externallyProvisioned: \"true\"\nproviders:\n")
@@ -149,7 +149,7 @@ func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 }
 
 func kustomizeBuild(dir string) ([]byte, error) {
-	bin, err := KustomizeBinary()
+	bin, err := testenv.KustomizeBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func simulatedMetadata(contract string) []byte {
 
 // simulatedComponents are a simulated provider's components: its namespace,
 // the CRDs of the kinds it stands in for, and a Deployment that no kubelet
-// could run (its image does not exist) and the SimulatedKubelet runs
+// could run (its image does not exist) and the simulated kubelet runs
 // in-process.
 func simulatedComponents(name string, crds []*apiextensionsv1.CustomResourceDefinition) ([]byte, error) {
 	namespace := name + "-system"
@@ -207,29 +207,4 @@ func simulatedComponents(name string, crds []*apiextensionsv1.CustomResourceDefi
 		out.Write(data)
 	}
 	return out.Bytes(), nil
-}
-
-// labelledCAPACRDs are CAPA's CRDs in files, with the contract label
-// CAPA's own kustomization adds (CAPA v2.13 implements the v1beta1 contract).
-func labelledCAPACRDs(capaDir string, files []string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(files))
-	for _, name := range files {
-		data, err := os.ReadFile(filepath.Join(capaDir, "config", "crd", "bases", name))
-		if err != nil {
-			return nil, fmt.Errorf("reading CAPA CRD: %w", err)
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(data, crd); err != nil {
-			return nil, fmt.Errorf("parsing CAPA CRD %s: %w", name, err)
-		}
-		var versions []string
-		for _, v := range crd.Spec.Versions {
-			if v.Served {
-				versions = append(versions, v.Name)
-			}
-		}
-		crd.Labels = map[string]string{clusterv1.GroupVersion.Group + "/v1beta1": strings.Join(versions, "_")}
-		crds = append(crds, crd)
-	}
-	return crds, nil
 }
