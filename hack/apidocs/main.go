@@ -238,24 +238,12 @@ func constraints(s apiextensionsv1.JSONSchemaProps, required bool) string {
 	if s.Default != nil {
 		c = append(c, "Default `"+string(s.Default.Raw)+"`.")
 	}
-	if s.MinLength != nil {
-		c = append(c, fmt.Sprintf("Min length %d.", *s.MinLength))
-	}
-	if s.MaxLength != nil {
-		c = append(c, fmt.Sprintf("Max length %d.", *s.MaxLength))
-	}
-	if s.MinItems != nil {
-		c = append(c, fmt.Sprintf("Min items %d.", *s.MinItems))
-	}
-	if s.MaxItems != nil {
-		c = append(c, fmt.Sprintf("Max items %d.", *s.MaxItems))
-	}
-	if s.Minimum != nil {
-		c = append(c, fmt.Sprintf("Minimum %v.", *s.Minimum))
-	}
-	if s.Maximum != nil {
-		c = append(c, fmt.Sprintf("Maximum %v.", *s.Maximum))
-	}
+	c = appendBound(c, "Min length", s.MinLength)
+	c = appendBound(c, "Max length", s.MaxLength)
+	c = appendBound(c, "Min items", s.MinItems)
+	c = appendBound(c, "Max items", s.MaxItems)
+	c = appendBound(c, "Minimum", s.Minimum)
+	c = appendBound(c, "Maximum", s.Maximum)
 	if s.Pattern != "" {
 		c = append(c, "Pattern `"+s.Pattern+"`.")
 	}
@@ -267,6 +255,14 @@ func constraints(s apiextensionsv1.JSONSchemaProps, required bool) string {
 		c = append(c, "Rule: "+msg+".")
 	}
 	return strings.Join(c, " ")
+}
+
+// appendBound appends "<name> <value>." when the schema sets that bound.
+func appendBound[T int64 | float64](c []string, name string, bound *T) []string {
+	if bound == nil {
+		return c
+	}
+	return append(c, fmt.Sprintf("%s %v.", name, *bound))
 }
 
 // paragraph joins a description's lines: controller-gen keeps the Go

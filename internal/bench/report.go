@@ -37,6 +37,20 @@ func (r *Report) find(provider string, n int) (Result, bool) {
 	return Result{}, false
 }
 
+// ordered returns the results in the order the report lists them: by N,
+// then provider as Providers orders them.
+func (r *Report) ordered() []Result {
+	var results []Result
+	for _, n := range r.Sizes() {
+		for _, p := range Providers() {
+			if res, ok := r.find(p, n); ok {
+				results = append(results, res)
+			}
+		}
+	}
+	return results
+}
+
 // Sizes returns the distinct N of the results, ascending.
 func (r *Report) Sizes() []int {
 	set := map[int]bool{}
@@ -141,18 +155,13 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 	b.WriteString("| N | provider | wall time | p50 | p99 | mgmt req/machine | workload req/machine | writes/machine | CPU | peak RSS |\n")
 	b.WriteString("|---:|---|---:|---:|---:|---|---|---:|---:|---:|\n")
-	for _, n := range r.Sizes() {
-		for _, p := range Providers() {
-			res, ok := r.find(p, n)
-			if !ok {
-				continue
-			}
-			fmt.Fprintf(&b, "| %d | %s | %.1f s | %.2f s | %.2f s | %s | %s | %.2f | %.1f s | %.0f MiB |\n",
-				n, p, res.WallSeconds, res.P50Seconds, res.P99Seconds,
-				perMachineByVerb(res.Management, n), perMachineByVerb(res.Workload, n),
-				res.PerMachine(res.Management.Writes()+res.Workload.Writes()),
-				res.CPUSeconds, float64(res.PeakRSSBytes)/(1<<20))
-		}
+	for _, res := range r.ordered() {
+		n := res.N
+		fmt.Fprintf(&b, "| %d | %s | %.1f s | %.2f s | %.2f s | %s | %s | %.2f | %.1f s | %.0f MiB |\n",
+			n, res.Provider, res.WallSeconds, res.P50Seconds, res.P99Seconds,
+			perMachineByVerb(res.Management, n), perMachineByVerb(res.Workload, n),
+			res.PerMachine(res.Management.Writes()+res.Workload.Writes()),
+			res.CPUSeconds, float64(res.PeakRSSBytes)/(1<<20))
 	}
 	if len(r.Ratios) > 0 {
 		b.WriteString("\n| ratio (same run) | value | goal |\n|---|---:|---:|\n")
@@ -173,14 +182,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 	}
 	b.WriteString("\nRequests per machine, by verb and resource:\n\n")
-	for _, n := range r.Sizes() {
-		for _, p := range Providers() {
-			res, ok := r.find(p, n)
-			if !ok {
-				continue
-			}
-			fmt.Fprintf(&b, "- %s N=%d: management %s; workload %s\n", p, n, perMachineDetail(res.Management, n), perMachineDetail(res.Workload, n))
-		}
+	for _, res := range r.ordered() {
+		fmt.Fprintf(&b, "- %s N=%d: management %s; workload %s\n", res.Provider, res.N, perMachineDetail(res.Management, res.N), perMachineDetail(res.Workload, res.N))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
