@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
-	"sigs.k8s.io/cluster-api/util/test/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
@@ -219,40 +218,31 @@ func TestWaitsForControlPlaneInitialization(t *testing.T) {
 		bootstrapv1.DataSecretAvailableReason + ": Neither the config nor its Machine sets a version: the machine installs the latest k0s release"))
 }
 
-// TestFailureAfterTokenReusesIt: a missing contentFrom Secret stops the
-// config after its token exists; after the fix the same token is used, and
-// exactly one token ever existed for the config.
-func TestFailureAfterTokenReusesIt(t *testing.T) {
+// TestMissingSourceMintsNoToken: a missing contentFrom Secret is found
+// before a join token exists, so retries keep no token alive that no data
+// will carry; after the fix exactly one token ever existed for the config.
+func TestMissingSourceMintsNoToken(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "retry")
 	cluster := createCluster(t, ns, "retry", fixtures.ClusterOptions{})
-	spec := bootstrapv1.K0sWorkerConfigSpec{Files: []bootstrapv1.File{{
-		Path:        "/etc/motd",
-		ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "worker-files", Key: "motd"}},
-	}}}
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", spec))).To(Succeed())
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", motdFrom("worker-files")))).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.DataSecretAvailableCondition), waitTimeout, pollEvery).
 		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/worker-files"))
-	var tokens []corev1.Secret
-	g.Eventually(func() []corev1.Secret { tokens = tokenSecrets(t, ns, "worker"); return tokens }, waitTimeout, pollEvery).Should(HaveLen(1))
-	first := string(tokens[0].Data[bootstrapapi.BootstrapTokenIDKey])
+	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(BeEmpty())
+	g.Expect(getConfig(t, ns, "worker").Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
 
-	// Retries while the Secret is missing mint nothing new.
-	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(HaveLen(1))
-
-	g.Expect(env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker-files"},
-		Data:       map[string][]byte{"motd": []byte("welcome")},
-	})).To(Succeed())
+	createMotd(t, ns, "worker-files", "welcome")
 	data := waitForDataSecret(t, ns, "worker")
 	g.Expect(cloudConfigFiles(t, data.Data["value"])).To(HaveKeyWithValue("/etc/motd", "welcome"))
-	g.Expect(data.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, first))
-	g.Expect(tokenSecrets(t, ns, "worker")).To(HaveLen(1))
+	tokens := tokenSecrets(t, ns, "worker")
+	g.Expect(tokens).To(HaveLen(1))
+	id := string(tokens[0].Data[bootstrapapi.BootstrapTokenIDKey])
+	g.Expect(data.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, id))
 	user := joinAsWorker(t, joinToken(t, data.Data["value"]), "worker")
-	g.Expect(user.Username).To(Equal("system:bootstrap:" + first))
+	g.Expect(user.Username).To(Equal("system:bootstrap:" + id))
 }
 
 // TestTokenExtendedUntilNodeJoins: while the Machine has no node the
@@ -339,33 +329,16 @@ func TestDeletingAConfigRevokesItsToken(t *testing.T) {
 }
 
 // TestMachinePoolTokenRotatesInPlace: a MachinePool's instances share one
-// config, so they keep their own hostnames, and before the token's life is
-// half gone the data Secret is rewritten in place with a new, working token.
+// config, so they keep their own hostnames, and once half of the token's
+// life is gone the data Secret is rewritten in place with a new, working token.
 func TestMachinePoolTokenRotatesInPlace(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := newNamespace(t, "pool")
 	cluster := createCluster(t, ns, "pool", fixtures.ClusterOptions{})
 
-	infraPool := &unstructured.Unstructured{}
-	infraPool.SetGroupVersionKind(builder.InfrastructureGroupVersion.WithKind(builder.GenericInfrastructureMachinePoolKind))
-	infraPool.SetNamespace(ns)
-	infraPool.SetName("pool")
-	infraPool.Object["spec"] = map[string]any{}
-	g.Expect(env.Client.Create(ctx, infraPool)).To(Succeed())
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "pool", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
-	g.Expect(env.Client.Create(ctx, &clusterv1.MachinePool{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pool"},
-		Spec: clusterv1.MachinePoolSpec{
-			ClusterName: cluster.Name,
-			Replicas:    new(int32(2)),
-			Template: clusterv1.MachineTemplateSpec{Spec: clusterv1.MachineSpec{
-				ClusterName:       cluster.Name,
-				Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: "pool"}},
-				InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: builder.InfrastructureGroupVersion.Group, Kind: builder.GenericInfrastructureMachinePoolKind, Name: "pool"},
-			}},
-		},
-	})).To(Succeed())
+	createMachinePool(t, ns, cluster.Name, "pool", "pool")
 
 	data := waitForDataSecret(t, ns, "pool")
 	first := data.Annotations[controllers.TokenIDAnnotation]

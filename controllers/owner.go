@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 )
 
 // configOwner is the Machine or MachinePool a K0sWorkerConfig bootstraps.
@@ -129,8 +130,8 @@ func (o *configOwner) hasJoined() bool {
 // config asks for the system hostname. A MachinePool's instances share one
 // config, so they always use their own hostnames.
 func (o *configOwner) nodeName(config *bootstrapv1.K0sWorkerConfig) string {
-	if o.pool != nil || config.Spec.UseSystemHostname {
+	if o.pool != nil {
 		return ""
 	}
-	return o.machine.Name
+	return bootstrapinput.NodeName(&config.Spec, o.machine.Name)
 }

@@ -1,0 +1,164 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/render"
+)
+
+// dataSecret builds the bootstrap data Secret: named after the config,
+// controlled by it, labelled with the cluster, carrying the token ID.
+func dataSecret(config *bootstrapv1.K0sWorkerConfig, clusterName string, data []byte, format render.Format, tokenID string) *corev1.Secret {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:       config.Namespace,
+			Name:            config.Name,
+			Labels:          map[string]string{},
+			Annotations:     map[string]string{},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(config, bootstrapv1.GroupVersion.WithKind(configKind))},
+		},
+		Type: clusterv1.ClusterSecretType,
+		Data: map[string][]byte{"value": data, "format": []byte(format)},
+	}
+	if md := config.Spec.SecretMetadata; md != nil {
+		for k, v := range md.Labels {
+			s.Labels[k] = v
+		}
+		for k, v := range md.Annotations {
+			s.Annotations[k] = v
+		}
+	}
+	// Applied last: Cluster API finds the Secret by this label, and our
+	// bookkeeping must not be overridden by user metadata.
+	s.Labels[clusterv1.ClusterNameLabel] = clusterName
+	s.Annotations[TokenIDAnnotation] = tokenID
+	return s
+}
+
+// storeData creates the data Secret. If it already exists and is ours (a
+// retry after the status write failed, or data re-rendered for a newer
+// token), it is brought up to date instead.
+func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, desired *corev1.Secret) error {
+	// No event for the common case: the Ready condition says it, and an
+	// event per machine would double the writes of a large scale-up.
+	err := r.Client.Create(ctx, desired)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	existing := &corev1.Secret{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
+		return err
+	}
+	if owner := metav1.GetControllerOf(existing); owner != nil && owner.UID != s.config.UID {
+		return fmt.Errorf("secret %s/%s exists and is controlled by %s %s", existing.Namespace, existing.Name, owner.Kind, owner.Name)
+	}
+	existing.Labels, existing.Annotations, existing.OwnerReferences = desired.Labels, desired.Annotations, desired.OwnerReferences
+	existing.Type, existing.Data = desired.Type, desired.Data
+	if err := r.Client.Update(ctx, existing); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "DataSecretUpdated", "Render", "Updated bootstrap data Secret %s", desired.Name)
+	return nil
+}
+
+// dataTokenID is the join token ID the config's data Secret carries, ""
+// when there is no data Secret (deleted, or not stored yet). Data Secrets
+// carry the cluster-name label, so the Secret caching client serves them
+// from its cache (metadata only) at no request. For a moment after this
+// process stored the data, the cache may not show it yet: then what was
+// written is the answer.
+func (r *K0sWorkerConfigReconciler) dataTokenID(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (string, error) {
+	if w, ok := r.writes.get(config.UID); ok && w.dataTokenID != "" && time.Since(w.dataStored) < cacheAllowance {
+		return w.dataTokenID, nil
+	}
+	secret := &corev1.Secret{}
+	name := ptr.Deref(config.Status.DataSecretName, config.Name)
+	err := r.SecretCachingClient.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: name}, secret)
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return secret.Annotations[TokenIDAnnotation], nil
+}
+
+// restoreStatus rebuilds status from the owner and the data Secret after a
+// move or restore, and repairs the Secret's controller reference.
+func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope) error {
+	config := s.config
+	name := s.owner.dataSecretName()
+	secret := &corev1.Secret{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: name}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		// The owner consumed data that no longer exists; nothing to repair.
+	case err != nil:
+		return err
+	default:
+		if !metav1.IsControlledBy(secret, config) {
+			patchBase := client.MergeFrom(secret.DeepCopy())
+			secret.OwnerReferences = util.EnsureOwnerRef(secret.OwnerReferences, *metav1.NewControllerRef(config, bootstrapv1.GroupVersion.WithKind(configKind)))
+			if err := r.Client.Patch(ctx, secret, patchBase); err != nil {
+				return fmt.Errorf("repairing the owner of Secret %s: %w", name, err)
+			}
+		}
+		if id := secret.Annotations[TokenIDAnnotation]; id != "" && config.Annotations[TokenIDAnnotation] == "" && !s.owner.hasJoined() {
+			adopt, err := r.tokenToAdopt(ctx, s, id)
+			if err != nil {
+				return err
+			}
+			if adopt {
+				if config.Annotations == nil {
+					config.Annotations = map[string]string{}
+				}
+				config.Annotations[TokenIDAnnotation] = id
+				controllerutil.AddFinalizer(config, TokenFinalizer)
+			}
+		}
+		// Read live just now: the cache may not show the Secret yet.
+		r.writes.set(config.UID, ownWrite{dataTokenID: secret.Annotations[TokenIDAnnotation], dataStored: time.Now()})
+	}
+	config.Status.DataSecretName = ptr.To(name)
+	config.Status.Initialization.DataSecretCreated = ptr.To(true)
+	setAvailable(config, "Status rebuilt from "+s.owner.kind()+" "+s.owner.object().GetName())
+	return nil
+}
+
+// tokenToAdopt tells whether restoreStatus takes back the join token the
+// data Secret names. Only while the token exists: after `clusterctl move`
+// the Machine's status is not moved, so a Machine that joined long ago looks
+// unjoined until Cluster API finds its Node again, and its token was revoked
+// on the source when it joined; taking that ID back would report the token
+// missing and advise replacing a healthy Machine. A MachinePool's token is
+// always taken back: when it is missing, it is rotated.
+func (r *K0sWorkerConfigReconciler) tokenToAdopt(ctx context.Context, s *scope, id string) (bool, error) {
+	if s.owner.isPool() {
+		return true, nil
+	}
+	workload, err := r.workloadClient(ctx, s.cluster)
+	if err != nil {
+		return false, err
+	}
+	_, err = jointoken.Get(ctx, workload, id)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}

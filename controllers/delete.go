@@ -1,0 +1,102 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
+	"sigs.k8s.io/cluster-api/util/annotations"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+)
+
+// reconcileDelete revokes the join token, then lets the config go.
+func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(config, TokenFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	// clusterctl move deletes the source's copy once the target has its
+	// own: the token moved with the config and must outlive this copy.
+	_, moving := config.Annotations[clusterctlv1.DeleteForMoveAnnotation]
+	if id := config.Annotations[TokenIDAnnotation]; id != "" && !moving {
+		done, result, err := r.revokeOnDelete(ctx, config, id)
+		if err != nil || !done {
+			return result, err
+		}
+	}
+	base := config.DeepCopy()
+	controllerutil.RemoveFinalizer(config, TokenFinalizer)
+	if err := r.Client.Patch(ctx, config, client.MergeFrom(base)); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.forget(config)
+	return ctrl.Result{}, nil
+}
+
+// revokeOnDelete deletes the config's join token. done is false while the
+// finalizer must stay: the Cluster is paused (hands off, as everywhere in
+// Cluster API; unpausing wakes the config) or its workload cluster is
+// unreachable within the grace period.
+func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, id string) (done bool, _ ctrl.Result, _ error) {
+	clusterName, err := r.clusterNameOf(ctx, config)
+	if err != nil {
+		return false, ctrl.Result{}, err
+	}
+	if clusterName == "" {
+		ctrl.LoggerFrom(ctx).Info("Cannot revoke the join token: no Cluster is known for the config", "tokenID", id)
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenNotRevoked", "Revoke",
+			"Neither the config nor its data Secret has the %s label: cannot tell which workload cluster holds join token %s; it expires on its own within %s",
+			clusterv1.ClusterNameLabel, id, r.TokenTTL)
+		return true, ctrl.Result{}, nil
+	}
+	cluster := &clusterv1.Cluster{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: clusterName}, cluster); err != nil {
+		// Without a Cluster there is no workload cluster left to clean up.
+		return apierrors.IsNotFound(err), ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if annotations.IsPaused(cluster, config) {
+		return false, ctrl.Result{}, nil
+	}
+	workload, err := r.workloadClient(ctx, cluster)
+	if err != nil {
+		if !workloadUnreachable(err) {
+			return false, ctrl.Result{}, err
+		}
+		if time.Since(config.DeletionTimestamp.Time) < revocationGracePeriod {
+			return false, ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenNotRevoked", "Revoke",
+			"Workload cluster unreachable for %s: join token %s was not revoked and expires on its own", revocationGracePeriod, id)
+		return true, ctrl.Result{}, nil
+	}
+	if err := jointoken.Delete(ctx, workload, id); err != nil {
+		return false, ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Config deleted: revoked join token %s", id)
+	return true, ctrl.Result{}, nil
+}
+
+// clusterNameOf is the config's Cluster: its cluster-name label (Cluster
+// API's Machine controller sets it), else its data Secret's, which
+// cabpk0s always sets. "" when neither says.
+func (r *K0sWorkerConfigReconciler) clusterNameOf(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (string, error) {
+	if name := config.Labels[clusterv1.ClusterNameLabel]; name != "" {
+		return name, nil
+	}
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: config.Namespace, Name: config.Name}
+	if name := config.Status.DataSecretName; name != nil {
+		key.Name = *name
+	}
+	if err := r.SecretCachingClient.Get(ctx, key, secret); err != nil {
+		return "", client.IgnoreNotFound(err)
+	}
+	return secret.Labels[clusterv1.ClusterNameLabel], nil
+}

@@ -1,0 +1,299 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/render"
+	"github.com/cabpk0s/cabpk0s/internal/validation"
+)
+
+// The join token's life, one path for every case:
+//
+//   - generate writes the data with the config's token, creating the token
+//     first if needed; with rotate it mints a new one instead (a
+//     MachinePool's). Everything that can fail without the workload
+//     cluster is checked before a token is minted.
+//   - reconcileToken looks after the token of data already written: it
+//     re-renders when the data Secret carries another token than the
+//     config records (a rotation cut short, a deleted Secret), extends a
+//     pending Machine's token, rotates a pool's, and revokes the token once
+//     the Machine's node joined.
+//
+// dataSecretCreated, once true, is never cleared: Cluster API reads it.
+
+// generate writes the bootstrap data. rotate mints a new token even when
+// the config already has one.
+func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rotate bool) (ctrl.Result, error) {
+	config, owner, cluster := s.config, s.owner, s.cluster
+
+	if errs, _ := validation.Spec(&config.Spec, field.NewPath("spec")); len(errs) > 0 {
+		setFailed(config, "The spec is invalid (admission should have refused it): %v", errs.ToAggregate())
+		return ctrl.Result{}, nil
+	}
+	version, err := bootstrapinput.Version(&config.Spec, owner.version())
+	if err != nil {
+		setFailed(config, "Cannot use the k0s version of %s %s: %v", owner.kind(), owner.object().GetName(), err)
+		return ctrl.Result{}, nil
+	}
+	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
+	if err != nil {
+		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err)
+	}
+	in, err := bootstrapinput.Build(ctx, &config.Spec, bootstrapinput.Machine{NodeName: owner.nodeName(config), OwnerVersion: owner.version()},
+		clusterSources{client: r.Client, namespace: config.Namespace})
+	if err != nil {
+		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err)
+	}
+	workload, err := r.workloadClient(ctx, cluster)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	server := joinServer(cluster)
+
+	if rotate || config.Annotations[TokenIDAnnotation] == "" {
+		// Before minting, make sure data can be made with a token: a config
+		// that cannot render must not keep a live token alive.
+		if _, err := renderData(in, server, ca, placeholderToken); err != nil {
+			setFailed(config, "Cannot render the bootstrap data: %v", err)
+			return ctrl.Result{}, nil
+		}
+	}
+	oldID := config.Annotations[TokenIDAnnotation]
+	token, err := r.ensureToken(ctx, s, workload, rotate)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
+
+	data, err := renderData(in, server, ca, token)
+	if err != nil {
+		setFailed(config, "Cannot render the bootstrap data: %v", err)
+		return ctrl.Result{}, err
+	}
+	if err := r.storeData(ctx, s, dataSecret(config, cluster.Name, data, in.Format, token.ID)); err != nil {
+		setFailed(config, "Cannot store the bootstrap data Secret: %v", err)
+		return ctrl.Result{}, err
+	}
+	r.writes.set(config.UID, ownWrite{dataTokenID: token.ID, dataStored: time.Now()})
+	if rotate && oldID != "" {
+		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate",
+			"Rotated the MachinePool join token from %s to %s; %s expires on its own", oldID, token.ID, oldID)
+	}
+
+	config.Status.DataSecretName = ptr.To(config.Name)
+	config.Status.Initialization.DataSecretCreated = ptr.To(true)
+	message := ""
+	if version == "" {
+		message = "Neither the config nor its " + owner.kind() + " sets a version: the machine installs the latest k0s release"
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "LatestK0sVersion", "Render", message)
+	}
+	setAvailable(config, message)
+	return r.requeueForToken(s, token), nil
+}
+
+// placeholderToken has a real token's shape and joins nothing: the data
+// rendered with it fails and succeeds exactly as the real data would.
+var placeholderToken = jointoken.Token{ID: "000000", Secret: "0000000000000000"}
+
+// renderData renders in with token, and refuses data no Secret can hold.
+func renderData(in render.Input, server string, ca []byte, token jointoken.Token) ([]byte, error) {
+	var err error
+	if in.JoinToken, err = jointoken.EncodeWorkerToken(server, ca, token); err != nil {
+		return nil, err
+	}
+	data, err := render.Render(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxDataSize {
+		return nil, fmt.Errorf("the bootstrap data is %d bytes, more than a Secret holds (%d): make the files smaller or fewer", len(data), maxDataSize)
+	}
+	return data, nil
+}
+
+// ensureToken returns the config's join token, creating it under an ID
+// that is recorded on the config first: whatever fails later, the retry
+// finds the same ID and reuses the token, so a config never has two. With
+// rotate, a new ID replaces the recorded one.
+func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, workload client.Client, rotate bool) (jointoken.Token, error) {
+	config := s.config
+	now := time.Now()
+	id := config.Annotations[TokenIDAnnotation]
+	if id == "" || rotate {
+		var err error
+		if id, err = jointoken.NewID(); err != nil {
+			return jointoken.Token{}, err
+		}
+		if config.Annotations == nil {
+			config.Annotations = map[string]string{}
+		}
+		config.Annotations[TokenIDAnnotation] = id
+		controllerutil.AddFinalizer(config, TokenFinalizer)
+		if err := s.patcher.patchMetadata(ctx, config); err != nil {
+			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
+		}
+		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
+	}
+
+	token, err := jointoken.Get(ctx, workload, id)
+	if apierrors.IsNotFound(err) {
+		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
+	}
+	if err != nil {
+		return jointoken.Token{}, err
+	}
+	// Data about to be written must carry a token with most of its life ahead.
+	return jointoken.Extend(ctx, workload, token, r.TokenTTL, r.machineRefreshBelow(), now)
+}
+
+func tokenDescription(config *bootstrapv1.K0sWorkerConfig) string {
+	return fmt.Sprintf("k0s worker join token for K0sWorkerConfig %s/%s, managed by cabpk0s", config.Namespace, config.Name)
+}
+
+// The refresh policy. A pending Machine's token is checked every TTL/3 and
+// extended once less than 5/6 of a TTL remains, so it never has less than
+// two thirds of a TTL left when checked. A MachinePool's token is never
+// extended (an instance may be joining with it): the pool's data gets a
+// new token once half of the old one's life is gone, so an instance
+// launched from the pool's data at any moment has at least half a TTL to
+// join.
+func (r *K0sWorkerConfigReconciler) machineRefreshBelow() time.Duration { return r.TokenTTL * 5 / 6 }
+
+func (r *K0sWorkerConfigReconciler) machineCheckEvery() time.Duration { return r.TokenTTL / 3 }
+
+func (r *K0sWorkerConfigReconciler) poolRotateBelow() time.Duration { return r.TokenTTL / 2 }
+
+// poolRotationDue: the pool's token has no more than half a TTL left.
+func (r *K0sWorkerConfigReconciler) poolRotationDue(expires, now time.Time) bool {
+	return expires.Sub(now) <= r.poolRotateBelow()
+}
+
+// requeueForToken schedules the next token check while someone may still
+// join with it: for a pool, the moment its rotation falls due.
+func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope, token jointoken.Token) ctrl.Result {
+	if s.owner.hasJoined() || s.config.Annotations[TokenIDAnnotation] == "" {
+		return ctrl.Result{}
+	}
+	if s.owner.isPool() {
+		return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-r.poolRotateBelow(), time.Second)}
+	}
+	return ctrl.Result{RequeueAfter: r.machineCheckEvery()}
+}
+
+// reconcileToken looks after the token of data already written.
+func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.Result, error) {
+	config, owner := s.config, s.owner
+	id := config.Annotations[TokenIDAnnotation]
+	if id == "" {
+		// Revoked after the join, or status rebuilt without a live token.
+		markAvailable(config)
+		return ctrl.Result{}, nil
+	}
+	workload, err := r.workloadClient(ctx, s.cluster)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	if owner.hasJoined() {
+		if err := jointoken.Delete(ctx, workload, id); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.forget(config)
+		delete(config.Annotations, TokenIDAnnotation)
+		controllerutil.RemoveFinalizer(config, TokenFinalizer)
+		markAvailable(config)
+		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Node %s joined: revoked join token %s", owner.machine.Status.NodeRef.Name, id)
+		return ctrl.Result{}, nil
+	}
+
+	// The data must carry the token the config keeps alive.
+	dataID, err := r.dataTokenID(ctx, config)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if dataID != id {
+		return r.generate(ctx, s, false)
+	}
+
+	// A token this process issued or checked recently needs no look: the
+	// requeue comes back before it needs a refresh.
+	now := time.Now()
+	if known, ok := r.tokens.get(config.UID); ok && known.id == id {
+		if owner.isPool() && !r.poolRotationDue(known.expires, now) ||
+			!owner.isPool() && known.expires.Sub(now) >= r.machineRefreshBelow() {
+			markAvailable(config)
+			return r.requeueForToken(s, jointoken.Token{ID: id, Expiration: known.expires}), nil
+		}
+	}
+
+	token, err := jointoken.Get(ctx, workload, id)
+	switch {
+	case apierrors.IsNotFound(err) && owner.isPool():
+		return r.generate(ctx, s, true)
+	case apierrors.IsNotFound(err):
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenMissing", "Refresh",
+			"Join token %s no longer exists in the workload cluster; a machine that has not joined yet cannot join: delete the Machine to replace it", id)
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	}
+
+	if owner.isPool() {
+		if r.poolRotationDue(token.Expiration, now) {
+			return r.generate(ctx, s, true)
+		}
+	} else if token, err = jointoken.Extend(ctx, workload, token, r.TokenTTL, r.machineRefreshBelow(), now); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
+	markAvailable(config)
+	return r.requeueForToken(s, token), nil
+}
+
+func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerConfig, reason string, err error) (ctrl.Result, error) {
+	var missing *bootstrapinput.MissingSourceError
+	if !errors.As(err, &missing) {
+		return ctrl.Result{}, err
+	}
+	setWaiting(config, reason, "Waiting for %s", missing.What)
+	return ctrl.Result{RequeueAfter: missingSourceRetryInterval}, nil
+}
+
+// cacheBehindOwnWrite is true while the cached config does not yet show the
+// data this process wrote for it moments ago.
+func (r *K0sWorkerConfigReconciler) cacheBehindOwnWrite(config *bootstrapv1.K0sWorkerConfig) bool {
+	w, ok := r.writes.get(config.UID)
+	return ok && !w.at.IsZero() && time.Since(w.at) < cacheAllowance &&
+		!ptr.Deref(config.Status.Initialization.DataSecretCreated, false)
+}
+
+// cacheAllowance is how long the cache may lag behind this process's own
+// status write before the config is reconciled from scratch anyway.
+const cacheAllowance = 5 * time.Second
+
+// markWritten records that the data and the status naming it are stored.
+func (r *K0sWorkerConfigReconciler) markWritten(config *bootstrapv1.K0sWorkerConfig) {
+	w, _ := r.writes.get(config.UID)
+	w.at = time.Now()
+	r.writes.set(config.UID, w)
+}
+
+// forget drops what this process remembers of a config whose token is gone.
+func (r *K0sWorkerConfigReconciler) forget(config *bootstrapv1.K0sWorkerConfig) {
+	r.tokens.delete(config.UID)
+	r.writes.delete(config.UID)
+}

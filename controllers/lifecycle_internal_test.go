@@ -1,0 +1,123 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/controllers/clustercache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+)
+
+// TestPoolRotationBoundary holds the code to its words: a pool's data gets
+// a new token exactly when half of the old one's life is gone, and the
+// reconcile comes back at that moment, not a third of a TTL later.
+func TestPoolRotationBoundary(t *testing.T) {
+	g := NewWithT(t)
+	const ttl = 15 * time.Minute
+	r := &K0sWorkerConfigReconciler{TokenTTL: ttl}
+	now := time.Now()
+
+	g.Expect(r.poolRotationDue(now.Add(ttl/2+time.Second), now)).To(BeFalse(), "more than half a TTL left")
+	g.Expect(r.poolRotationDue(now.Add(ttl/2), now)).To(BeTrue(), "half a TTL left")
+	g.Expect(r.poolRotationDue(now.Add(ttl/2-time.Second), now)).To(BeTrue())
+
+	pool := &scope{
+		config: &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{TokenIDAnnotation: "abcdef"}}},
+		owner:  &configOwner{pool: &clusterv1.MachinePool{}},
+	}
+	fresh := jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(ttl)}
+	g.Expect(r.requeueForToken(pool, fresh).RequeueAfter).To(BeNumerically("~", ttl/2, time.Second),
+		"a fresh pool token is looked at again when half its life is gone")
+	due := jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(ttl / 4)}
+	g.Expect(r.requeueForToken(pool, due).RequeueAfter).To(Equal(time.Second), "an overdue rotation is retried soon, never at once in a hot loop")
+
+	machine := &scope{config: pool.config, owner: &configOwner{machine: &clusterv1.Machine{}}}
+	g.Expect(r.requeueForToken(machine, fresh).RequeueAfter).To(Equal(ttl / 3))
+	// A Machine's token checked every TTL/3 is extended at each check, as
+	// 2/3 of a TTL left is below the 5/6 threshold.
+	g.Expect(ttl - r.machineCheckEvery()).To(BeNumerically("<", r.machineRefreshBelow()))
+}
+
+// clusterCacheStub answers GetClient with one workload client; the rest of
+// the interface is never called by the code under test.
+type clusterCacheStub struct {
+	clustercache.ClusterCache
+	workload client.Client
+}
+
+func (c clusterCacheStub) GetClient(context.Context, client.ObjectKey) (client.Client, error) {
+	return c.workload, nil
+}
+
+// TestDeletionFindsTheClusterOrSaysWhyNot: a config that lost its
+// cluster-name label still has its token revoked, through its data
+// Secret's label; with neither, the event and the log say why the token
+// is left to expire instead of skipping revocation silently.
+func TestDeletionFindsTheClusterOrSaysWhyNot(t *testing.T) {
+	scheme := runtime.NewScheme()
+	NewWithT(t).Expect(clusterv1.AddToScheme(scheme)).To(Succeed())
+	NewWithT(t).Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
+	NewWithT(t).Expect(corev1.AddToScheme(scheme)).To(Succeed())
+
+	const id = "abcdef"
+	deleting := func(name string) *bootstrapv1.K0sWorkerConfig {
+		return &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{
+			Namespace: "ns", Name: name, UID: types.UID("uid-" + name),
+			Annotations:       map[string]string{TokenIDAnnotation: id},
+			Finalizers:        []string{TokenFinalizer},
+			DeletionTimestamp: &metav1.Time{Time: time.Now()},
+		}}
+	}
+	tokenSecret := func() *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}}
+	}
+	cluster := &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+
+	for _, tc := range []struct {
+		name         string
+		dataLabelled bool
+		wantEvent    string
+		wantRevoked  bool
+	}{
+		{"label on the data Secret", true, "Normal JoinTokenRevoked Config deleted: revoked join token abcdef", true},
+		{"no label anywhere", false, "Warning JoinTokenNotRevoked Neither the config nor its data Secret has the cluster.x-k8s.io/cluster-name label: " +
+			"cannot tell which workload cluster holds join token abcdef; it expires on its own within 15m0s", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			config := deleting("worker")
+			data := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "worker"}}
+			if tc.dataLabelled {
+				data.Labels = map[string]string{clusterv1.ClusterNameLabel: "c"}
+			}
+			management := fake.NewClientBuilder().WithScheme(scheme).WithObjects(config, cluster, data).Build()
+			workload := fake.NewClientBuilder().WithScheme(scheme).WithObjects(tokenSecret()).Build()
+			recorder := events.NewFakeRecorder(10)
+			r := &K0sWorkerConfigReconciler{
+				Client: management, SecretCachingClient: management, Recorder: recorder,
+				ClusterCache: clusterCacheStub{workload: workload}, TokenTTL: 15 * time.Minute,
+			}
+
+			_, err := r.reconcileDelete(t.Context(), config)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(recorder.Events).To(Receive(Equal(tc.wantEvent)))
+			err = workload.Get(t.Context(), client.ObjectKeyFromObject(tokenSecret()), &corev1.Secret{})
+			g.Expect(apierrors.IsNotFound(err)).To(Equal(tc.wantRevoked), "token revoked: %v", err)
+			// Either way the config is let go.
+			g.Expect(apierrors.IsNotFound(management.Get(t.Context(), client.ObjectKeyFromObject(config), &bootstrapv1.K0sWorkerConfig{}))).To(BeTrue())
+		})
+	}
+}

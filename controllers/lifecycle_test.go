@@ -1,0 +1,176 @@
+package controllers_test
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/test/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
+)
+
+// createMachinePool creates a MachinePool of cluster whose instances are
+// bootstrapped by configName, with a generic infrastructure pool.
+func createMachinePool(t *testing.T, ns, clusterName, name, configName string) {
+	t.Helper()
+	g := NewWithT(t)
+	infraPool := &unstructured.Unstructured{}
+	infraPool.SetGroupVersionKind(builder.InfrastructureGroupVersion.WithKind(builder.GenericInfrastructureMachinePoolKind))
+	infraPool.SetNamespace(ns)
+	infraPool.SetName(name)
+	infraPool.Object["spec"] = map[string]any{}
+	g.Expect(env.Client.Create(t.Context(), infraPool)).To(Succeed())
+	g.Expect(env.Client.Create(t.Context(), &clusterv1.MachinePool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: clusterv1.MachinePoolSpec{
+			ClusterName: clusterName,
+			Replicas:    new(int32(2)),
+			Template: clusterv1.MachineTemplateSpec{Spec: clusterv1.MachineSpec{
+				ClusterName:       clusterName,
+				Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: configName}},
+				InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: builder.InfrastructureGroupVersion.Group, Kind: builder.GenericInfrastructureMachinePoolKind, Name: name},
+			}},
+		},
+	})).To(Succeed())
+}
+
+func motdFrom(secretName string) bootstrapv1.K0sWorkerConfigSpec {
+	return bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0", Files: []bootstrapv1.File{{
+		Path:        "/etc/motd",
+		ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: secretName, Key: "motd"}},
+	}}}
+}
+
+func createMotd(t *testing.T, ns, name, text string) {
+	t.Helper()
+	NewWithT(t).Expect(env.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Data:       map[string][]byte{"motd": []byte(text)},
+	})).To(Succeed())
+}
+
+// TestFailedPoolRotationIsVisible: when a MachinePool's token is due for
+// rotation and the data cannot be rendered (its contentFrom Secret is
+// gone), the config says so instead of reporting Ready over data whose
+// token is running out; Cluster API's dataSecretCreated stays true; once
+// the source is back, the rotation completes.
+func TestFailedPoolRotationIsVisible(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "pool-rotation")
+	cluster := createCluster(t, ns, "pool", fixtures.ClusterOptions{})
+	createMotd(t, ns, "pool-files", "first")
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "pool", motdFrom("pool-files")))).To(Succeed())
+	createMachinePool(t, ns, cluster.Name, "pool", "pool")
+	data := waitForDataSecret(t, ns, "pool")
+	first := data.Annotations[controllers.TokenIDAnnotation]
+
+	g.Expect(env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pool-files"}})).To(Succeed())
+	// The rotation falls due half a TTL after the token was made.
+	g.Eventually(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), testTokenTTL, pollEvery).
+		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/pool-files"))
+	config := getConfig(t, ns, "pool")
+	g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()), "Cluster API reads dataSecretCreated: it is never taken back")
+	g.Expect(config.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, first), "no token is minted for data that cannot be rendered")
+	g.Consistently(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), 3*time.Second, pollEvery).
+		Should(HavePrefix(bootstrapv1.MissingFileSourceReason), "the failure stays visible")
+
+	createMotd(t, ns, "pool-files", "second")
+	rotated := &corev1.Secret{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(data), rotated)).To(Succeed())
+		g.Expect(rotated.Annotations[controllers.TokenIDAnnotation]).NotTo(Equal(first))
+	}, waitTimeout, pollEvery).Should(Succeed())
+	g.Expect(cloudConfigFiles(t, rotated.Data["value"])).To(HaveKeyWithValue("/etc/motd", "second"))
+	g.Eventually(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.DataSecretAvailableReason))
+	second := rotated.Annotations[controllers.TokenIDAnnotation]
+	g.Expect(joinAsWorker(t, joinToken(t, rotated.Data["value"]), "pool-rotated").Username).To(Equal("system:bootstrap:" + second))
+}
+
+// TestDeletedDataSecretIsRewritten: the reconciler compares the token the
+// data Secret carries with the config's, so data deleted (or left behind
+// by an interrupted write) while the Machine has not booted is written
+// again, with the same token.
+func TestDeletedDataSecretIsRewritten(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "heal")
+	cluster := createCluster(t, ns, "heal", fixtures.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	data := waitForDataSecret(t, ns, "worker")
+	id := data.Annotations[controllers.TokenIDAnnotation]
+
+	g.Expect(env.Client.Delete(ctx, data)).To(Succeed())
+	again := &corev1.Secret{}
+	// The token check comes back every TTL/3.
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(data), again)).To(Succeed())
+	}, testTokenTTL, pollEvery).Should(Succeed())
+	g.Expect(again.UID).NotTo(Equal(data.UID))
+	g.Expect(again.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, id))
+	g.Expect(tokenSecrets(t, ns, "worker")).To(HaveLen(1))
+	g.Expect(joinAsWorker(t, joinToken(t, again.Data["value"]), ns+"-healed").Username).To(Equal("system:bootstrap:" + id))
+}
+
+// TestUnownedConfigSaysWhatItWaitsFor: a config nothing owns shows
+// WaitingForOwner rather than a blank reason.
+func TestUnownedConfigSaysWhatItWaitsFor(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t, "unowned")
+	g.Expect(env.Client.Create(t.Context(), newConfig(ns, "orphan", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	g.Eventually(conditionReason(t, ns, "orphan", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(HavePrefix(bootstrapv1.WaitingForOwnerReason + ": Waiting for a Machine or MachinePool"))
+	g.Expect(getConfig(t, ns, "orphan").Status.Initialization.DataSecretCreated).To(BeNil())
+}
+
+// TestPausedConfigSaysPaused: a config of a paused Cluster that has no data
+// yet says Paused in Ready, not a blank or stale reason.
+func TestPausedConfigSaysPaused(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t, "paused-reason")
+	cluster := createCluster(t, ns, "paused", fixtures.ClusterOptions{})
+	setClusterPaused(t, cluster, true)
+	g.Expect(env.Client.Create(t.Context(), newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(HavePrefix(bootstrapv1.PausedReason + ": Reconciliation is paused"))
+	g.Expect(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition)()).To(HavePrefix(clusterv1.PausedReason))
+
+	setClusterPaused(t, cluster, false)
+	waitForDataSecret(t, ns, "worker")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.DataSecretAvailableReason))
+}
+
+// TestInvalidSpecMintsNoToken: a spec that got past admission (a webhook
+// that was not running) but does not satisfy the validator gets a
+// condition naming the field, and no join token.
+func TestInvalidSpecMintsNoToken(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "invalid")
+	cluster := createCluster(t, ns, "invalid", fixtures.ClusterOptions{})
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	// A render-time failure the webhook cannot see: custom user data that
+	// is not cloud-config.
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "userdata"},
+		Data:       map[string][]byte{"value": []byte("#!/bin/sh\necho not cloud-config\n")},
+	})).To(Succeed())
+	spec := bootstrapv1.K0sWorkerConfigSpec{Provisioner: bootstrapv1.ProvisionerSpec{
+		CustomUserDataRef: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "userdata", Key: "value"}},
+	}}
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", spec))).To(Succeed())
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(Equal(bootstrapv1.DataSecretGenerationFailedReason + ": Cannot render the bootstrap data: custom cloud-config is not a cloud-config mapping (key: value)"))
+	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(BeEmpty())
+	g.Expect(getConfig(t, ns, "worker").Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
+}

@@ -1,0 +1,40 @@
+package controllers
+
+import "time"
+
+// Names cabpk0s writes on objects it manages.
+const (
+	// TokenFinalizer keeps a config until its join token is revoked.
+	TokenFinalizer = "k0sworkerconfig.bootstrap.cluster.x-k8s.io/join-token" //nolint:gosec // a finalizer name, not a credential
+
+	// TokenIDAnnotation records the bootstrap token a config's data
+	// carries. It is set on the config before the token is created, so a
+	// retry after any failure finds and reuses the same token, and copied
+	// to the data Secret. Both travel with `clusterctl move`, which drops
+	// status.
+	TokenIDAnnotation = "bootstrap.cluster.x-k8s.io/k0s-join-token-id" //nolint:gosec // an annotation key, not a credential
+
+	configKind = "K0sWorkerConfig"
+)
+
+const (
+	// workloadRetryInterval is how soon an unreachable workload cluster is
+	// tried again, besides the ClusterCache's own reconnect event.
+	workloadRetryInterval = time.Minute
+	// missingSourceRetryInterval is how soon a missing Secret or ConfigMap
+	// is looked for again: they are not watched, because caching every
+	// Secret in the management cluster would cost far more than a retry.
+	missingSourceRetryInterval = 20 * time.Second
+	// revocationGracePeriod bounds how long deletion waits for an
+	// unreachable workload cluster before giving up on revoking the token,
+	// which then expires within the TTL on its own.
+	revocationGracePeriod = 2 * time.Minute
+	// ownerGracePeriod is how long a config may lack an owner before it
+	// says so: Cluster API sets the owner within a second or two of
+	// creating the config, and writing a condition for that second on
+	// every machine of a scale-up would cost a write each.
+	ownerGracePeriod = 10 * time.Second
+	// maxDataSize is what a Secret holds: the API server refuses one whose
+	// data exceeds 1 MiB.
+	maxDataSize = 1 << 20
+)
