@@ -45,12 +45,7 @@ var _ = Describe("clusterctl upgrade", func() {
 		if spec != nil {
 			spec.cleanup()
 		}
-		if mgmtProxy != nil && !skipCleanup {
-			mgmtProxy.Dispose(ctx)
-		}
-		if mgmt != nil && !skipCleanup {
-			mgmt.Dispose(ctx)
-		}
+		disposeCluster(mgmtProxy, mgmt)
 	})
 
 	It("upgrades cabpk0s from the previous release", func() {
@@ -88,15 +83,8 @@ var _ = Describe("clusterctl upgrade", func() {
 		})
 		Expect(mgmt).NotTo(BeNil())
 		mgmtProxy = framework.NewClusterProxy("upgrade", mgmt.GetKubeconfigPath(), newScheme(), clusterProxyOptions(e2eConfig)...)
-		clusterctl.InitManagementClusterAndWatchControllerLogs(ctx, clusterctl.InitManagementClusterAndWatchControllerLogsInput{
-			ClusterProxy:            mgmtProxy,
-			ClusterctlConfigPath:    upgradeConfig,
-			CoreProvider:            coreProviderName,
-			BootstrapProviders:      []string{bootstrapProviderName + ":" + from},
-			ControlPlaneProviders:   []string{controlPlaneProviderName},
-			InfrastructureProviders: e2eConfig.InfrastructureProviders(),
-			LogFolder:               filepath.Join(folder, "clusters", mgmtProxy.GetName()),
-		}, e2eConfig.GetIntervals("clusterctl-upgrade", "wait-controllers")...)
+		initManagementCluster(e2eConfig, mgmtProxy, upgradeConfig, bootstrapProviderName+":"+from, filepath.Join(folder, "clusters", mgmtProxy.GetName()),
+			e2eConfig.GetIntervals("clusterctl-upgrade", "wait-controllers"))
 
 		ns, cancel := framework.SetupSpecNamespace(ctx, "clusterctl-upgrade", mgmtProxy, artifactFolder, nil)
 		spec = &clusterSpec{name: "clusterctl-upgrade", proxy: mgmtProxy, namespace: ns, cancelWatch: cancel,
@@ -117,14 +105,7 @@ var _ = Describe("clusterctl upgrade", func() {
 		By("Checking the workers are untouched and a new one joins")
 		verifyWorkers(mgmtProxy, cluster, defaultExpectations(2))
 		Expect(workerNodes(mgmtProxy, cluster)).To(Equal(before))
-		framework.ScaleAndWaitMachineDeployment(ctx, framework.ScaleAndWaitMachineDeploymentInput{
-			ClusterProxy:              mgmtProxy,
-			Cluster:                   cluster,
-			MachineDeployment:         machineDeployment(mgmtProxy, cluster),
-			Replicas:                  2,
-			WaitForMachineDeployments: e2eConfig.GetIntervals("clusterctl-upgrade", "wait-worker-nodes"),
-		})
-		verifyWorkers(mgmtProxy, cluster, defaultExpectations(3))
+		scaleWorkers(mgmtProxy, cluster, spec.name, 2)
 	})
 })
 

@@ -102,7 +102,8 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	}
 
 	By("Initializing the management cluster with clusterctl")
-	initManagementCluster(config, proxy, clusterctlConfig, filepath.Join(folder, "clusters", proxy.GetName()))
+	initManagementCluster(config, proxy, clusterctlConfig, bootstrapProviderName, filepath.Join(folder, "clusters", proxy.GetName()),
+		config.GetIntervals("bootstrap", "wait-controllers"))
 
 	data, err := json.Marshal(suiteData{
 		ArtifactFolder:       folder,
@@ -132,12 +133,7 @@ var _ = SynchronizedAfterSuite(func() {}, func() {
 		return
 	}
 	By("Tearing down the management cluster")
-	if bootstrapClusterProxy != nil {
-		bootstrapClusterProxy.Dispose(ctx)
-	}
-	if bootstrapProvider != nil {
-		bootstrapProvider.Dispose(ctx)
-	}
+	disposeCluster(bootstrapClusterProxy, bootstrapProvider)
 })
 
 // newScheme knows Cluster API's types, CAPA's and cabpk0s's.
@@ -189,16 +185,33 @@ func setupManagementCluster(config *clusterctl.E2EConfig, folder string) (bootst
 }
 
 // initManagementCluster runs clusterctl init with Cluster API, k0smotron's
-// control plane, cabpk0s and the infrastructure provider (skipped when the
-// providers are already there, as with -e2e.use-existing-cluster).
-func initManagementCluster(config *clusterctl.E2EConfig, proxy framework.ClusterProxy, clusterctlConfig, logFolder string) {
+// control plane, cabpk0s (bootstrapProviderName, or "name:version" for a
+// release) and the infrastructure provider (skipped when the providers are
+// already there, as with -e2e.use-existing-cluster), waiting for the
+// controllers as long as intervals allow.
+func initManagementCluster(config *clusterctl.E2EConfig, proxy framework.ClusterProxy, clusterctlConfig, cabpk0s, logFolder string, intervals []any) {
 	clusterctl.InitManagementClusterAndWatchControllerLogs(ctx, clusterctl.InitManagementClusterAndWatchControllerLogsInput{
 		ClusterProxy:            proxy,
 		ClusterctlConfigPath:    clusterctlConfig,
 		CoreProvider:            coreProviderName,
-		BootstrapProviders:      []string{bootstrapProviderName},
+		BootstrapProviders:      []string{cabpk0s},
 		ControlPlaneProviders:   []string{controlPlaneProviderName},
 		InfrastructureProviders: config.InfrastructureProviders(),
 		LogFolder:               logFolder,
-	}, config.GetIntervals("bootstrap", "wait-controllers")...)
+	}, intervals...)
+}
+
+// disposeCluster tears down a kind cluster the suite created and its proxy,
+// unless -e2e.skip-resource-cleanup keeps them. Either may be nil (set up
+// only part way).
+func disposeCluster(proxy framework.ClusterProxy, provider bootstrap.ClusterProvider) {
+	if skipCleanup {
+		return
+	}
+	if proxy != nil {
+		proxy.Dispose(ctx)
+	}
+	if provider != nil {
+		provider.Dispose(ctx)
+	}
 }

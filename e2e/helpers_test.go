@@ -302,6 +302,21 @@ func machineDeployment(proxy framework.ClusterProxy, cluster *clusterv1.Cluster)
 	return mds[0]
 }
 
+// scaleWorkers scales the cluster's MachineDeployment to replicas, waiting
+// as long as the intervals of spec allow, and checks every worker: the
+// replicas and the stand-alone Machine every flavor has.
+func scaleWorkers(proxy framework.ClusterProxy, cluster *clusterv1.Cluster, spec string, replicas int32) {
+	By(fmt.Sprintf("Scaling the MachineDeployment to %d", replicas))
+	framework.ScaleAndWaitMachineDeployment(ctx, framework.ScaleAndWaitMachineDeploymentInput{
+		ClusterProxy:              proxy,
+		Cluster:                   cluster,
+		MachineDeployment:         machineDeployment(proxy, cluster),
+		Replicas:                  replicas,
+		WaitForMachineDeployments: e2eConfig.GetIntervals(spec, "wait-worker-nodes"),
+	})
+	verifyWorkers(proxy, cluster, defaultExpectations(1+int(replicas)))
+}
+
 // nameMeta is a helper for creating objects in a namespace.
 func nameMeta(namespace, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: namespace, Name: name}

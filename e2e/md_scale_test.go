@@ -4,8 +4,6 @@ package e2e
 
 import (
 	. "github.com/onsi/ginkgo/v2"
-
-	"sigs.k8s.io/cluster-api/test/framework"
 )
 
 // MachineDeployment scale: 1 -> 3 -> 1. New Machines get fresh join
@@ -25,15 +23,7 @@ var _ = Describe("MachineDeployment scale", func() {
 		spec.createCluster("", 1, nil)
 		cluster := spec.result.Cluster
 		for _, replicas := range []int32{3, 1} {
-			By("Scaling the MachineDeployment")
-			framework.ScaleAndWaitMachineDeployment(ctx, framework.ScaleAndWaitMachineDeploymentInput{
-				ClusterProxy:              spec.proxy,
-				Cluster:                   cluster,
-				MachineDeployment:         machineDeployment(spec.proxy, cluster),
-				Replicas:                  replicas,
-				WaitForMachineDeployments: e2eConfig.GetIntervals(spec.name, "wait-worker-nodes"),
-			})
-			verifyWorkers(spec.proxy, cluster, defaultExpectations(1+int(replicas)))
+			scaleWorkers(spec.proxy, cluster, spec.name, replicas)
 		}
 	})
 })

@@ -61,12 +61,7 @@ var _ = Describe("Self-hosted (clusterctl move)", func() {
 			})
 		}
 		spec.cleanup()
-		if hostingProxy != nil && !skipCleanup {
-			hostingProxy.Dispose(ctx)
-		}
-		if hosting != nil && !skipCleanup {
-			hosting.Dispose(ctx)
-		}
+		disposeCluster(hostingProxy, hosting)
 	})
 
 	It("moves a cluster into itself and keeps its workers", func() {
@@ -99,15 +94,8 @@ var _ = Describe("Self-hosted (clusterctl move)", func() {
 		importImages(spec.proxy, cluster)
 
 		By("Installing the providers into the workload cluster")
-		clusterctl.InitManagementClusterAndWatchControllerLogs(ctx, clusterctl.InitManagementClusterAndWatchControllerLogsInput{
-			ClusterProxy:            selfHosted,
-			ClusterctlConfigPath:    clusterctlConfigPath,
-			CoreProvider:            coreProviderName,
-			BootstrapProviders:      []string{bootstrapProviderName},
-			ControlPlaneProviders:   []string{controlPlaneProviderName},
-			InfrastructureProviders: e2eConfig.InfrastructureProviders(),
-			LogFolder:               filepath.Join(artifactFolder, "clusters", cluster.Name),
-		}, e2eConfig.GetIntervals(spec.name, "wait-controllers")...)
+		initManagementCluster(e2eConfig, selfHosted, clusterctlConfigPath, bootstrapProviderName, filepath.Join(artifactFolder, "clusters", cluster.Name),
+			e2eConfig.GetIntervals(spec.name, "wait-controllers"))
 
 		By("Moving the cluster into itself")
 		clusterctl.Move(ctx, clusterctl.MoveInput{
@@ -138,14 +126,7 @@ var _ = Describe("Self-hosted (clusterctl move)", func() {
 		Expect(workerNodes(selfHosted, moved)).To(Equal(before))
 
 		By("Scaling up in the self-hosted cluster: a new worker joins with a token from the moved cabpk0s")
-		framework.ScaleAndWaitMachineDeployment(ctx, framework.ScaleAndWaitMachineDeploymentInput{
-			ClusterProxy:              selfHosted,
-			Cluster:                   moved,
-			MachineDeployment:         machineDeployment(selfHosted, moved),
-			Replicas:                  2,
-			WaitForMachineDeployments: e2eConfig.GetIntervals(spec.name, "wait-worker-nodes"),
-		})
-		verifyWorkers(selfHosted, moved, defaultExpectations(3))
+		scaleWorkers(selfHosted, moved, spec.name, 2)
 	})
 })
 
