@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
@@ -184,9 +185,22 @@ func tokenSecrets(t *testing.T, ns, configName string) []corev1.Secret {
 	return out
 }
 
+// tokenExists says whether the bootstrap-token Secret of id exists in the
+// workload cluster. Only NotFound means it does not: any other error fails
+// the test (also inside Eventually), or a transport error would pass for a
+// revoked token.
 func tokenExists(t *testing.T, id string) bool {
-	s := &corev1.Secret{}
-	return workload.Client.Get(t.Context(), client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}, s) == nil
+	t.Helper()
+	err := workload.Client.Get(t.Context(), client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}, &corev1.Secret{})
+	switch {
+	case err == nil:
+		return true
+	case apierrors.IsNotFound(err):
+		return false
+	default:
+		t.Fatalf("reading the bootstrap-token Secret of %s: %v", id, err)
+		return false
+	}
 }
 
 // joinNode registers a Node with the Machine's provider ID in the workload

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -92,13 +93,26 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv("CONTROLLER_LOG"); path != "" {
 		_ = os.WriteFile(path, []byte(captured), 0o600)
 	}
+	recorded := 0
 	credentials.Range(func(key, _ any) bool {
+		recorded++
 		if secret := key.(string); strings.Contains(captured, secret) {
 			fmt.Fprintf(os.Stderr, "a credential (%d characters) appears in the controller logs\n", len(secret))
 			code = 1
 		}
 		return true
 	})
+	if recorded == 0 {
+		// Nothing was looked for, so nothing was proved. A run of a few
+		// tests (-run, -skip) may well see no credential: it is told so.
+		const msg = "no credential was recorded (rememberCredential): the secret-leak check of the controller logs proved nothing"
+		if filtered() {
+			fmt.Fprintln(os.Stderr, "warning: "+msg)
+		} else {
+			fmt.Fprintln(os.Stderr, "FAIL: "+msg)
+			code = 1
+		}
+	}
 	if len(captured) == 0 {
 		fmt.Fprintln(os.Stderr, "no controller logs were captured: the secret-leak check proved nothing")
 		code = 1
@@ -111,4 +125,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
+}
+
+// filtered says whether -run or -skip chose which tests ran.
+func filtered() bool {
+	for _, name := range []string{"test.run", "test.skip"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			return true
+		}
+	}
+	return false
 }
