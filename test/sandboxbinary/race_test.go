@@ -1,0 +1,5 @@
+//go:build race
+
+package sandboxbinary
+
+func init() { raceEnabled = true }
