@@ -6,13 +6,11 @@ import (
 	"net"
 	"strconv"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util/secret"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 )
 
@@ -41,53 +39,6 @@ func clusterCA(ctx context.Context, cached, live client.Client, cluster *cluster
 		return nil, &bootstrapinput.MissingSourceError{What: fmt.Sprintf("key %s of cluster CA Secret %s/%s", secret.TLSCrtDataName, s.Namespace, s.Name)}
 	}
 	return crt, nil
-}
-
-// clusterSources reads contentFrom and customUserDataRef sources from the
-// config's namespace, live: Secrets and ConfigMaps are not cached.
-type clusterSources struct {
-	client    client.Client
-	namespace string
-}
-
-// Read reads one Secret or ConfigMap key.
-func (s clusterSources) Read(ctx context.Context, src *bootstrapv1.ContentSource) (string, error) {
-	switch {
-	case src.SecretRef != nil:
-		obj := &corev1.Secret{}
-		if err := s.get(ctx, "Secret", src.SecretRef.Name, obj); err != nil {
-			return "", err
-		}
-		if value, ok := obj.Data[src.SecretRef.Key]; ok {
-			return string(value), nil
-		}
-		return "", s.missingKey("Secret", src.SecretRef)
-	case src.ConfigMapRef != nil:
-		obj := &corev1.ConfigMap{}
-		if err := s.get(ctx, "ConfigMap", src.ConfigMapRef.Name, obj); err != nil {
-			return "", err
-		}
-		if value, ok := obj.Data[src.ConfigMapRef.Key]; ok {
-			return value, nil
-		}
-		if value, ok := obj.BinaryData[src.ConfigMapRef.Key]; ok {
-			return string(value), nil
-		}
-		return "", s.missingKey("ConfigMap", src.ConfigMapRef)
-	}
-	return "", fmt.Errorf("content source names neither a Secret nor a ConfigMap")
-}
-
-func (s clusterSources) get(ctx context.Context, kind, name string, obj client.Object) error {
-	err := s.client.Get(ctx, client.ObjectKey{Namespace: s.namespace, Name: name}, obj)
-	if apierrors.IsNotFound(err) {
-		return &bootstrapinput.MissingSourceError{What: fmt.Sprintf("%s %s/%s", kind, s.namespace, name)}
-	}
-	return err
-}
-
-func (s clusterSources) missingKey(kind string, ref *bootstrapv1.ContentSourceRef) error {
-	return &bootstrapinput.MissingSourceError{What: fmt.Sprintf("key %q of %s %s/%s", ref.Key, kind, s.namespace, ref.Name)}
 }
 
 // joinServer is the control plane URL workers join through.

@@ -17,7 +17,6 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
-	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
@@ -54,7 +53,7 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err)
 	}
 	in, err := bootstrapinput.Build(ctx, &config.Spec, bootstrapinput.Machine{NodeName: owner.nodeName(config), OwnerVersion: owner.version()},
-		clusterSources{client: r.Client, namespace: config.Namespace})
+		bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace})
 	if err != nil {
 		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err)
 	}
@@ -67,7 +66,7 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	if rotate || config.Annotations[TokenIDAnnotation] == "" {
 		// Before minting, make sure data can be made with a token: a config
 		// that cannot render must not keep a live token alive.
-		if _, err := renderData(in, server, ca, placeholderToken); err != nil {
+		if _, err := bootstrapinput.Render(in, server, ca, placeholderToken); err != nil {
 			setFailed(config, "Cannot render the bootstrap data: %v", err)
 			return ctrl.Result{}, nil
 		}
@@ -79,7 +78,7 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	}
 	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
 
-	data, err := renderData(in, server, ca, token)
+	data, err := bootstrapinput.Render(in, server, ca, token)
 	if err != nil {
 		setFailed(config, "Cannot render the bootstrap data: %v", err)
 		return ctrl.Result{}, err
@@ -108,22 +107,6 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 // placeholderToken has a real token's shape and joins nothing: the data
 // rendered with it fails and succeeds exactly as the real data would.
 var placeholderToken = jointoken.Token{ID: "000000", Secret: "0000000000000000"}
-
-// renderData renders in with token, and refuses data no Secret can hold.
-func renderData(in render.Input, server string, ca []byte, token jointoken.Token) ([]byte, error) {
-	var err error
-	if in.JoinToken, err = jointoken.EncodeWorkerToken(server, ca, token); err != nil {
-		return nil, err
-	}
-	data, err := render.Render(in)
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxDataSize {
-		return nil, fmt.Errorf("the bootstrap data is %d bytes, more than a Secret holds (%d): make the files smaller or fewer", len(data), maxDataSize)
-	}
-	return data, nil
-}
 
 // ensureToken returns the config's join token, creating it under an ID
 // that is recorded on the config first: whatever fails later, the retry

@@ -34,7 +34,4 @@ const (
 	// creating the config, and writing a condition for that second on
 	// every machine of a scale-up would cost a write each.
 	ownerGracePeriod = 10 * time.Second
-	// maxDataSize is what a Secret holds: the API server refuses one whose
-	// data exceeds 1 MiB.
-	maxDataSize = 1 << 20
 )

@@ -13,6 +13,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/k0sversion"
 	"github.com/cabpk0s/cabpk0s/internal/render"
 )
@@ -121,3 +122,24 @@ func Build(ctx context.Context, spec *bootstrapv1.K0sWorkerConfigSpec, machine M
 	return in, nil
 }
 
+// MaxDataSize is what a Secret holds: the API server refuses one whose
+// data exceeds 1 MiB.
+const MaxDataSize = 1 << 20
+
+// Render returns the bootstrap data for in with the join token for token
+// at server, trusting ca, and refuses data no Secret can hold. The
+// reconciler writes exactly these bytes; `cabpk0s render` prints them.
+func Render(in render.Input, server string, ca []byte, token jointoken.Token) ([]byte, error) {
+	var err error
+	if in.JoinToken, err = jointoken.EncodeWorkerToken(server, ca, token); err != nil {
+		return nil, err
+	}
+	data, err := render.Render(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxDataSize {
+		return nil, fmt.Errorf("the bootstrap data is %d bytes, more than a Secret holds (%d): make the files smaller or fewer", len(data), MaxDataSize)
+	}
+	return data, nil
+}
