@@ -70,8 +70,9 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, CRDs, webhook configuration,
 	go run ./hack/thirdparty -capa-version $(CAPA_VERSION) -out internal/testenv
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build the manager into bin/manager and the cabpk0s command line (cabpk0s render) into bin/cabpk0s.
 	CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -o bin/cabpk0s ./cmd/cabpk0s
 
 .PHONY: manifests
 manifests: $(KUSTOMIZE) ## Write out/bootstrap-components.yaml and out/metadata.yaml.

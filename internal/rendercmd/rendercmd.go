@@ -194,7 +194,11 @@ func renderFile(ctx context.Context, opts *options, filename string, stdin io.Re
 	}
 	config := found.config
 	if errs, _ := validation.Spec(&config.Spec, found.specPath); len(errs) > 0 {
-		return nil, &inputError{err: fmt.Errorf("%s: %s %s is invalid: %w", filename, found.kind, config.Name, errs.ToAggregate())}
+		lines := make([]string, len(errs))
+		for i, e := range errs {
+			lines[i] = "  " + e.Error()
+		}
+		return nil, badInput("%s: %s %s is invalid:\n%s", filename, found.kind, config.Name, strings.Join(lines, "\n"))
 	}
 
 	machine := bootstrapinput.Machine{OwnerVersion: found.ownerVersion}
