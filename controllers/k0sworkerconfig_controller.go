@@ -112,7 +112,7 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			return ctrl.Result{}, err
 		}
 		if isPaused {
-			return r.waitWhilePaused(ctx, config, cluster)
+			return ctrl.Result{}, r.waitWhilePaused(ctx, config, cluster)
 		}
 		patcher = newConfigPatcher(r.Client, config)
 	}
@@ -187,14 +187,14 @@ func (r *K0sWorkerConfigReconciler) waitForOwner(ctx context.Context, config *bo
 // waitWhilePaused keeps Ready and DataSecretAvailable saying why nothing
 // happens while a config without data is paused. A config with data keeps
 // reporting it available: the data is still there.
-func (r *K0sWorkerConfigReconciler) waitWhilePaused(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, cluster *clusterv1.Cluster) (ctrl.Result, error) {
+func (r *K0sWorkerConfigReconciler) waitWhilePaused(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, cluster *clusterv1.Cluster) error {
 	if conditions.IsTrue(config, bootstrapv1.DataSecretAvailableCondition) ||
 		conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) == bootstrapv1.PausedReason {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	patcher := newConfigPatcher(r.Client, config)
 	before := currentCondition(config)
 	setWaiting(config, bootstrapv1.PausedReason, "Reconciliation is paused (Cluster %s spec.paused, or the config's %s annotation)", cluster.Name, clusterv1.PausedAnnotation)
 	r.summarize(config, before)
-	return ctrl.Result{}, patcher.patch(ctx, config, false)
+	return patcher.patch(ctx, config, false)
 }

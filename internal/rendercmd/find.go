@@ -83,7 +83,7 @@ func toHub(obj *unstructured.Unstructured) (*found, error) {
 	case configKind:
 		config := &bootstrapv1.K0sWorkerConfig{}
 		if v1beta1 {
-			old := &bootstrapv1beta1.K0sWorkerConfig{}
+			old := &bootstrapv1beta1.K0sWorkerConfig{} //nolint:staticcheck // v1beta1 input is read on purpose, as the conversion webhook does
 			if err := fromUnstructured(obj, old); err != nil {
 				return nil, err
 			}
@@ -97,7 +97,7 @@ func toHub(obj *unstructured.Unstructured) (*found, error) {
 	case "K0sWorkerConfigTemplate":
 		template := &bootstrapv1.K0sWorkerConfigTemplate{}
 		if v1beta1 {
-			old := &bootstrapv1beta1.K0sWorkerConfigTemplate{}
+			old := &bootstrapv1beta1.K0sWorkerConfigTemplate{} //nolint:staticcheck // v1beta1 input is read on purpose, as the conversion webhook does
 			if err := fromUnstructured(obj, old); err != nil {
 				return nil, err
 			}
