@@ -250,12 +250,7 @@ func TestMissingSourceMintsNoToken(t *testing.T) {
 func TestTokenExtendedUntilNodeJoins(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
-	ns := newNamespace(t, "ttl")
-	cluster := createCluster(t, ns, "ttl", fixtures.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
-	waitForDataSecret(t, ns, "worker")
-	id := getConfig(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+	ns, _, id := bootstrappedWorker(t, "ttl")
 
 	expiry := func() time.Time {
 		token, err := jointoken.Get(ctx, workload.Client, id)
@@ -275,12 +270,8 @@ func TestTokenExtendedUntilNodeJoins(t *testing.T) {
 func TestStatusRebuiltAfterMove(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
-	ns := newNamespace(t, "move")
-	cluster := createCluster(t, ns, "move", fixtures.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
+	ns, _, id := bootstrappedWorker(t, "move")
 	data := waitForDataSecret(t, ns, "worker")
-	id := getConfig(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
 	g.Eventually(func(g Gomega) {
 		machine := &clusterv1.Machine{}
 		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, machine)).To(Succeed())
@@ -348,11 +339,7 @@ func TestMachinePoolTokenRotatesInPlace(t *testing.T) {
 	}
 	g.Expect(joinAsWorker(t, joinToken(t, data.Data["value"]), "pool-a").Username).To(Equal("system:bootstrap:" + first))
 
-	rotated := &corev1.Secret{}
-	g.Eventually(func(g Gomega) {
-		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(data), rotated)).To(Succeed())
-		g.Expect(rotated.Annotations[controllers.TokenIDAnnotation]).NotTo(Equal(first))
-	}, testTokenTTL, time.Second).Should(Succeed())
+	rotated := waitForNewToken(t, data, first, testTokenTTL)
 	g.Expect(rotated.UID).To(Equal(data.UID), "the data Secret is updated in place")
 	second := rotated.Annotations[controllers.TokenIDAnnotation]
 	g.Expect(getConfig(t, ns, "pool").Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, second))

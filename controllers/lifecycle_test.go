@@ -42,6 +42,18 @@ func createMachinePool(t *testing.T, ns, clusterName, name, configName string) {
 	})).To(Succeed())
 }
 
+// waitForNewToken waits for data to be rewritten in place with a token
+// other than old, and returns it.
+func waitForNewToken(t *testing.T, data *corev1.Secret, old string, timeout time.Duration) *corev1.Secret {
+	t.Helper()
+	rotated := &corev1.Secret{}
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(data), rotated)).To(Succeed())
+		g.Expect(rotated.Annotations[controllers.TokenIDAnnotation]).NotTo(Equal(old))
+	}, timeout, pollEvery).Should(Succeed())
+	return rotated
+}
+
 func motdFrom(secretName string) bootstrapv1.K0sWorkerConfigSpec {
 	return bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0", Files: []bootstrapv1.File{{
 		Path:        "/etc/motd",
@@ -84,11 +96,7 @@ func TestFailedPoolRotationIsVisible(t *testing.T) {
 		Should(HavePrefix(bootstrapv1.MissingFileSourceReason), "the failure stays visible")
 
 	createMotd(t, ns, "pool-files", "second")
-	rotated := &corev1.Secret{}
-	g.Eventually(func(g Gomega) {
-		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(data), rotated)).To(Succeed())
-		g.Expect(rotated.Annotations[controllers.TokenIDAnnotation]).NotTo(Equal(first))
-	}, waitTimeout, pollEvery).Should(Succeed())
+	rotated := waitForNewToken(t, data, first, waitTimeout)
 	g.Expect(cloudConfigFiles(t, rotated.Data["value"])).To(HaveKeyWithValue("/etc/motd", "second"))
 	g.Eventually(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.DataSecretAvailableReason))
 	second := rotated.Annotations[controllers.TokenIDAnnotation]
@@ -102,12 +110,8 @@ func TestFailedPoolRotationIsVisible(t *testing.T) {
 func TestDeletedDataSecretIsRewritten(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
-	ns := newNamespace(t, "heal")
-	cluster := createCluster(t, ns, "heal", fixtures.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
+	ns, _, id := bootstrappedWorker(t, "heal")
 	data := waitForDataSecret(t, ns, "worker")
-	id := data.Annotations[controllers.TokenIDAnnotation]
 
 	g.Expect(env.Client.Delete(ctx, data)).To(Succeed())
 	again := &corev1.Secret{}

@@ -73,7 +73,6 @@ func findConfig(raw []byte, name string) (*found, error) {
 // toHub reads a config or template in either version as the v1beta2
 // config it describes; nil for other kinds of the group.
 func toHub(obj *unstructured.Unstructured) (*found, error) {
-	ctx := context.Background()
 	version := obj.GroupVersionKind().Version
 	if version != bootstrapv1beta1.GroupVersion.Version && version != bootstrapv1.GroupVersion.Version {
 		return nil, fmt.Errorf("apiVersion %s is not served: use v1beta1 or v1beta2", obj.GetAPIVersion())
@@ -82,29 +81,13 @@ func toHub(obj *unstructured.Unstructured) (*found, error) {
 	switch obj.GetKind() {
 	case configKind:
 		config := &bootstrapv1.K0sWorkerConfig{}
-		if v1beta1 {
-			old := &bootstrapv1beta1.K0sWorkerConfig{} //nolint:staticcheck // v1beta1 input is read on purpose, as the conversion webhook does
-			if err := fromUnstructured(obj, old); err != nil {
-				return nil, err
-			}
-			if err := bootstrapv1beta1.ConvertK0sWorkerConfigV1Beta1ToHub(ctx, old, config); err != nil {
-				return nil, err
-			}
-		} else if err := fromUnstructured(obj, config); err != nil {
+		if err := readAs(obj, v1beta1, &bootstrapv1beta1.K0sWorkerConfig{}, config, bootstrapv1beta1.ConvertK0sWorkerConfigV1Beta1ToHub); err != nil {
 			return nil, err
 		}
 		return &found{kind: configKind, config: config, specPath: fieldPath(false)}, nil
 	case "K0sWorkerConfigTemplate":
 		template := &bootstrapv1.K0sWorkerConfigTemplate{}
-		if v1beta1 {
-			old := &bootstrapv1beta1.K0sWorkerConfigTemplate{} //nolint:staticcheck // v1beta1 input is read on purpose, as the conversion webhook does
-			if err := fromUnstructured(obj, old); err != nil {
-				return nil, err
-			}
-			if err := bootstrapv1beta1.ConvertK0sWorkerConfigTemplateV1Beta1ToHub(ctx, old, template); err != nil {
-				return nil, err
-			}
-		} else if err := fromUnstructured(obj, template); err != nil {
+		if err := readAs(obj, v1beta1, &bootstrapv1beta1.K0sWorkerConfigTemplate{}, template, bootstrapv1beta1.ConvertK0sWorkerConfigTemplateV1Beta1ToHub); err != nil {
 			return nil, err
 		}
 		// A Machine's config is the template's spec under the template's
@@ -114,6 +97,18 @@ func toHub(obj *unstructured.Unstructured) (*found, error) {
 		return &found{kind: "K0sWorkerConfigTemplate", config: config, specPath: fieldPath(true)}, nil
 	}
 	return nil, nil
+}
+
+// readAs fills hub from obj: directly, or through spoke and its conversion
+// for a v1beta1 object.
+func readAs[S, H runtime.Object](obj *unstructured.Unstructured, v1beta1 bool, spoke S, hub H, convert func(context.Context, S, H) error) error {
+	if !v1beta1 {
+		return fromUnstructured(obj, hub)
+	}
+	if err := fromUnstructured(obj, spoke); err != nil {
+		return err
+	}
+	return convert(context.Background(), spoke, hub)
 }
 
 // fromUnstructured converts strictly, so a misspelt field is reported as

@@ -1,0 +1,101 @@
+// Package webhooks wires admission validation and v1beta1 <-> v1beta2
+// conversion for the cabpk0s kinds into a controller-runtime manager.
+//
+// There is no defaulting webhook: no field has a persisted default (defaults
+// apply when the bootstrap data is rendered), so ClusterClass server-side
+// apply dry-runs see exactly what they send and never detect a diff that
+// would trigger a rollout, and v1beta1 objects read back as applied.
+package webhooks
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/conversion"
+
+	bootstrapv1beta1 "github.com/cabpk0s/cabpk0s/api/v1beta1"
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/validation"
+)
+
+// +kubebuilder:webhook:verbs=create;update,path=/validate-bootstrap-cluster-x-k8s-io-v1beta2-k0sworkerconfig,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigs,versions=v1beta2,name=validation.k0sworkerconfig.bootstrap.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
+// +kubebuilder:webhook:verbs=create;update,path=/validate-bootstrap-cluster-x-k8s-io-v1beta2-k0sworkerconfigtemplate,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigtemplates,versions=v1beta2,name=validation.k0sworkerconfigtemplate.bootstrap.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
+
+// K0sWorkerConfigConverter converts K0sWorkerConfigs between v1beta1 and the v1beta2 hub.
+var K0sWorkerConfigConverter = conversion.NewHubSpokeConverter(&bootstrapv1.K0sWorkerConfig{},
+	conversion.NewSpokeConverter(&bootstrapv1beta1.K0sWorkerConfig{},
+		bootstrapv1beta1.ConvertK0sWorkerConfigHubToV1Beta1, bootstrapv1beta1.ConvertK0sWorkerConfigV1Beta1ToHub),
+)
+
+// K0sWorkerConfigTemplateConverter converts K0sWorkerConfigTemplates between
+// v1beta1 and the v1beta2 hub.
+var K0sWorkerConfigTemplateConverter = conversion.NewHubSpokeConverter(&bootstrapv1.K0sWorkerConfigTemplate{},
+	conversion.NewSpokeConverter(&bootstrapv1beta1.K0sWorkerConfigTemplate{},
+		bootstrapv1beta1.ConvertK0sWorkerConfigTemplateHubToV1Beta1, bootstrapv1beta1.ConvertK0sWorkerConfigTemplateV1Beta1ToHub),
+)
+
+// Setup registers the validating and conversion webhooks of both kinds.
+func Setup(mgr ctrl.Manager) error {
+	if err := ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sWorkerConfig{}).
+		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: validateConfig}).
+		WithConverter(K0sWorkerConfigConverter).
+		Complete(); err != nil {
+		return err
+	}
+	return ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sWorkerConfigTemplate{}).
+		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfigTemplate]{kind: "K0sWorkerConfigTemplate", validate: validateTemplate}).
+		WithConverter(K0sWorkerConfigTemplateConverter).
+		Complete()
+}
+
+func validateConfig(c *bootstrapv1.K0sWorkerConfig) (field.ErrorList, []string) {
+	return validation.Spec(&c.Spec, field.NewPath("spec"))
+}
+
+func validateTemplate(t *bootstrapv1.K0sWorkerConfigTemplate) (field.ErrorList, []string) {
+	tpl := field.NewPath("spec", "template")
+	errs, warnings := validation.Spec(&t.Spec.Template.Spec, tpl.Child("spec"))
+	return append(errs, t.Spec.Template.ObjectMeta.Validate(tpl.Child("metadata"))...), warnings
+}
+
+// specValidator admits an object of one kind when validate finds nothing
+// wrong. The spec stays mutable, as Cluster API's own bootstrap configs and
+// templates are: a Machine's data is generated once, so a changed config
+// only affects data not yet generated, and a changed template only Machines
+// created afterwards. Deletion is always allowed.
+type specValidator[T client.Object] struct {
+	kind     string
+	validate func(T) (field.ErrorList, []string)
+}
+
+var (
+	_ admission.Validator[*bootstrapv1.K0sWorkerConfig]         = specValidator[*bootstrapv1.K0sWorkerConfig]{}
+	_ admission.Validator[*bootstrapv1.K0sWorkerConfigTemplate] = specValidator[*bootstrapv1.K0sWorkerConfigTemplate]{}
+)
+
+// ValidateCreate validates a new object.
+func (v specValidator[T]) ValidateCreate(_ context.Context, obj T) (admission.Warnings, error) {
+	return v.check(obj)
+}
+
+// ValidateUpdate validates a changed object.
+func (v specValidator[T]) ValidateUpdate(_ context.Context, _, obj T) (admission.Warnings, error) {
+	return v.check(obj)
+}
+
+// ValidateDelete allows every deletion.
+func (v specValidator[T]) ValidateDelete(context.Context, T) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func (v specValidator[T]) check(obj T) (admission.Warnings, error) {
+	errs, warnings := v.validate(obj)
+	if len(errs) > 0 {
+		return warnings, apierrors.NewInvalid(bootstrapv1.GroupVersion.WithKind(v.kind).GroupKind(), obj.GetName(), errs)
+	}
+	return warnings, nil
+}
