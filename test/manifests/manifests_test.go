@@ -7,9 +7,7 @@
 package manifests
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -21,6 +19,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 
 	. "github.com/onsi/gomega"
@@ -33,7 +32,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/version"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/component-base/logs"
 	logsv1 "k8s.io/component-base/logs/api/v1"
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
@@ -91,21 +89,6 @@ var clusterScopedKinds = map[string]bool{
 // variableRef matches clusterctl's ${NAME:=default}.
 var variableRef = regexp.MustCompile(`\$\{([A-Za-z0-9_]+):=([^}]*)\}`)
 
-// repoRoot is the module root.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	return testenv.RepoRoot()
-}
-
-func kustomizeBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := testenv.KustomizeBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // manifest is the parsed output of kustomize build config/default.
 type manifest struct {
 	raw     string
@@ -121,9 +104,9 @@ var (
 // releaseManifest builds config/default once per test binary.
 func releaseManifest(t *testing.T) *manifest {
 	t.Helper()
-	bin := kustomizeBinary(t)
+	bin := fixtures.Kustomize(t)
 	buildOnce.Do(func() {
-		cmd := exec.Command(bin, "build", filepath.Join(repoRoot(t), "config", "default"))
+		cmd := exec.Command(bin, "build", filepath.Join(testenv.RepoRoot(), "config", "default"))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -131,7 +114,7 @@ func releaseManifest(t *testing.T) *manifest {
 			buildFailed = "kustomize build config/default: " + err.Error() + "\n" + stderr.String()
 			return
 		}
-		objects, err := parseDocuments(out)
+		objects, err := fixtures.Objects(out)
 		if err != nil {
 			buildFailed = "parsing kustomize output: " + err.Error()
 			return
@@ -142,31 +125,6 @@ func releaseManifest(t *testing.T) *manifest {
 		t.Fatal(buildFailed)
 	}
 	return built
-}
-
-func parseDocuments(data []byte) ([]*unstructured.Unstructured, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var objects []*unstructured.Unstructured
-	for {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return objects, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		obj := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(doc, &obj.Object); err != nil {
-			return nil, err
-		}
-		if obj.Object == nil {
-			continue
-		}
-		objects = append(objects, obj)
-	}
 }
 
 func (m *manifest) ofKind(kind string) []*unstructured.Unstructured {
@@ -456,7 +414,7 @@ func TestRBAC(t *testing.T) {
 func TestCRDBases(t *testing.T) {
 	g := NewWithT(t)
 
-	files, err := filepath.Glob(filepath.Join(repoRoot(t), "config", "crd", "bases", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "*.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(files).To(HaveLen(len(crdNames)))
 
@@ -478,7 +436,7 @@ func TestCRDBases(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	g := NewWithT(t)
 
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "metadata.yaml"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "metadata.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	var md clusterctlv1.Metadata
 	g.Expect(yaml.UnmarshalStrict(data, &md)).To(Succeed())

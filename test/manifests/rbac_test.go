@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
+
 	. "github.com/onsi/gomega"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
@@ -19,7 +21,7 @@ import (
 // objects read-only.
 func TestManagerRoleGrantsOnlyWhatTheCodeUses(t *testing.T) {
 	g := NewWithT(t)
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "config", "rbac", "role.yaml"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	role := &rbacv1.ClusterRole{}
 	g.Expect(yaml.UnmarshalStrict(data, role)).To(Succeed())

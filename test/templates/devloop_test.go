@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/cluster-api/cmd/clusterctl/client/config"
 	"sigs.k8s.io/cluster-api/cmd/clusterctl/client/repository"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // The provider as clusterctl knows it: bootstrap-k0s.
@@ -56,7 +58,7 @@ type clusterctlSettings struct {
 func TestTiltProvider(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	data, err := os.ReadFile(filepath.Join(root, "tilt-provider.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())
 	var providers []tiltProvider
@@ -84,7 +86,7 @@ func TestTiltProvider(t *testing.T) {
 func TestClusterctlSettings(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	data, err := os.ReadFile(filepath.Join(root, "clusterctl-settings.json"))
 	g.Expect(err).NotTo(HaveOccurred())
 	var s clusterctlSettings
@@ -101,7 +103,7 @@ func TestClusterctlSettings(t *testing.T) {
 func TestTiltfile(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	data, err := os.ReadFile(filepath.Join(root, "Tiltfile"))
 	g.Expect(err).NotTo(HaveOccurred())
 	tiltfile := string(data)
@@ -123,7 +125,7 @@ func TestTiltfile(t *testing.T) {
 // installer does, that the versions we install have a release series.
 func TestMetadata(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	k0smotron := map[string]bool{}
 	for _, name := range []string{"docker", "aws"} {
 		k0smotron[loadE2EConfig(t, name).Variables["K0SMOTRON_VERSION"]] = true

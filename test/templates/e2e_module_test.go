@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // TestE2EModuleVets compiles and vets the e2e module (its own go.mod,
@@ -19,7 +21,7 @@ func TestE2EModuleVets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips compiling the e2e module (about 2.5 minutes cold); make test always runs it")
 	}
-	dir := filepath.Join(repoRoot(t), "e2e")
+	dir := filepath.Join(testenv.RepoRoot(), "e2e")
 	start := time.Now()
 	cmd := goCommand(dir, "vet", "-tags", "e2e", "./...")
 	var out bytes.Buffer
@@ -38,7 +40,7 @@ func TestE2EModuleVets(t *testing.T) {
 // not compile, so this costs seconds.
 func TestCABPKModuleResolves(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(repoRoot(t), "hack", "bench", "cabpk")
+	dir := filepath.Join(testenv.RepoRoot(), "hack", "bench", "cabpk")
 	cmd := goCommand(dir, "list", "-deps", "-test=false", "sigs.k8s.io/cluster-api/bootstrap/kubeadm")
 	var out bytes.Buffer
 	cmd.Stdout = &out

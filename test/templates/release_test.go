@@ -14,6 +14,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // goCommand runs the go command in dir with the caller's environment minus
@@ -40,7 +42,7 @@ func goCommand(dir string, args ...string) *exec.Cmd {
 func TestDockerBuildContext(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 
 	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -122,7 +124,7 @@ func copyTree(src, dst string) error {
 // hack/apidocs generates from the CRDs: run `make api-docs`.
 func TestAPIReferenceCurrent(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	cmd := goCommand(root, "run", "./hack/apidocs", "-crds", "config/crd/bases", "-out", "docs/api-reference.md", "-check")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -137,7 +139,7 @@ var expression = regexp.MustCompile(`\$\{\{[^}]*\}\}`)
 func TestWorkflowsUseMakeTargets(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	var targets []string
 	for _, mk := range []string{"Makefile", filepath.Join("hack", "e2e.mk")} {
 		data, err := os.ReadFile(filepath.Join(root, mk))

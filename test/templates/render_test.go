@@ -1,13 +1,9 @@
 package templates
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -20,12 +16,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/cluster-api/cmd/clusterctl/client/yamlprocessor"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -85,7 +80,7 @@ type clusterTemplate struct {
 // from the e2e config) and the release templates.
 func clusterTemplates(t *testing.T) []clusterTemplate {
 	t.Helper()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	var out []clusterTemplate
 	for _, infra := range []string{"docker", "aws"} {
 		config := loadE2EConfig(t, infra)
@@ -159,29 +154,6 @@ func render(tpl clusterTemplate, clusterName, namespace string) ([]byte, []strin
 	return out, unknown, err
 }
 
-// objects parses a multi-document YAML into unstructured objects.
-func objects(data []byte) ([]*unstructured.Unstructured, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var out []*unstructured.Unstructured
-	for {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		obj := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(doc, &obj.Object); err != nil {
-			return nil, err
-		}
-		if len(obj.Object) == 0 {
-			continue
-		}
-		out = append(out, obj)
-	}
-}
-
 // capdCRDs writes CAPD's CRDs, with the contract labels CAPD's own
 // kustomization adds, to a directory for the management API server. Cluster
 // API's conversion webhooks read those labels to answer which apiVersion of
@@ -253,7 +225,7 @@ func TestClusterTemplatesDryRun(t *testing.T) {
 			g.Expect(unknown).To(BeEmpty(), "variables without a default that nothing sets")
 			g.Expect(string(out)).NotTo(ContainSubstring("${"), "unrendered variables")
 
-			objs, err := objects(out)
+			objs, err := fixtures.Objects(out)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(objs).NotTo(BeEmpty())
 			kinds := map[string]int{}

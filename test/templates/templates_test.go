@@ -28,26 +28,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
 )
-
-// repoRoot is the module root.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	return testenv.RepoRoot()
-}
-
-func kustomizeBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := testenv.KustomizeBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
 
 var (
 	buildMu    sync.Mutex
@@ -63,7 +49,7 @@ func kustomizeBuild(t *testing.T, dir string) []byte {
 	if ok {
 		return out
 	}
-	cmd := exec.Command(kustomizeBinary(t), "build", dir)
+	cmd := exec.Command(fixtures.Kustomize(t), "build", dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -80,7 +66,7 @@ func kustomizeBuild(t *testing.T, dir string) []byte {
 // given roots, relative to the repository.
 func kustomizations(t *testing.T, roots ...string) []string {
 	t.Helper()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	var dirs []string
 	for _, r := range roots {
 		err := filepath.WalkDir(filepath.Join(root, r), func(path string, d os.DirEntry, err error) error {
@@ -107,7 +93,7 @@ func kustomizations(t *testing.T, roots ...string) []string {
 // TestKustomizeBuild builds every kustomization in config/ and e2e/data/.
 func TestKustomizeBuild(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	dirs := kustomizations(t, "config", filepath.Join("e2e", "data"))
 	g := NewWithT(t)
 	g.Expect(dirs).To(ContainElements(
@@ -162,7 +148,7 @@ type e2eFile struct {
 // loadE2EConfig parses e2e/config/<name>.yaml strictly.
 func loadE2EConfig(t *testing.T, name string) *e2eConfig {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "e2e", "config", name+".yaml"))
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "e2e", "config", name+".yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +171,7 @@ func templateSource(path string) string {
 // parse.
 func TestE2EConfigs(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	for _, name := range []string{"docker", "aws"} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
