@@ -1,11 +1,15 @@
 package controllers_test
 
 import (
+	"bytes"
+	"fmt"
+	"sort"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -177,4 +181,63 @@ func TestInvalidSpecMintsNoToken(t *testing.T) {
 		Should(Equal(bootstrapv1.DataSecretGenerationFailedReason + ": Cannot render the bootstrap data: custom cloud-config is not a cloud-config mapping (key: value)"))
 	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(BeEmpty())
 	g.Expect(getConfig(t, ns, "worker").Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
+}
+
+// eventReasons lists the reasons of the events about config ns/name, in
+// the order they were first emitted.
+func eventReasons(t *testing.T, ns, name string) []string {
+	t.Helper()
+	events := &eventsv1.EventList{}
+	NewWithT(t).Expect(env.Client.List(t.Context(), events, client.InNamespace(ns))).To(Succeed())
+	sort.Slice(events.Items, func(i, j int) bool { return events.Items[i].EventTime.Before(&events.Items[j].EventTime) })
+	var reasons []string
+	for _, e := range events.Items {
+		if e.Regarding.Kind == "K0sWorkerConfig" && e.Regarding.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
+
+// TestConditionTransitionsAreEvents: what the config waits for, and its
+// recovery, are events, as docs/operations.md promises: waiting for a
+// source, then available once it exists.
+func TestConditionTransitionsAreEvents(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t, "events")
+	cluster := createCluster(t, ns, "events", fixtures.ClusterOptions{})
+	g.Expect(env.Client.Create(t.Context(), newConfig(ns, "worker", motdFrom("files")))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	g.Eventually(func() []string { return eventReasons(t, ns, "worker") }, waitTimeout, pollEvery).
+		Should(ContainElement(bootstrapv1.MissingFileSourceReason))
+
+	createMotd(t, ns, "files", "hello")
+	waitForDataSecret(t, ns, "worker")
+	g.Eventually(func() []string { return eventReasons(t, ns, "worker") }, waitTimeout, pollEvery).
+		Should(ContainElement(bootstrapv1.DataSecretAvailableReason), "recovering is an event")
+}
+
+// TestDataTooLargeForASecret: files adding up to more than a Secret holds
+// get a condition naming the size, and no token.
+func TestDataTooLargeForASecret(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "oversized")
+	cluster := createCluster(t, ns, "oversized", fixtures.ClusterOptions{})
+	spec := bootstrapv1.K0sWorkerConfigSpec{}
+	for i, name := range []string{"part-a", "part-b"} {
+		g.Expect(env.Client.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Data:       map[string][]byte{"blob": bytes.Repeat([]byte{'x'}, 600<<10)},
+		})).To(Succeed())
+		spec.Files = append(spec.Files, bootstrapv1.File{
+			Path:        fmt.Sprintf("/opt/blob-%d", i),
+			ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: name, Key: "blob"}},
+		})
+	}
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", spec))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(MatchRegexp(`^` + bootstrapv1.DataSecretGenerationFailedReason + `: Cannot render the bootstrap data: the bootstrap data is \d+ bytes, more than a Secret holds \(1048576\)`))
+	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty())
 }

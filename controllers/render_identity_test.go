@@ -65,3 +65,40 @@ func TestOfflineRenderIsWhatTheControllerWrites(t *testing.T) {
 	g.Expect(stdout.Bytes()).To(Equal(data.Data["value"]), "the offline render differs from the data Secret")
 	g.Expect(stderr.String()).NotTo(ContainSubstring(bearer))
 }
+
+// TestOfflineRenderReadsSourcesFromACluster: with --kubeconfig, contentFrom
+// sources come from the cluster, in the config's namespace.
+func TestOfflineRenderReadsSourcesFromACluster(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "offline-sources")
+	createMotd(t, ns, "files", "read from the cluster")
+	config := newConfig(ns, "worker", motdFrom("files"))
+	config.APIVersion, config.Kind = bootstrapv1.GroupVersion.String(), "K0sWorkerConfig"
+	dir := t.TempDir()
+	manifest, err := yaml.Marshal(config)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(filepath.Join(dir, "config.yaml"), manifest, 0o600)).To(Succeed())
+	kubeconfig, err := env.AddAdmin("cabpk0s-render")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600)).To(Succeed())
+
+	var stdout, stderr bytes.Buffer
+	code := rendercmd.Run(ctx, []string{"-f", filepath.Join(dir, "config.yaml"), "--kubeconfig", filepath.Join(dir, "kubeconfig"), "--files"},
+		strings.NewReader(""), &stdout, &stderr)
+	g.Expect(code).To(Equal(0), stderr.String())
+	g.Expect(stdout.String()).To(MatchRegexp(`0644   root:root +21  /etc/motd`))
+
+	// A source the cluster does not have is bad input, named.
+	config.Spec = motdFrom("absent")
+	manifest, err = yaml.Marshal(config)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(filepath.Join(dir, "config.yaml"), manifest, 0o600)).To(Succeed())
+	stdout.Reset()
+	stderr.Reset()
+	code = rendercmd.Run(ctx, []string{"-f", filepath.Join(dir, "config.yaml"), "--kubeconfig", filepath.Join(dir, "kubeconfig")},
+		strings.NewReader(""), &stdout, &stderr)
+	g.Expect(code).To(Equal(2))
+	g.Expect(stdout.String()).To(BeEmpty())
+	g.Expect(stderr.String()).To(ContainSubstring("Secret " + ns + "/absent not found"))
+}
