@@ -68,6 +68,9 @@ func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, des
 	if owner := metav1.GetControllerOf(existing); owner != nil && owner.UID != s.config.UID {
 		return fmt.Errorf("secret %s/%s exists and is controlled by %s %s", existing.Namespace, existing.Name, owner.Kind, owner.Name)
 	}
+	if !metav1.IsControlledBy(existing, s.config) && !writtenByUs(existing, s.cluster.Name) {
+		return fmt.Errorf("secret %s/%s exists and was not written by cabpk0s: delete or rename it, it is left as it is", existing.Namespace, existing.Name)
+	}
 	existing.Labels, existing.Annotations, existing.OwnerReferences = desired.Labels, desired.Annotations, desired.OwnerReferences
 	existing.Type, existing.Data = desired.Type, desired.Data
 	if err := r.Client.Update(ctx, existing); err != nil {
@@ -75,6 +78,16 @@ func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, des
 	}
 	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "DataSecretUpdated", "Render", "Updated bootstrap data Secret %s", desired.Name)
 	return nil
+}
+
+// writtenByUs tells a data Secret cabpk0s wrote (and lost the controller
+// reference of, as after a restore) from one of the same name someone else
+// wrote: ours has Cluster API's type, the cluster's label and a token ID
+// annotation. Another Secret is never adopted, overwritten or owned, which
+// would hand it to the garbage collector.
+func writtenByUs(s *corev1.Secret, clusterName string) bool {
+	_, hasTokenID := s.Annotations[TokenIDAnnotation]
+	return s.Type == clusterv1.ClusterSecretType && s.Labels[clusterv1.ClusterNameLabel] == clusterName && hasTokenID
 }
 
 // dataTokenID is the join token ID the config's data Secret carries, ""
@@ -111,6 +124,13 @@ func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope)
 		// The owner consumed data that no longer exists; nothing to repair.
 	case err != nil:
 		return err
+	case !metav1.IsControlledBy(secret, config) && !writtenByUs(secret, s.cluster.Name):
+		// The Machine names a Secret someone else wrote: its data is the
+		// Machine's, not ours to own, repair or mint for.
+		config.Status.DataSecretName = ptr.To(name)
+		config.Status.Initialization.DataSecretCreated = ptr.To(true)
+		setAvailable(config, fmt.Sprintf("Status rebuilt from %s %s, whose data Secret %s was not written by cabpk0s and is left as it is", s.owner.kind(), s.owner.object().GetName(), name))
+		return nil
 	default:
 		if !metav1.IsControlledBy(secret, config) {
 			patchBase := client.MergeFrom(secret.DeepCopy())

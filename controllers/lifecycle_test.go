@@ -19,6 +19,7 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
 	"github.com/cabpk0s/cabpk0s/internal/fixtures"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // createMachinePool creates a MachinePool of cluster whose instances are
@@ -240,4 +241,53 @@ func TestDataTooLargeForASecret(t *testing.T) {
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
 		Should(MatchRegexp(`^` + bootstrapv1.DataSecretGenerationFailedReason + `: Cannot render the bootstrap data: the bootstrap data is \d+ bytes, more than a Secret holds \(1048576\)`))
 	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty())
+}
+
+// TestForeignSecretsAreNeverTakenOver: a Secret cabpk0s did not write is
+// neither overwritten (one named like the config) nor adopted (one a
+// Machine names in spec.bootstrap.dataSecretName): adopting it would hand
+// it to the garbage collector with the config.
+func TestForeignSecretsAreNeverTakenOver(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "foreign")
+	cluster := createCluster(t, ns, "foreign", fixtures.ClusterOptions{})
+	handmade := func(name string) *corev1.Secret {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{"value": []byte("#cloud-config\n{}\n")}}
+		g.Expect(env.Client.Create(ctx, s)).To(Succeed())
+		return s
+	}
+	unchanged := func(before *corev1.Secret) {
+		after := &corev1.Secret{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(before), after)).To(Succeed())
+		g.Expect(after.ResourceVersion).To(Equal(before.ResourceVersion), "the Secret must not be written")
+		g.Expect(after.OwnerReferences).To(BeEmpty())
+	}
+
+	// Named like the config.
+	squatter := handmade("worker")
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(Equal(bootstrapv1.DataSecretGenerationFailedReason + ": Cannot store the bootstrap data Secret: secret " + ns +
+			"/worker exists and was not written by cabpk0s: delete or rename it, it is left as it is"))
+	unchanged(squatter)
+
+	// Named by the Machine.
+	given := handmade("given-data")
+	g.Expect(env.Client.Create(ctx, &clusterv1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "given"},
+		Spec: clusterv1.MachineSpec{
+			ClusterName: cluster.Name,
+			Bootstrap: clusterv1.Bootstrap{
+				ConfigRef:      clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: "given"},
+				DataSecretName: new("given-data"),
+			},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachineGVK.Group, Kind: "AWSMachine", Name: "given"},
+		},
+	})).To(Succeed())
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "given", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	g.Eventually(conditionReason(t, ns, "given", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(HaveSuffix("whose data Secret given-data was not written by cabpk0s and is left as it is"))
+	unchanged(given)
 }
