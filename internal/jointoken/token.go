@@ -93,11 +93,30 @@ func Create(ctx context.Context, c client.Client, id, description string, ttl ti
 	}
 	if err := c.Create(ctx, s); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return Get(ctx, c, id)
+			return existing(ctx, c, id, description)
 		}
 		return Token{}, fmt.Errorf("creating bootstrap token %s in the workload cluster: %w", id, err)
 	}
 	return token, nil
+}
+
+// existing returns token id that a Create found already there, if it is
+// the one an earlier try of the same Create wrote: a bootstrap token with
+// the same description and k0s's worker usages. Anything else under that
+// name is not ours to hand to a machine.
+func existing(ctx context.Context, c client.Client, id, description string) (Token, error) {
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: SecretName(id)}, s); err != nil {
+		return Token{}, err
+	}
+	ours := s.Type == bootstrapapi.SecretTypeBootstrapToken && string(s.Data[bootstrapapi.BootstrapTokenDescriptionKey]) == description
+	for _, usage := range []string{bootstrapapi.BootstrapTokenUsageAuthentication, usageAPIAuth, usageAPIWorkerCalls} {
+		ours = ours && string(s.Data[usage]) == "true"
+	}
+	if !ours {
+		return Token{}, fmt.Errorf("bootstrap token Secret %s/%s exists but was not created by cabpk0s for this config (another description, type or usages): it is left as it is", s.Namespace, s.Name)
+	}
+	return fromSecret(s)
 }
 
 func expiry(now time.Time, ttl time.Duration) time.Time {

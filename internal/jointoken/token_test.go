@@ -188,7 +188,7 @@ func TestCreateReturnsTheTokenThatAlreadyExists(t *testing.T) {
 	existing := tokenSecret("abcdef", "existingsecret00", "2030-01-02T02:10:00Z")
 	c := newWorkload(interceptor.Funcs{}, existing.DeepCopy())
 
-	token, err := jointoken.Create(t.Context(), c, "abcdef", "retry", ttl, now)
+	token, err := jointoken.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(token.ID).To(Equal("abcdef"))
 	g.Expect(token.Secret).To(Equal("existingsecret00"))
@@ -203,8 +203,30 @@ func TestCreateReturnsTheTokenThatAlreadyExists(t *testing.T) {
 func TestCreateReportsAnUnreadableExistingToken(t *testing.T) {
 	g := NewWithT(t)
 	c := newWorkload(interceptor.Funcs{}, tokenSecret("abcdef", "existingsecret00", "tomorrow"))
-	_, err := jointoken.Create(t.Context(), c, "abcdef", "", ttl, now)
+	_, err := jointoken.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
 	g.Expect(err).To(MatchError(ContainSubstring("invalid expiration")))
+}
+
+// A token of the same ID that another writer made (another description,
+// type or usages) is not taken for the retry's own.
+func TestCreateRefusesATokenItDidNotWrite(t *testing.T) {
+	for name, change := range map[string]func(*corev1.Secret){
+		"another description": func(s *corev1.Secret) { s.Data["description"] = []byte("someone else's") },
+		"another type":        func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque },
+		"no worker usage":     func(s *corev1.Secret) { delete(s.Data, "usage-bootstrap-api-worker-calls") },
+		"usage not true":      func(s *corev1.Secret) { s.Data["usage-bootstrap-authentication"] = []byte("false") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			foreign := tokenSecret("abcdef", "foreignsecret000", "2030-01-02T02:10:00Z")
+			change(foreign)
+			c := newWorkload(interceptor.Funcs{}, foreign.DeepCopy())
+			_, err := jointoken.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
+			g.Expect(err).To(MatchError(ContainSubstring("exists but was not created by cabpk0s for this config")))
+			g.Expect(err.Error()).NotTo(ContainSubstring("foreignsecret000"))
+			g.Expect(stored(t, c, "abcdef").Data).To(Equal(foreign.Data), "left as it is")
+		})
+	}
 }
 
 // A failed create says why, keeps the API error inspectable, and does not
