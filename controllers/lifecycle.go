@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cluster-api/util/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -17,6 +19,7 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
@@ -228,9 +231,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	case apierrors.IsNotFound(err) && owner.isPool():
 		return r.generate(ctx, s, true)
 	case apierrors.IsNotFound(err):
-		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenMissing", "Refresh",
-			"Join token %s no longer exists in the workload cluster; a machine that has not joined yet cannot join: delete the Machine to replace it", id)
-		return ctrl.Result{}, nil
+		return r.recoverToken(ctx, s, workload)
 	case err != nil:
 		return ctrl.Result{}, err
 	}
@@ -245,6 +246,66 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
 	markAvailable(config)
 	return r.requeueForToken(s, token), nil
+}
+
+// recoverToken handles a Machine's token that no longer exists: a manager
+// outage, a long pause or a slow move outlasted it and the workload's token
+// cleaner deleted it. While the Machine's infrastructure is not provisioned
+// nothing can have booted with the data, so the very token the data
+// carries is created again. Afterwards a machine may be booting with it,
+// and a token brought back to life is not handed to a machine that is
+// already running: the condition says so, and replacing the Machine is
+// the way out.
+func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope, workload client.Client) (ctrl.Result, error) {
+	config, machine := s.config, s.owner.machine
+	id := config.Annotations[TokenIDAnnotation]
+	if ptr.Deref(machine.Status.Initialization.InfrastructureProvisioned, false) {
+		if conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) != bootstrapv1.JoinTokenMissingReason {
+			r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, bootstrapv1.JoinTokenMissingReason, "Refresh",
+				"Join token %s no longer exists in the workload cluster and Machine %s may already have booted with it", id, machine.Name)
+		}
+		setWaiting(config, bootstrapv1.JoinTokenMissingReason,
+			"Join token %s expired before Machine %s joined, and its infrastructure is provisioned: the machine cannot join with its data; delete the Machine to replace it", id, machine.Name)
+		return ctrl.Result{}, nil
+	}
+	token, err := r.tokenInData(ctx, config)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if token.ID != id {
+		// The data carries another token than the config records: write
+		// the data again, with the config's (created anew).
+		return r.generate(ctx, s, false)
+	}
+	token, err = jointoken.Recreate(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
+	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRecreated", "Refresh",
+		"Join token %s had expired before Machine %s was provisioned: created it again, as its data carries it", id, machine.Name)
+	markAvailable(config)
+	return r.requeueForToken(s, token), nil
+}
+
+// tokenInData reads the bootstrap token the config's data Secret carries.
+// The Secret's data is not cached, so this is a live read, made only on
+// the rare path where the token was lost.
+func (r *K0sWorkerConfigReconciler) tokenInData(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (jointoken.Token, error) {
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: config.Namespace, Name: ptr.Deref(config.Status.DataSecretName, config.Name)}
+	if err := r.Client.Get(ctx, key, secret); err != nil {
+		return jointoken.Token{}, err
+	}
+	decoded, err := render.Decode(secret.Data["value"], render.Format(secret.Data["format"]))
+	if err != nil {
+		return jointoken.Token{}, fmt.Errorf("reading data Secret %s back: %w", key.Name, err)
+	}
+	file, ok := decoded.File(render.TokenPath(config.Spec.WorkingDir))
+	if !ok {
+		return jointoken.Token{}, fmt.Errorf("data Secret %s has no join token file", key.Name)
+	}
+	return jointoken.TokenFromWorkerToken(strings.TrimSpace(string(file.Content)))
 }
 
 func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerConfig, reason string, err error) (ctrl.Result, error) {

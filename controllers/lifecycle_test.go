@@ -12,6 +12,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util/test/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +20,7 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
 	"github.com/cabpk0s/cabpk0s/internal/fixtures"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -290,4 +292,66 @@ func TestForeignSecretsAreNeverTakenOver(t *testing.T) {
 	g.Eventually(conditionReason(t, ns, "given", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
 		Should(HaveSuffix("whose data Secret given-data was not written by cabpk0s and is left as it is"))
 	unchanged(given)
+}
+
+// deleteToken deletes a join token as the workload's token cleaner does
+// once it expired.
+func deleteToken(t *testing.T, id string) {
+	t.Helper()
+	NewWithT(t).Expect(workload.Client.Delete(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+		Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id),
+	}})).To(Succeed())
+}
+
+// TestLostTokenOfAnUnprovisionedMachineIsRecreated: a Machine whose
+// infrastructure is not provisioned yet cannot have booted, so when its
+// token is gone (an outage outlasted it) the very token its data carries
+// is created again and works.
+func TestLostTokenOfAnUnprovisionedMachineIsRecreated(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "recreate")
+	cluster := createCluster(t, ns, "recreate", fixtures.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	// Its AWSMachine does not exist yet: the infrastructure is not provisioned.
+	g.Expect(env.Client.Create(ctx, &clusterv1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
+		Spec: clusterv1.MachineSpec{
+			ClusterName:       cluster.Name,
+			Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: "worker"}},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachineGVK.Group, Kind: "AWSMachine", Name: "not-yet"},
+		},
+	})).To(Succeed())
+	data := waitForDataSecret(t, ns, "worker")
+	id := data.Annotations[controllers.TokenIDAnnotation]
+	secretHalf := string(tokenSecrets(t, ns, "worker")[0].Data[bootstrapapi.BootstrapTokenSecretKey])
+
+	deleteToken(t, id)
+	g.Eventually(func() []string { return eventReasons(t, ns, "worker") }, 2*testTokenTTL, pollEvery).Should(ContainElement("JoinTokenRecreated"))
+	tokens := tokenSecrets(t, ns, "worker")
+	g.Expect(tokens).To(HaveLen(1))
+	g.Expect(string(tokens[0].Data[bootstrapapi.BootstrapTokenIDKey])).To(Equal(id))
+	g.Expect(string(tokens[0].Data[bootstrapapi.BootstrapTokenSecretKey])).To(Equal(secretHalf), "the token the data carries")
+	g.Expect(joinAsWorker(t, joinToken(t, data.Data["value"]), ns+"-recreated").Username).To(Equal("system:bootstrap:" + id))
+	g.Expect(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition)()).To(HavePrefix(bootstrapv1.DataSecretAvailableReason))
+}
+
+// TestLostTokenOfAProvisionedMachineIsReported: once the infrastructure is
+// provisioned the machine may be booting with the lost token; it is not
+// brought back, and the condition says what happened and what to do.
+func TestLostTokenOfAProvisionedMachineIsReported(t *testing.T) {
+	g := NewWithT(t)
+	ns, _, id := bootstrappedWorker(t, "lost")
+	g.Eventually(func(g Gomega) {
+		machine := &clusterv1.Machine{}
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "worker"}, machine)).To(Succeed())
+		g.Expect(machine.Status.Initialization.InfrastructureProvisioned).To(HaveValue(BeTrue()))
+	}, waitTimeout, pollEvery).Should(Succeed())
+
+	deleteToken(t, id)
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), 2*testTokenTTL, pollEvery).
+		Should(Equal(bootstrapv1.JoinTokenMissingReason + ": Join token " + id + " expired before Machine worker joined, and its infrastructure is provisioned: " +
+			"the machine cannot join with its data; delete the Machine to replace it"))
+	g.Expect(tokenExists(t, id)).To(BeFalse(), "not brought back")
+	g.Expect(eventReasons(t, ns, "worker")).To(ContainElement(bootstrapv1.JoinTokenMissingReason))
 }

@@ -48,4 +48,9 @@ const (
 
 	// PausedReason: reconciliation is paused.
 	PausedReason = "Paused"
+
+	// JoinTokenMissingReason: the join token of data a machine may already
+	// have booted with no longer exists (it expired while nobody refreshed
+	// it): that machine cannot join.
+	JoinTokenMissingReason = "JoinTokenMissing"
 )

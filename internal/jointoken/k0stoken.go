@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 
@@ -62,4 +63,22 @@ func DecodeWorkerToken(token string) (*clientcmdapi.Config, error) {
 		return nil, fmt.Errorf("join token is not gzip: %w", err)
 	}
 	return clientcmd.Load(kubeconfig)
+}
+
+// TokenFromWorkerToken returns the bootstrap token a k0s worker join token
+// authenticates with (without its expiry, which the token does not carry).
+func TokenFromWorkerToken(k0sToken string) (Token, error) {
+	config, err := DecodeWorkerToken(k0sToken)
+	if err != nil {
+		return Token{}, err
+	}
+	auth, ok := config.AuthInfos[k0sWorkerUser]
+	if !ok {
+		return Token{}, fmt.Errorf("join token has no %s user", k0sWorkerUser)
+	}
+	id, secret, err := splitToken(auth.Token)
+	if err != nil {
+		return Token{}, errors.New("join token does not carry a bootstrap token")
+	}
+	return Token{ID: id, Secret: secret}, nil
 }

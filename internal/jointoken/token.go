@@ -77,9 +77,19 @@ func Create(ctx context.Context, c client.Client, id, description string, ttl ti
 	if err != nil {
 		return Token{}, err
 	}
-	token := Token{ID: id, Secret: secret, Expiration: expiry(now, ttl)}
+	return Recreate(ctx, c, Token{ID: id, Secret: secret}, description, ttl, now)
+}
+
+// Recreate creates token (its ID and secret as given) in the workload
+// cluster, expiring after ttl: the token bootstrap data already carries,
+// brought back after the workload's token cleaner deleted it.
+func Recreate(ctx context.Context, c client.Client, token Token, description string, ttl time.Duration, now time.Time) (Token, error) {
+	if !bootstraputil.IsValidBootstrapToken(token.Bearer()) {
+		return Token{}, errors.New("not a bootstrap token (ID.SECRET, 6 and 16 characters)")
+	}
+	token.Expiration = expiry(now, ttl)
 	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: SecretName(id)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: SecretName(token.ID)},
 		Type:       bootstrapapi.SecretTypeBootstrapToken,
 		StringData: map[string]string{
 			bootstrapapi.BootstrapTokenIDKey:               token.ID,
@@ -93,9 +103,9 @@ func Create(ctx context.Context, c client.Client, id, description string, ttl ti
 	}
 	if err := c.Create(ctx, s); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return existing(ctx, c, id, description)
+			return existing(ctx, c, token.ID, description)
 		}
-		return Token{}, fmt.Errorf("creating bootstrap token %s in the workload cluster: %w", id, err)
+		return Token{}, fmt.Errorf("creating bootstrap token %s in the workload cluster: %w", token.ID, err)
 	}
 	return token, nil
 }

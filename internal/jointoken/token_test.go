@@ -398,3 +398,33 @@ func TestDeleteReportsOtherErrors(t *testing.T) {
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 	g.Expect(err.Error()).To(ContainSubstring("revoking bootstrap token abcdef"))
 }
+
+// Recreate brings back the token bootstrap data carries, with its own
+// secret half, and refuses anything that is not a bootstrap token.
+func TestRecreate(t *testing.T) {
+	g := NewWithT(t)
+	c := newWorkload(interceptor.Funcs{})
+	token, err := jointoken.Recreate(t.Context(), c, jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"}, "seeded", ttl, now)
+	g.Expect(err).NotTo(HaveOccurred())
+	s := stored(t, c, "abcdef")
+	g.Expect(string(s.Data["token-secret"])).To(Equal("0123456789abcdef"))
+	g.Expect(authenticates(s, "abcdef", "0123456789abcdef", token.Expiration.Add(-time.Second))).To(Succeed())
+
+	_, err = jointoken.Recreate(t.Context(), c, jointoken.Token{ID: "ABCDEF", Secret: "short"}, "seeded", ttl, now)
+	g.Expect(err).To(MatchError(ContainSubstring("not a bootstrap token")))
+	g.Expect(err.Error()).NotTo(ContainSubstring("short"))
+}
+
+// TokenFromWorkerToken reads back the bootstrap token a k0s join token
+// authenticates with.
+func TestTokenFromWorkerToken(t *testing.T) {
+	g := NewWithT(t)
+	k0sToken, err := jointoken.EncodeWorkerToken("https://cp.example.com:6443", []byte("ca"), jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"})
+	g.Expect(err).NotTo(HaveOccurred())
+	token, err := jointoken.TokenFromWorkerToken(k0sToken)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(token).To(Equal(jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"}))
+
+	_, err = jointoken.TokenFromWorkerToken("bm90IGEgdG9rZW4=")
+	g.Expect(err).To(HaveOccurred())
+}

@@ -78,12 +78,15 @@ func (in Input) installDir() string {
 }
 
 // tokenPath is where the join token is written on the machine.
-func (in Input) tokenPath() string {
-	dir := in.WorkingDir
-	if dir == "" {
-		dir = DefaultWorkingDir
+func (in Input) tokenPath() string { return TokenPath(in.WorkingDir) }
+
+// TokenPath is where the join token is written on the machine for a
+// working directory ("" is the default).
+func TokenPath(workingDir string) string {
+	if workingDir == "" {
+		workingDir = DefaultWorkingDir
 	}
-	return path.Join(dir, TokenFileName)
+	return path.Join(workingDir, TokenFileName)
 }
 
 // machineFile is a file the bootstrap data writes.
