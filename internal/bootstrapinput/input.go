@@ -110,14 +110,15 @@ func Build(ctx context.Context, spec *bootstrapv1.K0sWorkerConfigSpec, machine M
 		in.CustomCloudConfig = custom
 	}
 	for _, f := range spec.Files {
-		content := f.Content
+		file := render.File{Path: f.Path, Content: f.Content, Permissions: f.Permissions}
 		if f.ContentFrom != nil {
 			var err error
-			if content, err = sources.Read(ctx, f.ContentFrom); err != nil {
+			if file.Content, err = sources.Read(ctx, f.ContentFrom); err != nil {
 				return render.Input{}, err
 			}
+			file.Verbatim = true
 		}
-		in.Files = append(in.Files, render.File{Path: f.Path, Content: content, Permissions: f.Permissions})
+		in.Files = append(in.Files, file)
 	}
 	return in, nil
 }

@@ -31,7 +31,7 @@ func cloudConfig(in Input) ([]byte, error) {
 		cf := cloudConfigFile{Path: f.path, Permissions: fmt.Sprintf("%04o", f.mode), Content: f.content}
 		// Invalid UTF-8 cannot be a YAML string, and Jinja could not
 		// render it anyway.
-		if f.generated || !utf8.ValidString(f.content) {
+		if f.literal || !utf8.ValidString(f.content) {
 			cf.Encoding, cf.Content = "b64", base64.StdEncoding.EncodeToString([]byte(f.content))
 		}
 		doc.WriteFiles = append(doc.WriteFiles, cf)

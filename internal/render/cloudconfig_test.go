@@ -137,6 +137,46 @@ func TestCloudConfigSchemaCheckCatchesErrors(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("runcmd"))
 }
 
+// prometheusRule is data full of Jinja's delimiters, as a user's contentFrom
+// source may be: a Jinja pass would fail on it or change it.
+const prometheusRule = `groups:
+  - name: nodes
+    rules:
+      - alert: NodeDown
+        expr: up == 0
+        annotations:
+          summary: "{{ $labels.instance }} is down"
+          note: "{% not a tag %} {# nor a comment"
+`
+
+// TestVerbatimFilesSurviveJinja: content from a contentFrom source reaches
+// the machine byte for byte through cloud-init's real Jinja pass; the same
+// content inline (Jinja-visible, as with k0smotron) does not, which is what
+// makes the check able to fail.
+func TestVerbatimFilesSurviveJinja(t *testing.T) {
+	g := NewWithT(t)
+	in := Input{Format: FormatCloudConfig, JoinToken: fakeToken, Files: []File{{Path: "/etc/prometheus/rules.yaml", Content: prometheusRule, Verbatim: true}}}
+	out, err := Render(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	rendered := jinjaRender(t, out)
+	g.Expect(string(file(t, decode(t, rendered), "/etc/prometheus/rules.yaml").Content)).To(Equal(prometheusRule))
+	schemaCheck(t, rendered)
+
+	in.Files[0].Verbatim = false
+	out, err = Render(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	ud := writeTemp(t, "user-data", out)
+	id := writeTemp(t, "instance-data.json", []byte(instanceData))
+	jinjaOut, err := exec.Command(requireTool(t, "cloud-init"), "devel", "render", ud, "-i", id).Output()
+	if err == nil {
+		d, decodeErr := Decode(jinjaOut, FormatCloudConfig)
+		if decodeErr == nil {
+			f, _ := d.File("/etc/prometheus/rules.yaml")
+			g.Expect(string(f.Content)).NotTo(Equal(prometheusRule), "inline content is a template: Jinja must have failed on it or changed it")
+		}
+	}
+}
+
 func TestCloudConfigEncodesBinaryUserFiles(t *testing.T) {
 	g := NewWithT(t)
 	in := Input{Format: FormatCloudConfig, JoinToken: fakeToken, Files: []File{{Path: "/etc/blob", Content: "\xff\xfe\x00binary"}}}

@@ -22,6 +22,12 @@ type File struct {
 	Content string
 	// Permissions is an octal mode such as "0644"; empty means "0644".
 	Permissions string
+	// Verbatim content is data, not a template: it reaches the machine byte
+	// for byte, out of reach of cloud-init's Jinja pass. Content read from
+	// a contentFrom source is verbatim (a Helm values file or a Prometheus
+	// rule full of {{ }} must arrive as written); inline content stays
+	// Jinja-visible, as with k0smotron.
+	Verbatim bool
 }
 
 // Ignition holds the Ignition-specific settings.

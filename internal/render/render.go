@@ -94,9 +94,10 @@ type machineFile struct {
 	path    string
 	content string
 	mode    int
-	// generated marks content cabpk0s wrote that is not already safe from
-	// Jinja: cloud-config encodes it so rendering can never change it.
-	generated bool
+	// literal marks content Jinja must not touch: what cabpk0s generated
+	// (not already safe from Jinja) and the user's verbatim files.
+	// Cloud-config encodes it, so rendering can never change it.
+	literal bool
 }
 
 // machineFiles lists, in order: the token, the user's files, the pre- and
@@ -105,7 +106,7 @@ func machineFiles(in Input) []machineFile {
 	files := []machineFile{{path: in.tokenPath(), content: in.JoinToken, mode: 0o600}}
 	for _, f := range in.Files {
 		mode, _ := FileMode(f.Permissions) // checked by validate
-		files = append(files, machineFile{path: f.Path, content: f.Content, mode: mode})
+		files = append(files, machineFile{path: f.Path, content: f.Content, mode: mode, literal: f.Verbatim})
 	}
 	if len(in.PreCommands) > 0 {
 		files = append(files, machineFile{path: PreCommandsPath, content: commandsFile("preK0sCommands", in.PreCommands), mode: 0o700})
@@ -113,7 +114,7 @@ func machineFiles(in Input) []machineFile {
 	if len(in.PostCommands) > 0 {
 		files = append(files, machineFile{path: PostCommandsPath, content: commandsFile("postK0sCommands", in.PostCommands), mode: 0o700})
 	}
-	return append(files, machineFile{path: ScriptPath, content: Script(in), mode: 0o700, generated: true})
+	return append(files, machineFile{path: ScriptPath, content: Script(in), mode: 0o700, literal: true})
 }
 
 // commandsFile is the user's commands, one per line, run by the script with
