@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -14,10 +15,28 @@ import (
 const cloudConfigHeader = "## template: jinja\n#cloud-config\n"
 
 type cloudConfigFile struct {
-	Path        string `yaml:"path"`
-	Permissions string `yaml:"permissions"`
-	Encoding    string `yaml:"encoding,omitempty"`
-	Content     string `yaml:"content"`
+	Path        string       `yaml:"path"`
+	Permissions string       `yaml:"permissions"`
+	Encoding    string       `yaml:"encoding,omitempty"`
+	Content     templateText `yaml:"content"`
+}
+
+// templateText is content Jinja renders on the machine. It is written as a
+// YAML literal block wherever YAML allows one, so the Jinja pass sees the
+// text exactly as the user wrote it: a quoted scalar would double or escape
+// its quotes first and change the template.
+type templateText string
+
+// MarshalYAML asks for the literal style; the encoder falls back to a
+// quoted scalar only for text a block cannot hold.
+func (t templateText) MarshalYAML() (any, error) {
+	style := yaml.LiteralStyle
+	if !strings.ContainsAny(string(t), "{}") {
+		// Not a template: the encoder's own choice keeps the data as
+		// before for content Jinja leaves alone.
+		style = 0
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(t), Style: style}, nil
 }
 
 type cloudConfigDoc struct {
@@ -28,11 +47,11 @@ type cloudConfigDoc struct {
 func cloudConfig(in Input) ([]byte, error) {
 	var doc cloudConfigDoc
 	for _, f := range machineFiles(in) {
-		cf := cloudConfigFile{Path: f.path, Permissions: fmt.Sprintf("%04o", f.mode), Content: f.content}
+		cf := cloudConfigFile{Path: f.path, Permissions: fmt.Sprintf("%04o", f.mode), Content: templateText(f.content)}
 		// Invalid UTF-8 cannot be a YAML string, and Jinja could not
 		// render it anyway.
 		if f.literal || !utf8.ValidString(f.content) {
-			cf.Encoding, cf.Content = "b64", base64.StdEncoding.EncodeToString([]byte(f.content))
+			cf.Encoding, cf.Content = "b64", templateText(base64.StdEncoding.EncodeToString([]byte(f.content)))
 		}
 		doc.WriteFiles = append(doc.WriteFiles, cf)
 	}

@@ -243,18 +243,24 @@ type mergedUserData struct {
 	yaml   []byte
 }
 
+// cloudInitPython is the interpreter (and its options) cloud-init runs
+// with, which has cloud-init's modules and its Jinja2.
+func cloudInitPython(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open(requireTool(t, "cloud-init"))
+	mustDo(t, err)
+	shebang, err := bufio.NewReader(f).ReadString('\n')
+	_ = f.Close()
+	mustDo(t, err)
+	return strings.Fields(strings.TrimPrefix(shebang, "#!"))
+}
+
 // cloudInitMerge runs mergeScript with the Python cloud-init runs with;
 // writeRoot, when given, is where write_files writes.
 func cloudInitMerge(t *testing.T, userData []byte, writeRoot ...string) mergedUserData {
 	t.Helper()
 	g := NewWithT(t)
-	f, err := os.Open(requireTool(t, "cloud-init"))
-	g.Expect(err).NotTo(HaveOccurred())
-	shebang, err := bufio.NewReader(f).ReadString('\n')
-	_ = f.Close()
-	g.Expect(err).NotTo(HaveOccurred())
-	python := strings.Fields(strings.TrimPrefix(shebang, "#!"))
-
+	python := cloudInitPython(t)
 	work := t.TempDir()
 	args := slices.Concat(python[1:], []string{"-c", mergeScript, writeTemp(t, "user-data", userData), writeTemp(t, "instance-data.json", []byte(instanceData)), work}, writeRoot)
 	cmd := exec.Command(python[0], args...)

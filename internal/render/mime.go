@@ -75,6 +75,12 @@ func CheckCustomCloudConfig(s string) error {
 		return errors.New("custom cloud-config is empty")
 	}
 	if isJinja(s) {
+		// Rendered on the machine; a template that does not parse would
+		// make cloud-init drop it.
+		body := s[strings.Index(s, "\n")+1:]
+		if err := CheckJinja(body); err != nil {
+			return fmt.Errorf("custom cloud-config is a Jinja template that does not parse: %w", err)
+		}
 		return nil
 	}
 	var doc any

@@ -53,6 +53,8 @@ func Spec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.Err
 	errs = append(errs, downloadErrs...)
 	warnings = append(warnings, downloadWarnings...)
 
+	errs = append(errs, templates(spec, fldPath)...)
+
 	errs = append(errs, metav1validation.ValidateLabels(spec.Labels, fldPath.Child("labels"))...)
 	errs = append(errs, taints(spec.Taints, fldPath.Child("taints"))...)
 	errs = append(errs, kubeletExtraArgs(spec.KubeletExtraArgs, fldPath.Child("kubeletExtraArgs"))...)
@@ -278,6 +280,38 @@ func kubeletExtraArgs(args map[string]string, fldPath *field.Path) field.ErrorLi
 		if v := args[name]; strings.ContainsFunc(v, isSpaceOrControl) {
 			errs = append(errs, field.Invalid(p, v, "flag value must not contain whitespace or control characters (k0s splits kubelet-extra-args on whitespace)"))
 		}
+	}
+	return errs
+}
+
+// templates checks what cloud-init renders with Jinja on the machine: with
+// cloud-config, the inline file content and the commands (content from
+// contentFrom sources is data, written out of Jinja's reach). A template
+// Jinja cannot parse makes cloud-init drop the whole user data, so the
+// machine would never bootstrap. The content itself is never echoed: it
+// may hold credentials.
+func templates(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) field.ErrorList {
+	if spec.Provisioner.Type == bootstrapv1.ProvisioningFormatIgnition {
+		return nil
+	}
+	var errs field.ErrorList
+	check := func(p *field.Path, text string) {
+		if err := render.CheckJinja(text); err != nil {
+			errs = append(errs, field.Invalid(p, field.OmitValueType{},
+				fmt.Sprintf("is a Jinja template on the machine (cloud-init renders cloud-config with Jinja) and does not parse: %v; "+
+					"wrap literal text in {%% raw %%}...{%% endraw %%}, or move the file into a Secret or ConfigMap and use contentFrom", err)))
+		}
+	}
+	for i, f := range spec.Files {
+		if f.ContentFrom == nil {
+			check(fldPath.Child("files").Index(i).Child("content"), f.Content)
+		}
+	}
+	for i, c := range spec.PreK0sCommands {
+		check(fldPath.Child("preK0sCommands").Index(i), c)
+	}
+	for i, c := range spec.PostK0sCommands {
+		check(fldPath.Child("postK0sCommands").Index(i), c)
 	}
 	return errs
 }

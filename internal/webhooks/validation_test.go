@@ -68,6 +68,12 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"oci reference with a bad digest", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.DownloadURL = "oci://registry.example.com/k0s@abc"
 		}, "spec.downloadURL", "digest must be algorithm:hex"},
+		{"inline content Jinja cannot parse", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/prometheus/rules.yaml", Content: "summary: {{ $labels.instance }} is down"}}
+		}, "spec.files[0].content", "is a Jinja template on the machine (cloud-init renders cloud-config with Jinja) and does not parse: line 1: unexpected char '$'"},
+		{"a command Jinja cannot parse", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.PreK0sCommands = []string{"echo ok", "{% if x %}echo never closed"}
+		}, "spec.preK0sCommands[1]", "{% if %} is never closed with {% endif %}"},
 		{"download URL with a space", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.DownloadURL = "https://example.com/k0s binary"
 		}, "spec.downloadURL", "must not contain whitespace"},
@@ -199,6 +205,11 @@ func TestValidationAcceptsGoodInput(t *testing.T) {
 		{Version: "v1.33.4-k0s.0", DownloadURL: "oci://registry.example.com/k0s@sha256:" + strings.Repeat("0", 64)},
 		everyFieldSpec(bootstrapv1.ProvisioningFormatCloudConfig),
 		everyFieldSpec(bootstrapv1.ProvisioningFormatIgnition),
+		// Jinja-looking text that is not a template on the machine: inline
+		// under Ignition (no Jinja pass), or guarded by {% raw %}.
+		{Provisioner: bootstrapv1.ProvisionerSpec{Type: bootstrapv1.ProvisioningFormatIgnition, Ignition: &bootstrapv1.IgnitionSpec{Variant: bootstrapv1.IgnitionVariantFCOS, Version: "1.5.0"}},
+			Files: []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{{ $labels.instance }}"}}},
+		{Files: []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{% raw %}{{ $labels.instance }}{% endraw %}"}}},
 	} {
 		config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("good-%d", i)}, Spec: spec}
 		g.Expect(env.Client.Create(t.Context(), config)).To(Succeed(), "spec %d", i)
