@@ -156,9 +156,15 @@ func TestPausedConfigSaysPaused(t *testing.T) {
 		Should(HavePrefix(bootstrapv1.PausedReason + ": Reconciliation is paused"))
 	g.Expect(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition)()).To(HavePrefix(clusterv1.PausedReason))
 
+	// Unpausing is acted on at once, though the config has no cluster
+	// label yet (the paused Machine controller never set it).
+	g.Expect(getConfig(t, ns, "worker").Labels).NotTo(HaveKey(clusterv1.ClusterNameLabel))
 	setClusterPaused(t, cluster, false)
+	start := time.Now()
 	waitForDataSecret(t, ns, "worker")
+	g.Expect(time.Since(start)).To(BeNumerically("<", 10*time.Second))
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.DataSecretAvailableReason))
+	g.Expect(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition)()).To(HavePrefix(clusterv1.NotPausedReason))
 }
 
 // TestInvalidSpecMintsNoToken: a spec that got past admission (a webhook

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -8,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -61,4 +63,35 @@ func TestOwnerFoundThroughConfigRef(t *testing.T) {
 			g.Expect(client.ObjectKeyFromObject(owner.object()).Name).To(Equal(tc.wantOwner))
 		})
 	}
+}
+
+// TestClusterWakesTheConfigsItsMachinesName: a Cluster event reaches the
+// configs labelled with it and those its Machines and MachinePools name,
+// labelled or not (a config created while the Cluster was paused has no
+// label), once each.
+func TestClusterWakesTheConfigsItsMachinesName(t *testing.T) {
+	g := NewWithT(t)
+	scheme := runtime.NewScheme()
+	g.Expect(clusterv1.AddToScheme(scheme)).To(Succeed())
+	g.Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
+	ref := func(name string) clusterv1.Bootstrap {
+		return clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: name}}
+	}
+	ofCluster := map[string]string{clusterv1.ClusterNameLabel: "c"}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		&clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m1", Labels: ofCluster}, Spec: clusterv1.MachineSpec{Bootstrap: ref("unlabelled")}},
+		&clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m2", Labels: ofCluster}, Spec: clusterv1.MachineSpec{Bootstrap: ref("labelled")}},
+		&clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "other", Labels: map[string]string{clusterv1.ClusterNameLabel: "d"}}, Spec: clusterv1.MachineSpec{Bootstrap: ref("of-d")}},
+		&clusterv1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", Labels: ofCluster},
+			Spec: clusterv1.MachinePoolSpec{Template: clusterv1.MachineTemplateSpec{Spec: clusterv1.MachineSpec{Bootstrap: ref("pool")}}}},
+	).Build()
+	labelled := func(context.Context, client.Object) []ctrl.Request {
+		return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "labelled"}}}
+	}
+	requests := clusterToConfigsMapper(c, labelled)(t.Context(), &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}})
+	g.Expect(requests).To(ConsistOf(
+		ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "labelled"}},
+		ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "unlabelled"}},
+		ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "pool"}},
+	))
 }

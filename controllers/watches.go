@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util"
@@ -32,10 +34,11 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &clusterv1.Machine{}, machineByConfigIndex, indexMachineByConfig); err != nil {
 		return fmt.Errorf("indexing Machines by bootstrap config: %w", err)
 	}
-	clusterToConfigs, err := util.ClusterToTypedObjectsMapper(mgr.GetClient(), &bootstrapv1.K0sWorkerConfigList{}, mgr.GetScheme())
+	labelled, err := util.ClusterToTypedObjectsMapper(mgr.GetClient(), &bootstrapv1.K0sWorkerConfigList{}, mgr.GetScheme())
 	if err != nil {
 		return err
 	}
+	clusterToConfigs := clusterToConfigsMapper(mgr.GetClient(), labelled)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&bootstrapv1.K0sWorkerConfig{}, builder.WithPredicates(configChanged)).
 		WithOptions(options).
@@ -70,6 +73,37 @@ var clusterEndpointBecameValid = predicate.Funcs{
 
 func isK0sWorkerConfigRef(ref clusterv1.ContractVersionedObjectReference) bool {
 	return ref.APIGroup == bootstrapv1.GroupVersion.Group && ref.Kind == configKind && ref.Name != ""
+}
+
+// clusterToConfigsMapper wakes a Cluster's configs: those labelled with
+// it (Cluster API's mapper) and those its Machines and MachinePools name in
+// their configRef. A config created while the Cluster was paused has no
+// label yet: Cluster API's Machine controller sets it, and after an unpause
+// that controller wakes only at its next resync. The configRefs let
+// cabpk0s act on the unpause itself.
+func clusterToConfigsMapper(c client.Client, labelled handler.MapFunc) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []ctrl.Request {
+		requests := labelled(ctx, o)
+		cluster, ok := o.(*clusterv1.Cluster)
+		if !ok {
+			return requests
+		}
+		ofCluster := []client.ListOption{client.InNamespace(cluster.Namespace), client.MatchingLabels{clusterv1.ClusterNameLabel: cluster.Name}}
+		machines := &clusterv1.MachineList{}
+		if err := c.List(ctx, machines, ofCluster...); err == nil {
+			for i := range machines.Items {
+				requests = append(requests, machineToConfig(ctx, &machines.Items[i])...)
+			}
+		}
+		pools := &clusterv1.MachinePoolList{}
+		if err := c.List(ctx, pools, ofCluster...); err == nil {
+			for i := range pools.Items {
+				requests = append(requests, machinePoolToConfig(ctx, &pools.Items[i])...)
+			}
+		}
+		slices.SortFunc(requests, func(a, b ctrl.Request) int { return strings.Compare(a.String(), b.String()) })
+		return slices.Compact(requests)
+	}
 }
 
 func machineToConfig(_ context.Context, o client.Object) []ctrl.Request {
