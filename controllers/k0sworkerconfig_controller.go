@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/cluster-api/util/conditions"
 	"sigs.k8s.io/cluster-api/util/paused"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
@@ -35,7 +36,7 @@ import (
 // +kubebuilder:rbac:groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigs;k0sworkerconfigs/status;k0sworkerconfigs/finalizers,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=clusters;machines;machinepools,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // K0sWorkerConfigReconciler turns a K0sWorkerConfig owned by a Machine or
@@ -56,6 +57,10 @@ type K0sWorkerConfigReconciler struct {
 	// (the cluster CA, data Secrets) from the manager's cache (Cluster
 	// API's setup.CreateSecretCachingClient).
 	SecretCachingClient client.Client
+	// SourceCache watches the metadata of Secrets and ConfigMaps, so a
+	// contentFrom or customUserDataRef source wakes its configs when it
+	// appears or changes (see sourceWatches). The manager must run it.
+	SourceCache cache.Cache
 
 	tokens uidMap[knownToken]
 	writes uidMap[ownWrite]

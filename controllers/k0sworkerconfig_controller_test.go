@@ -234,8 +234,11 @@ func TestMissingSourceMintsNoToken(t *testing.T) {
 	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(BeEmpty())
 	g.Expect(getConfig(t, ns, "worker").Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
 
+	// The source watch picks it up at once, not at a poll.
 	createMotd(t, ns, "worker-files", "welcome")
+	start := time.Now()
 	data := waitForDataSecret(t, ns, "worker")
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 	g.Expect(cloudConfigFiles(t, data.Data["value"])).To(HaveKeyWithValue("/etc/motd", "welcome"))
 	tokens := tokenSecrets(t, ns, "worker")
 	g.Expect(tokens).To(HaveLen(1))

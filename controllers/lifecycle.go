@@ -53,12 +53,14 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	}
 	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
 	if err != nil {
-		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err)
+		// Not watched: control plane providers create it once, early.
+		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err, missingCARetryInterval)
 	}
 	in, err := bootstrapinput.Build(ctx, &config.Spec, bootstrapinput.Machine{NodeName: owner.nodeName(config), OwnerVersion: owner.version()},
 		bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace})
 	if err != nil {
-		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err)
+		// The source watches bring the config back when it appears.
+		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
 	}
 	workload, err := r.workloadClient(ctx, cluster)
 	if err != nil {
@@ -308,13 +310,15 @@ func (r *K0sWorkerConfigReconciler) tokenInData(ctx context.Context, config *boo
 	return jointoken.TokenFromWorkerToken(strings.TrimSpace(string(file.Content)))
 }
 
-func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerConfig, reason string, err error) (ctrl.Result, error) {
+// missingInput reports what the config waits for, and looks again after
+// retry (0: when a watch says it appeared).
+func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerConfig, reason string, err error, retry time.Duration) (ctrl.Result, error) {
 	var missing *bootstrapinput.MissingSourceError
 	if !errors.As(err, &missing) {
 		return ctrl.Result{}, err
 	}
 	setWaiting(config, reason, "Waiting for %s", missing.What)
-	return ctrl.Result{RequeueAfter: missingSourceRetryInterval}, nil
+	return ctrl.Result{RequeueAfter: retry}, nil
 }
 
 // cacheBehindOwnWrite is true while the cached config does not yet show the

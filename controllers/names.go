@@ -21,10 +21,9 @@ const (
 	// workloadRetryInterval is how soon an unreachable workload cluster is
 	// tried again, besides the ClusterCache's own reconnect event.
 	workloadRetryInterval = time.Minute
-	// missingSourceRetryInterval is how soon a missing Secret or ConfigMap
-	// is looked for again: they are not watched, because caching every
-	// Secret in the management cluster would cost far more than a retry.
-	missingSourceRetryInterval = 20 * time.Second
+	// missingCARetryInterval is how soon a missing <cluster>-ca Secret is
+	// looked for again (contentFrom sources are watched instead).
+	missingCARetryInterval = 20 * time.Second
 	// revocationGracePeriod bounds how long deletion waits for an
 	// unreachable workload cluster before giving up on revoking the token,
 	// which then expires within the TTL on its own.

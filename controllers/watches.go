@@ -30,6 +30,9 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 	if r.SecretCachingClient == nil {
 		return errors.New("SecretCachingClient is required")
 	}
+	if r.SourceCache == nil {
+		return errors.New("SourceCache is required")
+	}
 	log := ctrl.LoggerFrom(ctx)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &clusterv1.Machine{}, machineByConfigIndex, indexMachineByConfig); err != nil {
 		return fmt.Errorf("indexing Machines by bootstrap config: %w", err)
@@ -39,6 +42,10 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 		return err
 	}
 	clusterToConfigs := clusterToConfigsMapper(mgr.GetClient(), labelled)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &bootstrapv1.K0sWorkerConfig{}, configBySourceIndex, indexConfigBySource); err != nil {
+		return fmt.Errorf("indexing K0sWorkerConfigs by content source: %w", err)
+	}
+	sources := r.sourceWatches(mgr.GetClient(), r.SourceCache)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&bootstrapv1.K0sWorkerConfig{}, builder.WithPredicates(configChanged)).
 		WithOptions(options).
@@ -54,6 +61,8 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 				),
 			))).
 		WatchesRawSource(r.ClusterCache.GetClusterSource("k0sworkerconfig", clusterToConfigs)).
+		WatchesRawSource(sources[0]).
+		WatchesRawSource(sources[1]).
 		WithEventFilter(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.WatchFilterValue)).
 		Complete(r)
 }

@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/cabpk0s/cabpk0s/controllers"
@@ -41,9 +42,14 @@ func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, cluste
 	if err != nil {
 		return err
 	}
+	sourceCache, err := o.sourceCache(mgr)
+	if err != nil {
+		return err
+	}
 	err = (&controllers.K0sWorkerConfigReconciler{
 		Client:              mgr.GetClient(),
 		SecretCachingClient: secretClient,
+		SourceCache:         sourceCache,
 		ClusterCache:        clusterCache,
 		Recorder:            mgr.GetEventRecorder("k0sworkerconfig-controller"),
 		WatchFilterValue:    o.WatchFilterValue,
@@ -53,4 +59,22 @@ func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, cluste
 		return fmt.Errorf("setting up the K0sWorkerConfig controller: %w", err)
 	}
 	return nil
+}
+
+// sourceCache is a cache of its own, run by mgr, for the metadata of the
+// Secrets and ConfigMaps configs read content from: the manager's cache
+// keeps only Secrets with a cluster label, and no ConfigMaps.
+func (o *Options) sourceCache(mgr ctrl.Manager) (cache.Cache, error) {
+	opts := cache.Options{HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), SyncPeriod: &o.SyncPeriod}
+	if o.WatchNamespace != "" {
+		opts.DefaultNamespaces = map[string]cache.Config{o.WatchNamespace: {}}
+	}
+	c, err := cache.New(mgr.GetConfig(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the content source cache: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -47,8 +47,10 @@ func TestManagerRoleGrantsOnlyWhatTheCodeUses(t *testing.T) {
 	// list/watch feed the cache of cluster Secrets the ClusterCache reads
 	// kubeconfigs from.
 	g.Expect(granted).To(HaveKeyWithValue("/secrets", []string{"create", "get", "list", "patch", "update", "watch"}))
-	// ConfigMaps: only read, live, when a file or custom user data names one.
-	g.Expect(granted).To(HaveKeyWithValue("/configmaps", []string{"get"}))
+	// ConfigMaps: read live when a file or custom user data names one;
+	// list/watch feed the metadata-only watch that wakes a config when its
+	// source appears.
+	g.Expect(granted).To(HaveKeyWithValue("/configmaps", []string{"get", "list", "watch"}))
 	for _, resource := range []string{"cluster.x-k8s.io/clusters", "cluster.x-k8s.io/machines", "cluster.x-k8s.io/machinepools"} {
 		g.Expect(granted).To(HaveKeyWithValue(resource, []string{"get", "list", "watch"}), resource)
 	}

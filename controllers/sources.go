@@ -1,0 +1,67 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+)
+
+// configBySourceIndex indexes configs by the Secrets and ConfigMaps their
+// files and custom user data read: "Secret/<name>", "ConfigMap/<name>".
+const configBySourceIndex = "spec.contentSources"
+
+func indexConfigBySource(o client.Object) []string {
+	config, ok := o.(*bootstrapv1.K0sWorkerConfig)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	add := func(src *bootstrapv1.ContentSource) {
+		switch {
+		case src == nil:
+		case src.SecretRef != nil:
+			keys = append(keys, sourceKey("Secret", src.SecretRef.Name))
+		case src.ConfigMapRef != nil:
+			keys = append(keys, sourceKey("ConfigMap", src.ConfigMapRef.Name))
+		}
+	}
+	for i := range config.Spec.Files {
+		add(config.Spec.Files[i].ContentFrom)
+	}
+	add(config.Spec.Provisioner.CustomUserDataRef)
+	return keys
+}
+
+func sourceKey(kind, name string) string { return kind + "/" + name }
+
+// sourceWatches wake the configs that read a Secret or ConfigMap when it
+// is created or changes, so a missing source is picked up the moment it
+// appears rather than at a poll. They watch metadata only, in a cache of
+// their own: the manager's cache holds only Secrets with a cluster label
+// (and no ConfigMaps), and a source of user content has none.
+func (r *K0sWorkerConfigReconciler) sourceWatches(c client.Client, sourceCache cache.Cache) []source.Source {
+	watch := func(kind string) source.Source {
+		obj := &metav1.PartialObjectMetadata{}
+		obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+		return source.Kind(sourceCache, obj, handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
+			configs := &bootstrapv1.K0sWorkerConfigList{}
+			if err := c.List(ctx, configs, client.InNamespace(o.Namespace), client.MatchingFields{configBySourceIndex: sourceKey(kind, o.Name)}); err != nil {
+				return nil
+			}
+			requests := make([]ctrl.Request, 0, len(configs.Items))
+			for i := range configs.Items {
+				requests = append(requests, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&configs.Items[i])})
+			}
+			return requests
+		}))
+	}
+	return []source.Source{watch("Secret"), watch("ConfigMap")}
+}
