@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,6 +50,8 @@ func dataSecret(config *bootstrapv1.K0sWorkerConfig, clusterName string, data []
 // storeData creates the data Secret. If it already exists and is ours (a
 // retry after the status write failed, or data re-rendered for a newer
 // token), it is brought up to date instead.
+//
+// desired's resourceVersion is the stored Secret's afterwards.
 func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, desired *corev1.Secret) error {
 	// No event for the common case: the Ready condition says it, and an
 	// event per machine would double the writes of a large scale-up.
@@ -76,6 +77,7 @@ func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, des
 	if err := r.Client.Update(ctx, existing); err != nil {
 		return err
 	}
+	desired.ResourceVersion = existing.ResourceVersion
 	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "DataSecretUpdated", "Render", "Updated bootstrap data Secret %s", desired.Name)
 	return nil
 }
@@ -93,23 +95,30 @@ func writtenByUs(s *corev1.Secret, clusterName string) bool {
 // dataTokenID is the join token ID the config's data Secret carries, ""
 // when there is no data Secret (deleted, or not stored yet). Data Secrets
 // carry the cluster-name label, so the Secret caching client serves them
-// from its cache (metadata only) at no request. For a moment after this
-// process stored the data, the cache may not show it yet: then what was
-// written is the answer.
+// from its cache (metadata only) at no request. Until the cache shows the
+// version this process stored, what was stored is the answer; a Secret the
+// cache does not have at all is taken for lag once, then for deleted.
 func (r *K0sWorkerConfigReconciler) dataTokenID(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (string, error) {
-	if w, ok := r.writes.get(config.UID); ok && w.dataTokenID != "" && time.Since(w.dataStored) < cacheAllowance {
-		return w.dataTokenID, nil
-	}
 	secret := &corev1.Secret{}
 	name := ptr.Deref(config.Status.DataSecretName, config.Name)
 	err := r.SecretCachingClient.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: name}, secret)
-	if apierrors.IsNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
+	if err != nil && !apierrors.IsNotFound(err) {
 		return "", err
 	}
-	return secret.Annotations[TokenIDAnnotation], nil
+	w, written := r.writes.get(config.UID)
+	written = written && w.dataTokenID != ""
+	switch {
+	case err == nil && written && olderThan(secret.ResourceVersion, w.dataVersion):
+		return w.dataTokenID, nil
+	case err == nil:
+		return secret.Annotations[TokenIDAnnotation], nil
+	case written:
+		id := w.dataTokenID
+		w.dataTokenID, w.dataVersion = "", ""
+		r.writes.set(config.UID, w)
+		return id, nil
+	}
+	return "", nil
 }
 
 // restoreStatus rebuilds status from the owner and the data Secret after a
@@ -153,7 +162,7 @@ func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope)
 			}
 		}
 		// Read live just now: the cache may not show the Secret yet.
-		r.writes.set(config.UID, ownWrite{dataTokenID: secret.Annotations[TokenIDAnnotation], dataStored: time.Now()})
+		r.writes.set(config.UID, ownWrite{dataTokenID: secret.Annotations[TokenIDAnnotation], dataVersion: secret.ResourceVersion})
 	}
 	config.Status.DataSecretName = ptr.To(name)
 	config.Status.Initialization.DataSecretCreated = ptr.To(true)

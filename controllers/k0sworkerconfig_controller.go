@@ -85,7 +85,8 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	if r.cacheBehindOwnWrite(config) {
 		// The cache does not show the status this process just wrote yet;
-		// its update event follows shortly.
+		// configChanged drops the update event of our own status write, so
+		// look again shortly.
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 
@@ -131,9 +132,7 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			retErr = kerrors.NewAggregate([]error{retErr, err})
 			return
 		}
-		if ptr.Deref(config.Status.Initialization.DataSecretCreated, false) {
-			r.markWritten(config)
-		}
+		r.markWritten(config)
 	}()
 	result, err := r.reconcile(ctx, s)
 	if workloadUnreachable(err) {

@@ -88,11 +88,14 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 		setFailed(config, "Cannot render the bootstrap data: %v", err)
 		return ctrl.Result{}, err
 	}
-	if err := r.storeData(ctx, s, dataSecret(config, cluster.Name, data, in.Format, token.ID)); err != nil {
+	stored := dataSecret(config, cluster.Name, data, in.Format, token.ID)
+	if err := r.storeData(ctx, s, stored); err != nil {
 		setFailed(config, "Cannot store the bootstrap data Secret: %v", err)
 		return ctrl.Result{}, err
 	}
-	r.writes.set(config.UID, ownWrite{dataTokenID: token.ID, dataStored: time.Now()})
+	w, _ := r.writes.get(config.UID)
+	w.dataTokenID, w.dataVersion = token.ID, stored.ResourceVersion
+	r.writes.set(config.UID, w)
 	if rotate && oldID != "" {
 		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate",
 			"Rotated the MachinePool join token from %s to %s; %s expires on its own", oldID, token.ID, oldID)
@@ -131,7 +134,7 @@ func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, w
 		}
 		config.Annotations[TokenIDAnnotation] = id
 		controllerutil.AddFinalizer(config, TokenFinalizer)
-		if err := s.patcher.patchMetadata(ctx, config); err != nil {
+		if err := s.patcher.recordTokenID(ctx, config); err != nil {
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
 		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
@@ -321,22 +324,18 @@ func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerCo
 	return ctrl.Result{RequeueAfter: retry}, nil
 }
 
-// cacheBehindOwnWrite is true while the cached config does not yet show the
-// data this process wrote for it moments ago.
+// cacheBehindOwnWrite is true while the cached config is older than the
+// status this process wrote for it: a reconcile on it would write the data
+// a second time.
 func (r *K0sWorkerConfigReconciler) cacheBehindOwnWrite(config *bootstrapv1.K0sWorkerConfig) bool {
 	w, ok := r.writes.get(config.UID)
-	return ok && !w.at.IsZero() && time.Since(w.at) < cacheAllowance &&
-		!ptr.Deref(config.Status.Initialization.DataSecretCreated, false)
+	return ok && olderThan(config.ResourceVersion, w.statusVersion)
 }
 
-// cacheAllowance is how long the cache may lag behind this process's own
-// status write before the config is reconciled from scratch anyway.
-const cacheAllowance = 5 * time.Second
-
-// markWritten records that the data and the status naming it are stored.
+// markWritten records the version of the status this process just wrote.
 func (r *K0sWorkerConfigReconciler) markWritten(config *bootstrapv1.K0sWorkerConfig) {
 	w, _ := r.writes.get(config.UID)
-	w.at = time.Now()
+	w.statusVersion = config.ResourceVersion
 	r.writes.set(config.UID, w)
 }
 

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -120,4 +121,36 @@ func TestDeletionFindsTheClusterOrSaysWhyNot(t *testing.T) {
 			g.Expect(apierrors.IsNotFound(management.Get(t.Context(), client.ObjectKeyFromObject(config), &bootstrapv1.K0sWorkerConfig{}))).To(BeTrue())
 		})
 	}
+}
+
+// TestStaleReconcileCannotRecordASecondTokenID: the token ID is recorded
+// under an optimistic lock, so a reconcile working on a copy older than the
+// one that recorded a first ID gets a conflict instead of overwriting it.
+func TestStaleReconcileCannotRecordASecondTokenID(t *testing.T) {
+	g := NewWithT(t)
+	scheme := runtime.NewScheme()
+	g.Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "w"}}).Build()
+	stale := &bootstrapv1.K0sWorkerConfig{}
+	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stale)).To(Succeed())
+
+	record := func(config *bootstrapv1.K0sWorkerConfig, id string) error {
+		p := newConfigPatcher(c, config)
+		config.Annotations = map[string]string{TokenIDAnnotation: id}
+		return p.recordTokenID(t.Context(), config)
+	}
+	first := stale.DeepCopy()
+	g.Expect(record(first, "aaaaaa")).To(Succeed())
+
+	err := record(stale, "bbbbbb")
+	g.Expect(apierrors.IsConflict(errors.Unwrap(err))).To(BeTrue(), "a stale copy must conflict, got %v", err)
+	stored := &bootstrapv1.K0sWorkerConfig{}
+	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stored)).To(Succeed())
+	g.Expect(stored.Annotations).To(HaveKeyWithValue(TokenIDAnnotation, "aaaaaa"))
+
+	// The cache-lag guard compares versions, not clocks.
+	r := &K0sWorkerConfigReconciler{}
+	r.markWritten(stored)
+	g.Expect(r.cacheBehindOwnWrite(stale)).To(BeTrue(), "an older copy is behind our own write")
+	g.Expect(r.cacheBehindOwnWrite(stored)).To(BeFalse())
 }

@@ -30,11 +30,27 @@ func newConfigPatcher(c client.Client, config *bootstrapv1.K0sWorkerConfig) *con
 // patchMetadata writes metadata changes only; status changes made so far
 // stay pending for patch.
 func (p *configPatcher) patchMetadata(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) error {
+	return p.patchMetadataWith(ctx, config, client.MergeFrom)
+}
+
+// recordTokenID writes metadata changes under an optimistic lock: the
+// token ID a reconcile records must be recorded on the config as that
+// reconcile saw it. A reconcile working on a stale copy (a cache that lags,
+// a retry, a leader overlap) gets a conflict instead of recording a second
+// token ID over a first that a machine may already boot with.
+func (p *configPatcher) recordTokenID(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) error {
+	return p.patchMetadataWith(ctx, config, func(before client.Object) client.Patch {
+		before.SetResourceVersion(config.ResourceVersion)
+		return client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	})
+}
+
+func (p *configPatcher) patchMetadataWith(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, patchFrom func(client.Object) client.Patch) error {
 	before, after := metadataOnly(p.before), metadataOnly(config)
 	if equality.Semantic.DeepEqual(before.ObjectMeta, after.ObjectMeta) {
 		return nil
 	}
-	if err := p.client.Patch(ctx, after, client.MergeFrom(before)); err != nil {
+	if err := p.client.Patch(ctx, after, patchFrom(before)); err != nil {
 		return fmt.Errorf("patching metadata: %w", err)
 	}
 	config.ResourceVersion = after.ResourceVersion
