@@ -77,7 +77,18 @@ func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *
 		return true, ctrl.Result{}, nil
 	}
 	if err := jointoken.Delete(ctx, workload, id); err != nil {
-		return false, ctrl.Result{}, err
+		// Reachable, yet revoking fails (RBAC, an admission webhook, an
+		// outage behind the API server): retried with backoff for the grace
+		// period, then the token is left to expire rather than holding the
+		// config, and its Machine's deletion, forever.
+		if time.Since(config.DeletionTimestamp.Time) < revocationGracePeriod {
+			r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenRevocationFailed", "Revoke",
+				"Cannot revoke join token %s yet (retrying for up to %s after deletion): %v", id, revocationGracePeriod, err)
+			return false, ctrl.Result{}, err
+		}
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenNotRevoked", "Revoke",
+			"Revoking join token %s failed for %s: %v; it expires on its own", id, revocationGracePeriod, err)
+		return true, ctrl.Result{}, nil
 	}
 	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Config deleted: revoked join token %s", id)
 	return true, ctrl.Result{}, nil

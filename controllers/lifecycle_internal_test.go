@@ -11,12 +11,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
@@ -153,4 +155,48 @@ func TestStaleReconcileCannotRecordASecondTokenID(t *testing.T) {
 	r.markWritten(stored)
 	g.Expect(r.cacheBehindOwnWrite(stale)).To(BeTrue(), "an older copy is behind our own write")
 	g.Expect(r.cacheBehindOwnWrite(stored)).To(BeFalse())
+}
+
+// TestDeletionWhenRevocationKeepsFailing: a reachable workload cluster that
+// refuses the revocation holds the config for the grace period (with a
+// warning each try), then lets it go with an event saying the token is
+// left to expire.
+func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
+	scheme := runtime.NewScheme()
+	NewWithT(t).Expect(clusterv1.AddToScheme(scheme)).To(Succeed())
+	NewWithT(t).Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
+	NewWithT(t).Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	refuse := interceptor.Funcs{Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "bootstrap-token-abcdef", errors.New("not allowed"))
+	}}
+	for _, tc := range []struct {
+		name      string
+		deleted   time.Duration
+		wantEvent string
+		wantGone  bool
+	}{
+		{"within the grace period", 10 * time.Second, "Warning JoinTokenRevocationFailed Cannot revoke join token abcdef yet", false},
+		{"after the grace period", 3 * time.Minute, "Warning JoinTokenNotRevoked Revoking join token abcdef failed for 2m0s", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{
+				Namespace: "ns", Name: "worker", Labels: map[string]string{clusterv1.ClusterNameLabel: "c"},
+				Annotations:       map[string]string{TokenIDAnnotation: "abcdef"},
+				Finalizers:        []string{TokenFinalizer},
+				DeletionTimestamp: &metav1.Time{Time: time.Now().Add(-tc.deleted)},
+			}}
+			management := fake.NewClientBuilder().WithScheme(scheme).WithObjects(config, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}).Build()
+			workload := fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(refuse).Build()
+			recorder := events.NewFakeRecorder(10)
+			r := &K0sWorkerConfigReconciler{Client: management, SecretCachingClient: management, Recorder: recorder,
+				ClusterCache: clusterCacheStub{workload: workload}, TokenTTL: 15 * time.Minute}
+
+			_, err := r.reconcileDelete(t.Context(), config)
+			g.Expect(err != nil).To(Equal(!tc.wantGone), "an error (and backoff) only while waiting: %v", err)
+			g.Expect(recorder.Events).To(Receive(HavePrefix(tc.wantEvent)))
+			err = management.Get(t.Context(), client.ObjectKeyFromObject(config), &bootstrapv1.K0sWorkerConfig{})
+			g.Expect(apierrors.IsNotFound(err)).To(Equal(tc.wantGone))
+		})
+	}
 }
