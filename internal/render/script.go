@@ -164,25 +164,32 @@ func writeGetK0s(b *strings.Builder, in Input) {
 }
 
 func writeOras(b *strings.Builder, rawURL string) {
-	ref, byDigest, err := OCIReference(rawURL)
+	ref, err := OCIReference(rawURL)
 	if err != nil {
-		// Render rejects this; Script has no error to return, so the
+		// Validation rejects this; Script has no error to return, so the
 		// script refuses to run instead.
 		fmt.Fprintf(b, "fail %s\n", shQuote(err.Error()))
 		return
 	}
+	// Credentials from the URL reach oras on its standard input, never on
+	// a command line another process could read.
+	login, auth := "", ""
+	if ref.Username != "" || ref.Password != "" {
+		login = fmt.Sprintf("printf '%%s' %s | ", shQuote(ref.Password))
+		auth = fmt.Sprintf(" --username %s --password-stdin", shQuote(ref.Username))
+	}
 	const homeNote = "# oras reads its registry credentials under $HOME, which cloud-init\n# leaves unset.\n"
-	if byDigest {
+	if ref.ByDigest {
 		// The digest names the k0s binary's blob; oras checks it.
 		b.WriteString(homeNote)
-		fmt.Fprintf(b, "HOME=\"${HOME:-/root}\" oras blob fetch --output \"$download\" %s\n", shQuote(ref))
+		fmt.Fprintf(b, "%sHOME=\"${HOME:-/root}\" oras blob fetch%s --output \"$download\" %s\n", login, auth, shQuote(ref.Ref))
 		return
 	}
 	b.WriteString("pull_dir=\"$k0s.pull\"\n")
 	b.WriteString("rm -rf \"$pull_dir\"\n")
 	b.WriteString("mkdir -p \"$pull_dir\"\n")
 	b.WriteString(homeNote)
-	fmt.Fprintf(b, "HOME=\"${HOME:-/root}\" oras pull --output \"$pull_dir\" %s\n", shQuote(ref))
+	fmt.Fprintf(b, "%sHOME=\"${HOME:-/root}\" oras pull%s --output \"$pull_dir\" %s\n", login, auth, shQuote(ref.Ref))
 	b.WriteString("set -- \"$pull_dir\"/*\n")
 	b.WriteString("if [ \"$#\" -ne 1 ] || [ ! -f \"$1\" ]; then\n")
 	b.WriteString("\tfail 'the OCI artifact must hold exactly one file, the k0s binary'\n")

@@ -316,11 +316,12 @@ func TestScriptRejectsAChecksumMismatch(t *testing.T) {
 func TestScriptFetchesWithOras(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
 	for _, tc := range []struct {
-		name     string
-		url      string
-		home     []string
-		wantArgs func(k0s string) []string
-		wantHome string
+		name      string
+		url       string
+		home      []string
+		wantArgs  func(k0s string) []string
+		wantHome  string
+		wantStdin string
 	}{
 		{
 			name: "digest, HOME unset", url: "oci://registry.example.com:5000/k0s/bin@" + digest,
@@ -336,6 +337,14 @@ func TestScriptFetchesWithOras(t *testing.T) {
 			},
 			wantHome: "/home/capi",
 		},
+		{
+			name: "credentials in the URL", url: "oci://robot%2Bci:s3cr%3At@registry.example.com:5000/k0s/bin:v1.33.4-k0s.0",
+			wantArgs: func(k0s string) []string {
+				return []string{"pull", "--username", "robot+ci", "--password-stdin", "--output", k0s + ".pull", "registry.example.com:5000/k0s/bin:v1.33.4-k0s.0"}
+			},
+			wantHome:  "/root",
+			wantStdin: "s3cr:t",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -350,6 +359,7 @@ func TestScriptFetchesWithOras(t *testing.T) {
 			g.Expect(oras.Cmd).To(Equal("oras"))
 			g.Expect(oras.Arg).To(Equal(tc.wantArgs(m.k0sPath(in))))
 			g.Expect(oras.Env).To(HaveKeyWithValue("HOME", strp(tc.wantHome)))
+			g.Expect(oras.Stdin).To(Equal(tc.wantStdin), "the password reaches oras on its standard input, not its command line")
 			g.Expect(m.k0sPath(in) + ".pull").NotTo(BeAnExistingFile())
 			g.Expect(m.layout.sentinel).To(BeAnExistingFile())
 		})
@@ -539,11 +549,12 @@ func scriptVariants() map[string]Input {
 		return in
 	}
 	return map[string]Input{
-		"default":        with(func(in *Input) { in.Version = testVersion }),
-		"latest":         base,
-		"every option":   fullInput(),
-		"get.k0s.sh+sha": with(func(in *Input) { in.DownloadSHA256 = strings.Repeat("a", 64) }),
-		"oci digest":     with(func(in *Input) { in.DownloadURL = "oci://r.example.com/k0s@sha256:" + strings.Repeat("a", 64) }),
+		"default":         with(func(in *Input) { in.Version = testVersion }),
+		"latest":          base,
+		"every option":    fullInput(),
+		"get.k0s.sh+sha":  with(func(in *Input) { in.DownloadSHA256 = strings.Repeat("a", 64) }),
+		"oci digest":      with(func(in *Input) { in.DownloadURL = "oci://r.example.com/k0s@sha256:" + strings.Repeat("a", 64) }),
+		"oci credentials": with(func(in *Input) { in.DownloadURL = "oci://robot:p%27w@r.example.com/k0s:v1" }),
 		"oci tag and sha": with(func(in *Input) {
 			in.DownloadURL = "oci://r.example.com/k0s:v1"
 			in.DownloadSHA256 = strings.Repeat("a", 64)

@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +29,9 @@ type call struct {
 	Env map[string]*string `json:"env"`
 	// Watched is whether the envWatch path existed during the call.
 	Watched bool `json:"watched"`
+	// Stdin is what a call told to read a password from standard input
+	// (--password-stdin) read there.
+	Stdin string `json:"stdin,omitempty"`
 }
 
 // String is "cmd arg1" (enough to tell steps apart).
@@ -58,7 +62,12 @@ func logCall(cmd string, args []string) bool {
 		}
 	}
 	_, err := os.Stat(os.Getenv(envWatch))
-	line, _ := json.Marshal(call{Cmd: cmd, Arg: args, Env: env, Watched: err == nil})
+	c := call{Cmd: cmd, Arg: args, Env: env, Watched: err == nil}
+	if slices.Contains(args, "--password-stdin") {
+		stdin, _ := io.ReadAll(os.Stdin)
+		c.Stdin = string(stdin)
+	}
+	line, _ := json.Marshal(c)
 	f, err := os.OpenFile(os.Getenv(envLog), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		panic(err)

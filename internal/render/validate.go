@@ -3,6 +3,7 @@ package render
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -70,29 +71,58 @@ func ReservedPaths(workingDir string) map[string]string {
 	}
 }
 
-// OCIReference splits oci://host/repo@digest or oci://host/repo:tag into the
-// reference oras takes and whether it names a blob by digest.
-func OCIReference(raw string) (ref string, byDigest bool, err error) {
-	ref = strings.TrimPrefix(raw, "oci://")
-	slash := strings.Index(ref, "/")
-	if slash <= 0 || slash == len(ref)-1 {
-		return "", false, fmt.Errorf("downloadURL %q: want oci://host/repository@digest or oci://host/repository:tag", raw)
-	}
-	if strings.ContainsAny(ref, " \t\n") {
-		return "", false, fmt.Errorf("downloadURL %q contains whitespace", raw)
-	}
-	if at := strings.LastIndex(ref, "@"); at >= 0 {
-		if !strings.Contains(ref[at+1:], ":") {
-			return "", false, fmt.Errorf("downloadURL %q: digest must be algorithm:hex", raw)
+// OCIRef is an oci:// downloadURL taken apart for oras.
+type OCIRef struct {
+	// Ref is what oras takes: host/repository@digest or host/repository:tag.
+	Ref string
+	// ByDigest: Ref names a blob by its digest.
+	ByDigest bool
+	// Username and Password come from the URL's userinfo, if any.
+	Username, Password string
+}
+
+// OCIReference splits oci://[user:password@]host/repo@digest or
+// oci://[user:password@]host/repo:tag into what oras takes.
+func OCIReference(raw string) (OCIRef, error) {
+	// Errors name the reference without its credentials.
+	shown := raw
+	rest := strings.TrimPrefix(raw, "oci://")
+	slash := strings.Index(rest, "/")
+	var ref OCIRef
+	if at := strings.LastIndex(rest[:max(slash, 0)], "@"); slash > 0 && at >= 0 {
+		userinfo := rest[:at]
+		rest = rest[at+1:]
+		shown = "oci://xxxxx@" + rest
+		user, password, _ := strings.Cut(userinfo, ":")
+		var err error
+		if ref.Username, err = url.PathUnescape(user); err != nil {
+			return OCIRef{}, fmt.Errorf("downloadURL %q: the user name is not URL-encoded", shown)
 		}
-		return ref, true, nil
+		if ref.Password, err = url.PathUnescape(password); err != nil {
+			return OCIRef{}, fmt.Errorf("downloadURL %q: the password is not URL-encoded", shown)
+		}
+		slash = strings.Index(rest, "/")
+	}
+	if slash <= 0 || slash == len(rest)-1 {
+		return OCIRef{}, fmt.Errorf("downloadURL %q: want oci://host/repository@digest or oci://host/repository:tag", shown)
+	}
+	if strings.ContainsAny(rest, " \t\n") {
+		return OCIRef{}, fmt.Errorf("downloadURL %q contains whitespace", shown)
+	}
+	ref.Ref = rest
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if !strings.Contains(rest[at+1:], ":") {
+			return OCIRef{}, fmt.Errorf("downloadURL %q: digest must be algorithm:hex", shown)
+		}
+		ref.ByDigest = true
+		return ref, nil
 	}
 	// A colon before the last slash is the registry's port, not a tag.
-	last := ref[strings.LastIndex(ref, "/")+1:]
+	last := rest[strings.LastIndex(rest, "/")+1:]
 	if i := strings.Index(last, ":"); i <= 0 || i == len(last)-1 {
-		return "", false, fmt.Errorf("downloadURL %q pins neither a digest (@sha256:...) nor a tag (:tag)", raw)
+		return OCIRef{}, fmt.Errorf("downloadURL %q pins neither a digest (@sha256:...) nor a tag (:tag)", shown)
 	}
-	return ref, false, nil
+	return ref, nil
 }
 
 // FileMode parses an octal permission string such as "0644" or "755".

@@ -193,7 +193,7 @@ func download(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field
 		case strings.ContainsFunc(spec.DownloadURL, isSpaceOrControl):
 			errs = append(errs, field.Invalid(urlPath, shown, "must not contain whitespace or control characters"))
 		case u.Scheme == "oci":
-			if _, _, err := render.OCIReference(spec.DownloadURL); err != nil {
+			if _, err := render.OCIReference(spec.DownloadURL); err != nil {
 				errs = append(errs, field.Invalid(urlPath, shown, err.Error()))
 			}
 			scheme = u.Scheme

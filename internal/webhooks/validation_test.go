@@ -286,9 +286,15 @@ func TestValidationNeverEchoesURLCredentials(t *testing.T) {
 	g := NewWithT(t)
 	ns := createNamespace(t, "credentials")
 	config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "credentials"}}
-	config.Spec.DownloadURL = "ftp://fetcher:hunter2secret@example.com/k0s"
-	err := env.Client.Create(t.Context(), config)
-	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
-	g.Expect(err.Error()).To(ContainSubstring("spec.downloadURL: "))
-	g.Expect(err.Error()).NotTo(ContainSubstring("hunter2secret"))
+	for _, url := range []string{"ftp://fetcher:hunter2secret@example.com/k0s", "oci://fetcher:hunter2secret@registry.example.com:5000/k0s"} {
+		config.Spec.DownloadURL = url
+		err := env.Client.Create(t.Context(), config)
+		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		g.Expect(err.Error()).To(ContainSubstring("spec.downloadURL: "))
+		g.Expect(err.Error()).NotTo(ContainSubstring("hunter2secret"))
+	}
+
+	// An oci:// reference with credentials is a valid one.
+	config.Spec.DownloadURL = "oci://fetcher:hunter2secret@registry.example.com/k0s:v1.33.4-k0s.0"
+	g.Expect(env.Client.Create(t.Context(), config)).To(Succeed())
 }
