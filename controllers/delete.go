@@ -69,6 +69,7 @@ func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *
 		if !workloadUnreachable(err) {
 			return false, ctrl.Result{}, err
 		}
+		workloadUnreachableWaits.WithLabelValues(config.Namespace + "/" + cluster.Name).Inc()
 		if time.Since(config.DeletionTimestamp.Time) < revocationGracePeriod {
 			return false, ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
@@ -90,6 +91,7 @@ func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *
 			"Revoking join token %s failed for %s: %v; it expires on its own", id, revocationGracePeriod, err)
 		return true, ctrl.Result{}, nil
 	}
+	joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
 	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Config deleted: revoked join token %s", id)
 	return true, ctrl.Result{}, nil
 }

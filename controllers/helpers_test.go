@@ -17,6 +17,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/fixtures"
@@ -228,4 +229,27 @@ func validateCloudConfig(t *testing.T, data []byte) {
 	if err := fixtures.ValidateCloudConfig(data); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tokenOperations reads cabpk0s_join_token_operations_total{operation}
+// from the in-process manager's metrics registry.
+func tokenOperations(t *testing.T, operation string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "cabpk0s_join_token_operations_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "operation" && l.GetValue() == operation {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -137,6 +137,7 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	result, err := r.reconcile(ctx, s)
 	if workloadUnreachable(err) {
 		// The one policy for an unreachable workload cluster: see workloadClient.
+		workloadUnreachableWaits.WithLabelValues(config.Namespace + "/" + cluster.Name).Inc()
 		if !ptr.Deref(config.Status.Initialization.DataSecretCreated, false) {
 			setWaiting(config, bootstrapv1.WorkloadClusterNotReachableReason, "Waiting for the workload cluster's API server to be reachable")
 		}

@@ -261,10 +261,13 @@ func TestTokenExtendedUntilNodeJoins(t *testing.T) {
 		return token.Expiration
 	}
 	first := expiry()
+	extensions, revocations := tokenOperations(t, "extended"), tokenOperations(t, "revoked")
 	g.Eventually(expiry, testTokenTTL, time.Second).Should(BeTemporally(">", first), "the expiry must be extended while the machine has not joined")
+	g.Expect(tokenOperations(t, "extended")).To(BeNumerically(">", extensions), "extensions are counted")
 
 	joinNode(t, ns, "worker")
 	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
+	g.Expect(tokenOperations(t, "revoked")).To(BeNumerically(">", revocations), "revocations are counted")
 }
 
 // TestStatusRebuiltAfterMove: status wiped (as `clusterctl move` leaves it)

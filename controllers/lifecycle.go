@@ -39,8 +39,11 @@ import (
 
 // generate writes the bootstrap data. rotate mints a new token even when
 // the config already has one.
-func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rotate bool) (ctrl.Result, error) {
+func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rotate bool) (_ ctrl.Result, retErr error) {
 	config, owner, cluster := s.config, s.owner, s.cluster
+	firstData := !ptr.Deref(config.Status.Initialization.DataSecretCreated, false)
+	wrote := false
+	defer func() { bootstrapDataRenders.WithLabelValues(renderResult(config, wrote, retErr)).Inc() }()
 
 	if errs, _ := validation.Spec(&config.Spec, field.NewPath("spec")); len(errs) > 0 {
 		setFailed(config, "The spec is invalid (admission should have refused it): %v", errs.ToAggregate())
@@ -96,6 +99,10 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	w, _ := r.writes.get(config.UID)
 	w.dataTokenID, w.dataVersion = token.ID, stored.ResourceVersion
 	r.writes.set(config.UID, w)
+	wrote = true
+	if firstData {
+		bootstrapDataReady.Observe(time.Since(config.CreationTimestamp.Time).Seconds())
+	}
 	if rotate && oldID != "" {
 		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate",
 			"Rotated the MachinePool join token from %s to %s; %s expires on its own", oldID, token.ID, oldID)
@@ -137,18 +144,58 @@ func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, w
 		if err := s.patcher.recordTokenID(ctx, config); err != nil {
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
-		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
+		operation := tokenCreated
+		if rotate {
+			operation = tokenRotated
+		}
+		return counted(operation)(jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now))
 	}
 
 	token, err := jointoken.Get(ctx, workload, id)
 	if apierrors.IsNotFound(err) {
-		return jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now)
+		return counted(tokenCreated)(jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now))
 	}
 	if err != nil {
 		return jointoken.Token{}, err
 	}
 	// Data about to be written must carry a token with most of its life ahead.
-	return jointoken.Extend(ctx, workload, token, r.TokenTTL, r.machineRefreshBelow(), now)
+	return r.extend(ctx, workload, token, now)
+}
+
+// extend extends token when it is due, counting the extensions made.
+func (r *K0sWorkerConfigReconciler) extend(ctx context.Context, workload client.Client, token jointoken.Token, now time.Time) (jointoken.Token, error) {
+	extended, err := jointoken.Extend(ctx, workload, token, r.TokenTTL, r.machineRefreshBelow(), now)
+	if err == nil && !extended.Expiration.Equal(token.Expiration) {
+		joinTokenOperations.WithLabelValues(tokenExtended).Inc()
+	}
+	return extended, err
+}
+
+// counted counts a token operation that succeeded.
+func counted(operation string) func(jointoken.Token, error) (jointoken.Token, error) {
+	return func(token jointoken.Token, err error) (jointoken.Token, error) {
+		if err == nil {
+			joinTokenOperations.WithLabelValues(operation).Inc()
+		}
+		return token, err
+	}
+}
+
+// renderResult names how an attempt to produce data ended, for
+// cabpk0s_bootstrap_data_renders_total.
+func renderResult(config *bootstrapv1.K0sWorkerConfig, wrote bool, err error) string {
+	switch {
+	case wrote:
+		return "written"
+	case workloadUnreachable(err):
+		return bootstrapv1.WorkloadClusterNotReachableReason
+	case err != nil:
+		return "error"
+	}
+	if reason := conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition); reason != "" && reason != bootstrapv1.DataSecretAvailableReason {
+		return reason
+	}
+	return "error"
 }
 
 func tokenDescription(config *bootstrapv1.K0sWorkerConfig) string {
@@ -203,6 +250,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 		if err := jointoken.Delete(ctx, workload, id); err != nil {
 			return ctrl.Result{}, err
 		}
+		joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
 		r.forget(config)
 		delete(config.Annotations, TokenIDAnnotation)
 		controllerutil.RemoveFinalizer(config, TokenFinalizer)
@@ -245,7 +293,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 		if r.poolRotationDue(token.Expiration, now) {
 			return r.generate(ctx, s, true)
 		}
-	} else if token, err = jointoken.Extend(ctx, workload, token, r.TokenTTL, r.machineRefreshBelow(), now); err != nil {
+	} else if token, err = r.extend(ctx, workload, token, now); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
@@ -282,7 +330,7 @@ func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope, 
 		// the data again, with the config's (created anew).
 		return r.generate(ctx, s, false)
 	}
-	token, err = jointoken.Recreate(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now())
+	token, err = counted(tokenRecreated)(jointoken.Recreate(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -102,8 +102,10 @@ func TestFailedPoolRotationIsVisible(t *testing.T) {
 	g.Consistently(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), 3*time.Second, pollEvery).
 		Should(HavePrefix(bootstrapv1.MissingFileSourceReason), "the failure stays visible")
 
+	rotations := tokenOperations(t, "rotated")
 	createMotd(t, ns, "pool-files", "second")
 	rotated := waitForNewToken(t, data, first, waitTimeout)
+	g.Eventually(func() float64 { return tokenOperations(t, "rotated") }, waitTimeout, pollEvery).Should(BeNumerically(">", rotations), "the rotation is counted")
 	g.Expect(cloudConfigFiles(t, rotated.Data["value"])).To(HaveKeyWithValue("/etc/motd", "second"))
 	g.Eventually(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.DataSecretAvailableReason))
 	second := rotated.Annotations[controllers.TokenIDAnnotation]
@@ -332,8 +334,10 @@ func TestLostTokenOfAnUnprovisionedMachineIsRecreated(t *testing.T) {
 	id := data.Annotations[controllers.TokenIDAnnotation]
 	secretHalf := string(tokenSecrets(t, ns, "worker")[0].Data[bootstrapapi.BootstrapTokenSecretKey])
 
+	recreated := tokenOperations(t, "recreated")
 	deleteToken(t, id)
 	g.Eventually(func() []string { return eventReasons(t, ns, "worker") }, 2*testTokenTTL, pollEvery).Should(ContainElement("JoinTokenRecreated"))
+	g.Expect(tokenOperations(t, "recreated")).To(BeNumerically(">", recreated), "the recreation is counted")
 	tokens := tokenSecrets(t, ns, "worker")
 	g.Expect(tokens).To(HaveLen(1))
 	g.Expect(string(tokens[0].Data[bootstrapapi.BootstrapTokenIDKey])).To(Equal(id))

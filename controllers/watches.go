@@ -46,6 +46,7 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 		return fmt.Errorf("indexing K0sWorkerConfigs by content source: %w", err)
 	}
 	sources := r.sourceWatches(mgr.GetClient(), r.SourceCache)
+	registerMetrics(mgr.GetClient())
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&bootstrapv1.K0sWorkerConfig{}, builder.WithPredicates(configChanged)).
 		WithOptions(options).

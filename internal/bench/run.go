@@ -89,6 +89,9 @@ type Result struct {
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// PeakRSSBytes is the provider process's peak resident memory.
 	PeakRSSBytes int64 `json:"peakRSSBytes"`
+	// Metrics are cabpk0s's own metrics at the end, counting from the
+	// process's start (the warm-up machine included); cabpk0s only.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // PerMachine divides a count by N.
@@ -102,28 +105,30 @@ type provider struct {
 	// server's log: they use the Cluster's kubeconfig, like the harness's
 	// own ClusterCache, and differ only by user agent.
 	workloadAgent string
-	start         func(o RunOptions, e *environment, healthAddr string) (*Process, error)
+	start         func(o RunOptions, e *environment, healthAddr, metricsAddr string) (*Process, error)
+	// metrics: the provider serves cabpk0s's metrics, scraped at the end.
+	metrics bool
 }
 
 var providers = map[string]provider{
 	Cabpk0s: {
 		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
-		version: machineVersion + "+k0s.0", workloadAgent: "cabpk0s-manager",
-		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
-			return startManager(o.Commands.Manager, o, e, healthAddr)
+		version: machineVersion + "+k0s.0", workloadAgent: "cabpk0s-manager", metrics: true,
+		start: func(o RunOptions, e *environment, healthAddr, metricsAddr string) (*Process, error) {
+			return startManager(o.Commands.Manager, o, e, healthAddr, metricsAddr)
 		},
 	},
 	CABPK: {
 		configGVK: KubeadmConfigGVK, templateGVK: KubeadmConfigTemplateGVK,
 		version: machineVersion, workloadAgent: "cluster-api-kubeadm-bootstrap-manager",
-		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
-			return startManager(o.Commands.CABPK, o, e, healthAddr)
+		start: func(o RunOptions, e *environment, healthAddr, _ string) (*Process, error) {
+			return startManager(o.Commands.CABPK, o, e, healthAddr, "")
 		},
 	},
 	Floor: {
 		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
 		version: machineVersion + "+k0s.0", workloadAgent: FloorUserAgent,
-		start: func(o RunOptions, e *environment, healthAddr string) (*Process, error) {
+		start: func(o RunOptions, e *environment, healthAddr, _ string) (*Process, error) {
 			args := []string{"--kubeconfig", e.providerKubeconfig, "--health-addr", healthAddr,
 				"--namespace", namespace, "--cluster", clusterName}
 			return StartProcess(o.Commands.Floor, args, filepath.Join(o.Dir, "floor.log"), healthAddr)
@@ -132,8 +137,9 @@ var providers = map[string]provider{
 }
 
 // startManager runs cabpk0s or CABPK with its defaults; only what a
-// process needs to run beside others on one machine is set.
-func startManager(cmd Command, o RunOptions, e *environment, healthAddr string) (*Process, error) {
+// process needs to run beside others on one machine is set, and, given a
+// metricsAddr, metrics served there over plain HTTP.
+func startManager(cmd Command, o RunOptions, e *environment, healthAddr, metricsAddr string) (*Process, error) {
 	webhookAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -145,9 +151,13 @@ func startManager(cmd Command, o RunOptions, e *environment, healthAddr string) 
 	args := []string{
 		"--kubeconfig", e.providerKubeconfig,
 		"--health-addr", healthAddr,
-		"--diagnostics-address", "0",
 		"--webhook-port", webhookPort,
 		"--webhook-cert-dir", e.management.WebhookCertDir(),
+	}
+	if metricsAddr == "" {
+		args = append(args, "--diagnostics-address", "0")
+	} else {
+		args = append(args, "--diagnostics-address", metricsAddr, "--insecure-diagnostics")
 	}
 	return StartProcess(cmd, args, filepath.Join(o.Dir, o.Provider+".log"), healthAddr)
 }
@@ -182,7 +192,13 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	if err != nil {
 		return Result{}, err
 	}
-	proc, err := p.start(o, e, healthAddr)
+	metricsAddr := ""
+	if p.metrics {
+		if metricsAddr, err = freeAddr(); err != nil {
+			return Result{}, err
+		}
+	}
+	proc, err := p.start(o, e, healthAddr, metricsAddr)
 	if err != nil {
 		return Result{}, err
 	}
@@ -247,6 +263,11 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	}
 	if result.Workload, err = e.workloadAudit.Count(Client{UserAgentContains: p.workloadAgent}, start, end); err != nil {
 		return Result{}, err
+	}
+	if p.metrics {
+		if result.Metrics, err = scrapeMetrics(ctx, metricsAddr); err != nil {
+			return Result{}, err
+		}
 	}
 	return result, nil
 }
