@@ -330,11 +330,7 @@ func TestDeletingAConfigRevokesItsToken(t *testing.T) {
 // life is gone the data Secret is rewritten in place with a new, working token.
 func TestMachinePoolTokenRotatesInPlace(t *testing.T) {
 	g := NewWithT(t)
-	ctx := t.Context()
-	ns := newNamespace(t, "pool")
-	cluster := createCluster(t, ns, "pool", fixtures.ClusterOptions{})
-
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "pool", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	ns, cluster := clusterWithConfig(t, "pool", "pool")
 	createMachinePool(t, ns, cluster.Name, "pool", "pool")
 
 	data := waitForDataSecret(t, ns, "pool")

@@ -24,6 +24,16 @@ import (
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
+// clusterWithConfig creates a namespace, a ready Cluster and a config of a
+// pinned k0s version, waiting for its owner.
+func clusterWithConfig(t *testing.T, prefix, configName string) (string, *clusterv1.Cluster) {
+	t.Helper()
+	ns := newNamespace(t, prefix)
+	cluster := createCluster(t, ns, prefix, fixtures.ClusterOptions{})
+	NewWithT(t).Expect(env.Client.Create(t.Context(), newConfig(ns, configName, bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	return ns, cluster
+}
+
 // createMachinePool creates a MachinePool of cluster whose instances are
 // bootstrapped by configName, with a generic infrastructure pool.
 func createMachinePool(t *testing.T, ns, clusterName, name, configName string) {
@@ -318,9 +328,7 @@ func deleteToken(t *testing.T, id string) {
 func TestLostTokenOfAnUnprovisionedMachineIsRecreated(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
-	ns := newNamespace(t, "recreate")
-	cluster := createCluster(t, ns, "recreate", fixtures.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	ns, cluster := clusterWithConfig(t, "recreate", "worker")
 	// Its AWSMachine does not exist yet: the infrastructure is not provisioned.
 	g.Expect(env.Client.Create(ctx, &clusterv1.Machine{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},

@@ -13,7 +13,6 @@ import (
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
-	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 )
 
@@ -130,9 +129,7 @@ func TestDeleteForMoveKeepsToken(t *testing.T) {
 func bootstrappedWorker(t *testing.T, prefix string) (ns string, cluster *clusterv1.Cluster, tokenID string) {
 	t.Helper()
 	g := NewWithT(t)
-	ns = newNamespace(t, prefix)
-	cluster = createCluster(t, ns, prefix, fixtures.ClusterOptions{})
-	g.Expect(env.Client.Create(t.Context(), newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	ns, cluster = clusterWithConfig(t, prefix, "worker")
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 	tokenID = waitForDataSecret(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
 	g.Expect(tokenID).NotTo(BeEmpty())
