@@ -111,6 +111,11 @@ func (r *K0sWorkerConfigReconciler) dataTokenID(ctx context.Context, config *boo
 	case err == nil && written && olderThan(secret.ResourceVersion, w.dataVersion):
 		return w.dataTokenID, nil
 	case err == nil:
+		if written {
+			// The cache caught up: from now on a Secret it lacks is gone.
+			w.dataTokenID, w.dataVersion = "", ""
+			r.writes.set(config.UID, w)
+		}
 		return secret.Annotations[TokenIDAnnotation], nil
 	case written:
 		id := w.dataTokenID

@@ -107,20 +107,16 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
-	// Pausing and unpausing are patched at once by Cluster API's helper;
-	// the common case, not paused before or now, rides on the one status
-	// patch at the end instead of costing a patch and a requeue of its own.
-	if annotations.IsPaused(cluster, config) || !conditions.IsFalse(config, bootstrapv1.PausedCondition) && conditions.Has(config, bootstrapv1.PausedCondition) {
-		// The helper asks for a requeue after it patched, but the config's
-		// own status writes do not wake it (configChanged): carry on here.
-		isPaused, _, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, config)
-		if err != nil {
+	// Pausing is patched at once by Cluster API's helper. Unpausing, and
+	// the common case, not paused before or now, ride on the one status
+	// patch at the end (Paused=False is set below): no patch of its own,
+	// no requeue our own status write would not trigger, and no stale
+	// resourceVersion for the token ID's optimistic lock.
+	if annotations.IsPaused(cluster, config) {
+		if _, _, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, config); err != nil {
 			return ctrl.Result{}, err
 		}
-		if isPaused {
-			return ctrl.Result{}, r.waitWhilePaused(ctx, config, cluster)
-		}
-		patcher = newConfigPatcher(r.Client, config)
+		return ctrl.Result{}, r.waitWhilePaused(ctx, config, cluster)
 	}
 
 	s := &scope{config: config, owner: owner, cluster: cluster, patcher: patcher}
@@ -128,11 +124,13 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	before := currentCondition(config)
 	defer func() {
 		r.summarize(config, before)
-		if err := s.patcher.patch(ctx, config, retErr == nil); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, err})
-			return
-		}
+		err := s.patcher.patch(ctx, config, retErr == nil)
+		// Whatever was written (metadata, status, or both) moved the
+		// version the cache must catch up with.
 		r.markWritten(config)
+		if err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+		}
 	}()
 	result, err := r.reconcile(ctx, s)
 	if workloadUnreachable(err) {

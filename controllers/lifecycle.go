@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,9 +47,14 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	wrote := false
 	defer func() { bootstrapDataRenders.WithLabelValues(renderResult(config, wrote, retErr)).Inc() }()
 
-	if errs, _ := validation.Spec(&config.Spec, field.NewPath("spec")); len(errs) > 0 {
-		setFailed(config, "The spec is invalid (admission should have refused it): %v", errs.ToAggregate())
-		return ctrl.Result{}, nil
+	// Data already written (a rotation, a re-render) was made from a spec
+	// that passed; a rule added by a later release must not stop a pool's
+	// rotation over it.
+	if firstData {
+		if errs, _ := validation.Spec(&config.Spec, field.NewPath("spec")); len(errs) > 0 {
+			setFailed(config, "The spec is invalid (admission should have refused it): %v", errs.ToAggregate())
+			return ctrl.Result{}, nil
+		}
 	}
 	version, err := bootstrapinput.Version(&config.Spec, owner.version())
 	if err != nil {
@@ -136,12 +143,16 @@ func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, w
 		if id, err = jointoken.NewID(); err != nil {
 			return jointoken.Token{}, err
 		}
+		annotations, finalizers := maps.Clone(config.Annotations), slices.Clone(config.Finalizers)
 		if config.Annotations == nil {
 			config.Annotations = map[string]string{}
 		}
 		config.Annotations[TokenIDAnnotation] = id
 		controllerutil.AddFinalizer(config, TokenFinalizer)
 		if err := s.patcher.recordTokenID(ctx, config); err != nil {
+			// Not recorded: the reconcile's closing patch must not record
+			// it either, without the lock.
+			config.Annotations, config.Finalizers = annotations, finalizers
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
 		operation := tokenCreated
@@ -151,11 +162,15 @@ func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, w
 		return counted(operation)(jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now))
 	}
 
-	token, err := jointoken.Get(ctx, workload, id)
-	if apierrors.IsNotFound(err) {
+	token, err := jointoken.GetOwn(ctx, workload, id, tokenDescription(config))
+	switch {
+	case apierrors.IsNotFound(err):
 		return counted(tokenCreated)(jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now))
-	}
-	if err != nil {
+	case errors.Is(err, jointoken.ErrNotOurs):
+		// The recorded ID names another config's token (a config copied
+		// with its annotations): this one gets a token of its own.
+		return r.ensureToken(ctx, s, workload, true)
+	case err != nil:
 		return jointoken.Token{}, err
 	}
 	// Data about to be written must carry a token with most of its life ahead.

@@ -200,3 +200,32 @@ func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
 		})
 	}
 }
+
+// TestConflictLeavesNothingForTheClosingPatch: when recording a token ID
+// conflicts, the config in memory is put back as it was, so the patch that
+// closes every reconcile (no lock) cannot record the ID after all.
+func TestConflictLeavesNothingForTheClosingPatch(t *testing.T) {
+	g := NewWithT(t)
+	scheme := runtime.NewScheme()
+	g.Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
+	g.Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "w"}}).Build()
+	stale := &bootstrapv1.K0sWorkerConfig{}
+	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stale)).To(Succeed())
+	// Another reconcile recorded a first ID meanwhile.
+	fresh := stale.DeepCopy()
+	fresh.Annotations = map[string]string{TokenIDAnnotation: "aaaaaa"}
+	g.Expect(c.Update(t.Context(), fresh)).To(Succeed())
+
+	r := &K0sWorkerConfigReconciler{Client: c, TokenTTL: 15 * time.Minute}
+	s := &scope{config: stale, owner: &configOwner{machine: &clusterv1.Machine{}}, patcher: newConfigPatcher(c, stale)}
+	_, err := r.ensureToken(t.Context(), s, fake.NewClientBuilder().WithScheme(scheme).Build(), false)
+	g.Expect(err).To(MatchError(ContainSubstring("recording the join token ID")))
+	g.Expect(stale.Annotations).NotTo(HaveKey(TokenIDAnnotation))
+	g.Expect(stale.Finalizers).NotTo(ContainElement(TokenFinalizer))
+
+	g.Expect(s.patcher.patch(t.Context(), stale, false)).To(Succeed(), "the closing patch")
+	stored := &bootstrapv1.K0sWorkerConfig{}
+	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stored)).To(Succeed())
+	g.Expect(stored.Annotations).To(HaveKeyWithValue(TokenIDAnnotation, "aaaaaa"), "the first ID stands")
+}

@@ -373,3 +373,22 @@ func TestLostTokenOfAProvisionedMachineIsReported(t *testing.T) {
 	g.Expect(tokenExists(t, id)).To(BeFalse(), "not brought back")
 	g.Expect(eventReasons(t, ns, "worker")).To(ContainElement(bootstrapv1.JoinTokenMissingReason))
 }
+
+// TestCopiedConfigGetsItsOwnToken: a config applied with another's token ID
+// annotation (kubectl get -o yaml, renamed, applied) does not share that
+// token, whose first join would revoke it for both: it mints its own.
+func TestCopiedConfigGetsItsOwnToken(t *testing.T) {
+	g := NewWithT(t)
+	ns, cluster, original := bootstrappedWorker(t, "copied")
+	copied := newConfig(ns, "copy", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"})
+	copied.Annotations = map[string]string{controllers.TokenIDAnnotation: original}
+	g.Expect(env.Client.Create(t.Context(), copied)).To(Succeed())
+	createMachine(t, ns, cluster.Name, "copy", "copy")
+	data := waitForDataSecret(t, ns, "copy")
+	own := data.Annotations[controllers.TokenIDAnnotation]
+	g.Expect(own).NotTo(BeEmpty())
+	g.Expect(own).NotTo(Equal(original))
+	g.Expect(getConfig(t, ns, "copy").Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, own))
+	g.Expect(tokenExists(t, original)).To(BeTrue(), "the original's token is left alone")
+	g.Expect(tokenSecrets(t, ns, "copy")).To(HaveLen(1))
+}

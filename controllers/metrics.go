@@ -54,7 +54,7 @@ type liveTokens struct {
 
 func newLiveTokens(reader client.Reader) *liveTokens {
 	return &liveTokens{reader: reader, desc: prometheus.NewDesc("cabpk0s_join_tokens_live",
-		"Join tokens configs keep alive (recorded and not yet revoked), by cluster (namespace/name).", []string{"cluster"}, nil)}
+		"Join tokens configs keep alive (recorded and not yet revoked), by cluster (namespace/name). Every replica reports it: aggregate with max, not sum.", []string{"cluster"}, nil)}
 }
 
 func (l *liveTokens) Describe(ch chan<- *prometheus.Desc) { ch <- l.desc }
@@ -63,7 +63,8 @@ func (l *liveTokens) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	configs := &bootstrapv1.K0sWorkerConfigList{}
-	if err := l.reader.List(ctx, configs); err != nil {
+	// Read-only: the cache's objects need no copies.
+	if err := l.reader.List(ctx, configs, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	live := map[string]int{}

@@ -110,11 +110,21 @@ func Recreate(ctx context.Context, c client.Client, token Token, description str
 	return token, nil
 }
 
+// ErrNotOurs: a bootstrap token exists under the ID but was not created
+// for this description (another config's, or someone else's).
+var ErrNotOurs = errors.New("was not created by cabpk0s for this config")
+
 // existing returns token id that a Create found already there, if it is
-// the one an earlier try of the same Create wrote: a bootstrap token with
-// the same description and k0s's worker usages. Anything else under that
-// name is not ours to hand to a machine.
+// the one an earlier try of the same Create wrote.
 func existing(ctx context.Context, c client.Client, id, description string) (Token, error) {
+	return GetOwn(ctx, c, id, description)
+}
+
+// GetOwn reads token id, if it is one cabpk0s created for description: a
+// bootstrap token with that description and k0s's worker usages; else an
+// error wrapping ErrNotOurs. Anything else under that name is not ours to
+// hand to a machine.
+func GetOwn(ctx context.Context, c client.Client, id, description string) (Token, error) {
 	s := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: SecretName(id)}, s); err != nil {
 		return Token{}, err
@@ -124,7 +134,7 @@ func existing(ctx context.Context, c client.Client, id, description string) (Tok
 		ours = ours && string(s.Data[usage]) == "true"
 	}
 	if !ours {
-		return Token{}, fmt.Errorf("bootstrap token Secret %s/%s exists but was not created by cabpk0s for this config (another description, type or usages): it is left as it is", s.Namespace, s.Name)
+		return Token{}, fmt.Errorf("bootstrap token Secret %s/%s exists but %w (another description, type or usages): it is left as it is", s.Namespace, s.Name, ErrNotOurs)
 	}
 	return fromSecret(s)
 }

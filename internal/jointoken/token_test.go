@@ -223,6 +223,7 @@ func TestCreateRefusesATokenItDidNotWrite(t *testing.T) {
 			c := newWorkload(interceptor.Funcs{}, foreign.DeepCopy())
 			_, err := jointoken.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
 			g.Expect(err).To(MatchError(ContainSubstring("exists but was not created by cabpk0s for this config")))
+			g.Expect(errors.Is(err, jointoken.ErrNotOurs)).To(BeTrue())
 			g.Expect(err.Error()).NotTo(ContainSubstring("foreignsecret000"))
 			g.Expect(stored(t, c, "abcdef").Data).To(Equal(foreign.Data), "left as it is")
 		})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -65,7 +67,20 @@ func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, cluste
 // Secrets and ConfigMaps configs read content from: the manager's cache
 // keeps only Secrets with a cluster label, and no ConfigMaps.
 func (o *Options) sourceCache(mgr ctrl.Manager) (cache.Cache, error) {
-	opts := cache.Options{HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), SyncPeriod: &o.SyncPeriod}
+	opts := cache.Options{
+		HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), SyncPeriod: &o.SyncPeriod,
+		// Only a source's name matters: annotations (kubectl's
+		// last-applied-configuration holds a Secret's data), labels and
+		// managed fields are dropped before they reach memory.
+		DefaultTransform: func(in any) (any, error) {
+			if obj, ok := in.(metav1.Object); ok {
+				obj.SetAnnotations(nil)
+				obj.SetLabels(nil)
+				obj.SetManagedFields(nil)
+			}
+			return in, nil
+		},
+	}
 	if o.WatchNamespace != "" {
 		opts.DefaultNamespaces = map[string]cache.Config{o.WatchNamespace: {}}
 	}

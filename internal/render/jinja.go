@@ -9,8 +9,9 @@ import (
 
 // CheckJinja reports the first reason cloud-init's Jinja (Jinja2 with the
 // do extension, which renders every byte of cloud-config under the
-// "## template: jinja" header) would refuse s as a template. It checks what
-// parsing checks: delimiters closed, a lexer's characters, strings and
+// "## template: jinja" header) would refuse s as a template, s standing
+// where it stands in bootstrap data: with more text after it. It checks
+// what parsing checks: delimiters closed, a lexer's characters, strings and
 // brackets closed, known tags, blocks balanced. Undefined variables are no
 // error: cloud-init renders them as CI_MISSING_JINJA_VAR/<name>.
 func CheckJinja(s string) error {
@@ -61,10 +62,6 @@ func (c *jinjaChecker) run() error {
 		case '#':
 			end := strings.Index(c.src[start+2:], "#}")
 			if end < 0 {
-				if strings.TrimSpace(c.src[start+2:]) == "" {
-					// Jinja takes a trailing {# for text.
-					return c.closed()
-				}
 				return c.errorf(start, "comment {# is never closed with #}")
 			}
 			pos = start + 2 + end + 2
@@ -99,10 +96,7 @@ func (c *jinjaChecker) statement(start int) (int, error) {
 	if body < len(c.src) && (c.src[body] == '-' || c.src[body] == '+') {
 		body++
 	}
-	tagStart := body
-	for tagStart < len(c.src) && isJinjaSpace(c.src[tagStart]) {
-		tagStart++
-	}
+	tagStart := skipSpace(c.src, body)
 	tagEnd := tagStart
 	for tagEnd < len(c.src) && isNameByte(c.src[tagEnd]) {
 		tagEnd++
@@ -112,6 +106,11 @@ func (c *jinjaChecker) statement(start int) (int, error) {
 		end, err := c.expression(start, tagEnd, "%}", true)
 		if err != nil {
 			return 0, err
+		}
+		if c.src[end-3] == '+' || strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(c.src[tagEnd:end-2], "-"), " ")) != "" {
+			// Jinja's lexer knows {%[-+]? raw -?%} only; anything else is
+			// parsed as a tag raw, which does not exist.
+			return 0, c.errorf(start, "unknown tag %q", tag)
 		}
 		closing := strings.Index(c.src[end:], "endraw")
 		for closing >= 0 && !isRawEnd(c.src, end+closing) {
@@ -123,10 +122,6 @@ func (c *jinjaChecker) statement(start int) (int, error) {
 			closing += 6 + next
 		}
 		if closing < 0 {
-			if strings.TrimSpace(c.src[end:]) == "" {
-				// Jinja takes a trailing {% raw %} for text.
-				return len(c.src), nil
-			}
 			return 0, c.errorf(start, "{%% raw %%} is never closed with {%% endraw %%}")
 		}
 		after := strings.Index(c.src[end+closing:], "%}")
@@ -142,8 +137,9 @@ func (c *jinjaChecker) statement(start int) (int, error) {
 	case jinjaBlockTags[tag] != "":
 		c.blocks = append(c.blocks, openBlock{tag: tag, line: c.line(start)})
 	case tag == "set":
-		// {% set x = ... %} is one statement; {% set x %}...{% endset %} a block.
-		if !strings.Contains(c.src[tagEnd:end], "=") {
+		// {% set x = ... %} is one statement; {% set x %}...{% endset %} a
+		// block (with filters: {% set x | upper %}).
+		if !hasAssignment(c.src[tagEnd:end]) {
 			c.blocks = append(c.blocks, openBlock{tag: "set", line: c.line(start)})
 		}
 	case tag == "else" || tag == "elif":
@@ -185,11 +181,8 @@ func isRawEnd(src string, at int) bool {
 	if i < 1 || src[i] != '%' || src[i-1] != '{' {
 		return false
 	}
-	j := at + len("endraw")
-	for j < len(src) && isJinjaSpace(src[j]) {
-		j++
-	}
-	if j < len(src) && src[j] == '-' {
+	j := skipSpace(src, at+len("endraw"))
+	if j < len(src) && (src[j] == '-' || src[j] == '+') {
 		j++
 	}
 	return j+1 < len(src) && src[j] == '%' && src[j+1] == '}'
@@ -222,10 +215,11 @@ func (c *jinjaChecker) expression(start, pos int, closing string, statement bool
 				return pos + len(closing), nil
 			}
 		}
-		switch {
-		case isJinjaSpace(ch):
-			pos++
+		if r, size := utf8.DecodeRuneInString(c.src[pos:]); unicode.IsSpace(r) {
+			pos += size
 			continue
+		}
+		switch {
 		case ch == '\'' || ch == '"':
 			end := closingQuote(c.src, pos)
 			if end < 0 {
@@ -244,7 +238,7 @@ func (c *jinjaChecker) expression(start, pos int, closing string, statement bool
 			pos++
 		case isNameByte(ch) || ch >= utf8.RuneSelf:
 			r, size := utf8.DecodeRuneInString(c.src[pos:])
-			if ch >= utf8.RuneSelf && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			if ch >= utf8.RuneSelf && !isIdentifierRune(r) {
 				return 0, c.errorf(pos, "unexpected char %q", r)
 			}
 			pos += size
@@ -278,3 +272,49 @@ func isNameByte(b byte) bool {
 }
 
 func isJinjaSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// skipSpace skips whitespace as Python's \s does: any Unicode space.
+func skipSpace(s string, pos int) int {
+	for pos < len(s) {
+		r, size := utf8.DecodeRuneInString(s[pos:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		pos += size
+	}
+	return pos
+}
+
+// isIdentifierRune is what Python identifiers (Jinja's names) may hold
+// beyond ASCII: letters, digits, combining marks, connectors.
+func isIdentifierRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc, unicode.Pc, unicode.Nl)
+}
+
+// hasAssignment tells whether a set statement's body assigns: an = outside
+// strings and brackets that is not part of ==, !=, <= or >=.
+func hasAssignment(body string) bool {
+	depth := 0
+	for i := 0; i < len(body); i++ {
+		switch ch := body[i]; ch {
+		case '\'', '"':
+			if end := closingQuote(body, i); end > i {
+				i = end
+			}
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		case '=':
+			prevOp := i > 0 && strings.ContainsRune("=!<>", rune(body[i-1]))
+			nextEq := i+1 < len(body) && body[i+1] == '='
+			if depth == 0 && !prevOp && !nextEq {
+				return true
+			}
+			if nextEq {
+				i++
+			}
+		}
+	}
+	return false
+}

@@ -41,7 +41,7 @@ env = jinja2.Environment(trim_blocks=True, extensions=["jinja2.ext.do"])
 out = []
 for s in json.load(sys.stdin):
     try:
-        env.parse(s)
+        env.parse(s + "\ntext after it")
         out.append("")
     except jinja2.TemplateSyntaxError as e:
         out.append(str(e) or "syntax error")
@@ -69,6 +69,14 @@ var jinjaCases = []string{
 	"a lone { brace and } and {x}",
 	"json: {\"key\": \"value\"}",
 	"{{ 1 != 2 }} {{ 2 ** 3 // 1 }} {{ 'a' ~ 'b' }}",
+	"{%+ raw -%}{{ $x }}{% endraw +%}",
+	"{{\u00a0v1.instance_id\u2003}} {%\u00a0if x %}y{% endif %}",
+	"{{ caf\u0065\u0301 }}",
+	"{% set greeting | upper %}hello{% endset %}",
+	"{% set x = 'a=b' %}{% if x == 'a' %}{% endif %}",
+	"{#",
+	"{% raw %}",
+	"{% raw +%}x{% endraw %}",
 	// Broken.
 	"{{ $labels.instance }} is down",
 	"{{ }}",

@@ -307,11 +307,13 @@ func templates(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) field
 			check(fldPath.Child("files").Index(i).Child("content"), f.Content)
 		}
 	}
-	for i, c := range spec.PreK0sCommands {
-		check(fldPath.Child("preK0sCommands").Index(i), c)
+	// The commands of each list are one file on the machine, one template:
+	// an {% if %} may open in one command and close in another.
+	if len(spec.PreK0sCommands) > 0 {
+		check(fldPath.Child("preK0sCommands"), strings.Join(spec.PreK0sCommands, "\n"))
 	}
-	for i, c := range spec.PostK0sCommands {
-		check(fldPath.Child("postK0sCommands").Index(i), c)
+	if len(spec.PostK0sCommands) > 0 {
+		check(fldPath.Child("postK0sCommands"), strings.Join(spec.PostK0sCommands, "\n"))
 	}
 	return errs
 }

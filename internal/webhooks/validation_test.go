@@ -73,7 +73,7 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		}, "spec.files[0].content", "is a Jinja template on the machine (cloud-init renders cloud-config with Jinja) and does not parse: line 1: unexpected char '$'"},
 		{"a command Jinja cannot parse", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.PreK0sCommands = []string{"echo ok", "{% if x %}echo never closed"}
-		}, "spec.preK0sCommands[1]", "{% if %} is never closed with {% endif %}"},
+		}, "spec.preK0sCommands", "line 2: {% if %} is never closed with {% endif %}"},
 		{"download URL with a space", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.DownloadURL = "https://example.com/k0s binary"
 		}, "spec.downloadURL", "must not contain whitespace"},
@@ -210,6 +210,8 @@ func TestValidationAcceptsGoodInput(t *testing.T) {
 		{Provisioner: bootstrapv1.ProvisionerSpec{Type: bootstrapv1.ProvisioningFormatIgnition, Ignition: &bootstrapv1.IgnitionSpec{Variant: bootstrapv1.IgnitionVariantFCOS, Version: "1.5.0"}},
 			Files: []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{{ $labels.instance }}"}}},
 		{Files: []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{% raw %}{{ $labels.instance }}{% endraw %}"}}},
+		// One template across the commands of a list, as on the machine.
+		{PreK0sCommands: []string{"{% if v1.cloud_name == 'aws' %}", "echo on aws", "{% endif %}"}},
 	} {
 		config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("good-%d", i)}, Spec: spec}
 		g.Expect(env.Client.Create(t.Context(), config)).To(Succeed(), "spec %d", i)

@@ -10,6 +10,7 @@ package webhooks
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -41,13 +42,19 @@ var K0sWorkerConfigTemplateConverter = conversion.NewHubSpokeConverter(&bootstra
 // Setup registers the validating and conversion webhooks of both kinds.
 func Setup(mgr ctrl.Manager) error {
 	if err := ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sWorkerConfig{}).
-		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: validateConfig}).
+		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: validateConfig,
+			sameSpec: func(old, obj *bootstrapv1.K0sWorkerConfig) bool {
+				return equality.Semantic.DeepEqual(old.Spec, obj.Spec)
+			}}).
 		WithConverter(K0sWorkerConfigConverter).
 		Complete(); err != nil {
 		return err
 	}
 	return ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sWorkerConfigTemplate{}).
-		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfigTemplate]{kind: "K0sWorkerConfigTemplate", validate: validateTemplate}).
+		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfigTemplate]{kind: "K0sWorkerConfigTemplate", validate: validateTemplate,
+			sameSpec: func(old, obj *bootstrapv1.K0sWorkerConfigTemplate) bool {
+				return equality.Semantic.DeepEqual(old.Spec, obj.Spec)
+			}}).
 		WithConverter(K0sWorkerConfigTemplateConverter).
 		Complete()
 }
@@ -70,6 +77,8 @@ func validateTemplate(t *bootstrapv1.K0sWorkerConfigTemplate) (field.ErrorList, 
 type specValidator[T client.Object] struct {
 	kind     string
 	validate func(T) (field.ErrorList, []string)
+	// sameSpec tells an update that leaves the spec alone.
+	sameSpec func(old, obj T) bool
 }
 
 var (
@@ -82,11 +91,13 @@ func (v specValidator[T]) ValidateCreate(_ context.Context, obj T) (admission.Wa
 	return v.check(obj)
 }
 
-// ValidateUpdate validates a changed object, except one being deleted: its
-// remaining updates are finalizers coming off, and a rule added in a later
-// release must never keep an object stored under an older one from going.
-func (v specValidator[T]) ValidateUpdate(_ context.Context, _, obj T) (admission.Warnings, error) {
-	if !obj.GetDeletionTimestamp().IsZero() {
+// ValidateUpdate validates a changed spec. An update that leaves the spec
+// as it is (metadata: the controller's token ID and finalizer, a user's
+// labels) and any update of an object being deleted pass: a rule added in a
+// later release must never keep an object stored under an older one from
+// being looked after or from going.
+func (v specValidator[T]) ValidateUpdate(_ context.Context, old, obj T) (admission.Warnings, error) {
+	if !obj.GetDeletionTimestamp().IsZero() || v.sameSpec(old, obj) {
 		return nil, nil
 	}
 	return v.check(obj)
