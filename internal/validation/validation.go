@@ -296,6 +296,14 @@ func templates(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) field
 	}
 	var errs field.ErrorList
 	check := func(p *field.Path, text string) {
+		if hasJinja(text) && strings.ContainsFunc(text, func(r rune) bool { return r != '\t' && r != '\n' && isControl(r) }) {
+			// YAML writes such text quoted, with escapes: Jinja on the
+			// machine would see the escapes, not the text.
+			errs = append(errs, field.Invalid(p, field.OmitValueType{},
+				"is a Jinja template on the machine and holds control characters cloud-config can only write escaped, which Jinja would then see: "+
+					"move the file into a Secret or ConfigMap and use contentFrom"))
+			return
+		}
 		if err := render.CheckJinja(text); err != nil {
 			errs = append(errs, field.Invalid(p, field.OmitValueType{},
 				fmt.Sprintf("is a Jinja template on the machine (cloud-init renders cloud-config with Jinja) and does not parse: %v; "+

@@ -71,6 +71,9 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"inline content Jinja cannot parse", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.Files = []bootstrapv1.File{{Path: "/etc/prometheus/rules.yaml", Content: "summary: {{ $labels.instance }} is down"}}
 		}, "spec.files[0].content", "is a Jinja template on the machine (cloud-init renders cloud-config with Jinja) and does not parse: line 1: unexpected char '$'"},
+		{"inline template with control characters", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/form", Content: "{{ v1.instance_id }}\fpage two"}}
+		}, "spec.files[0].content", "holds control characters cloud-config can only write escaped"},
 		{"a command Jinja cannot parse", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.PreK0sCommands = []string{"echo ok", "{% if x %}echo never closed"}
 		}, "spec.preK0sCommands", "line 2: {% if %} is never closed with {% endif %}"},
