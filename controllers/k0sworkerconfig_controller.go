@@ -2,13 +2,14 @@
 // world (owner, Cluster, workload cluster), decides, and writes the join
 // token, the bootstrap data Secret and the config's status.
 //
-// One subject per file: watches.go (what wakes a config), owner.go (its
-// Machine or MachinePool), inputs.go (CA, sources), lifecycle.go (token and
-// data: generate, rotate, refresh, revoke), datasecret.go (the Secret, and
-// status rebuilt after a move), delete.go, workload.go (the one policy for
-// an unreachable workload cluster), status.go (conditions and events),
-// patch.go (the writes), memory.go, names.go (finalizer, annotation,
-// intervals).
+// One subject per file: watches.go (what wakes a config), sources.go (the
+// watch on the Secrets and ConfigMaps configs read), owner.go (its Machine
+// or MachinePool), inputs.go (the cluster CA, the join server),
+// lifecycle.go (token and data: generate, rotate, refresh, recover,
+// revoke), datasecret.go (the Secret, and status rebuilt after a move),
+// delete.go, workload.go (the one policy for an unreachable workload
+// cluster), status.go (conditions and events), patch.go (the writes),
+// memory.go, metrics.go, names.go (finalizer, annotation, intervals).
 package controllers
 
 import (
