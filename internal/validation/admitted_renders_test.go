@@ -51,7 +51,7 @@ var (
 	}
 	shas     = pool[string]{good: []string{"", strings.Repeat("a", 64)}, bad: []string{"abc", strings.Repeat("g", 64)}}
 	versions = pool[string]{good: []string{"", "v1.33.4+k0s.0", "1.33.4-k0s.0", "v1.34.1"}, bad: []string{"latest", "v1.33.4+rke2r1"}}
-	perms    = pool[string]{good: []string{"", "0644", "600", "0755"}, bad: []string{"rw-r", "0988", "17777"}}
+	perms    = pool[string]{good: []string{"", "0644", "600", "0755", "4755", "1777"}, bad: []string{"rw-r", "0988", "17777"}}
 	contents = []string{"x", "{{ v1.instance_id }}", "#!/bin/sh\necho $HOME\n", "--kubelet-extra-args=\"--a=b", "'"}
 	args     = pool[string]{good: []string{"--debug", "--kubelet-extra-args=--max-pods=110", "--kubelet-extra-args", "--labels=a=b", "'", "$(id)"}, bad: []string{"a\x00b"}}
 	commands = []string{"echo hi", "systemctl stop locksmithd", "'", "$(id)"}

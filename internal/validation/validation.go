@@ -151,8 +151,15 @@ func files(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) field.Err
 			errs = append(errs, contentSource(f.ContentFrom, p.Child("contentFrom"))...)
 		}
 
-		if f.Permissions != "" && !octalPermissions.MatchString(f.Permissions) {
+		switch {
+		case f.Permissions != "" && !octalPermissions.MatchString(f.Permissions):
 			errs = append(errs, field.Invalid(p.Child("permissions"), f.Permissions, `must be an octal file mode such as "0644" or "0600"`))
+		case spec.Provisioner.Type == bootstrapv1.ProvisioningFormatIgnition && f.Permissions != "":
+			// The Ignition spec versions the variants' Butane versions
+			// produce (before 3.6) refuse setuid, setgid and sticky bits.
+			if mode, err := render.FileMode(f.Permissions); err == nil && mode > 0o777 {
+				errs = append(errs, field.Invalid(p.Child("permissions"), f.Permissions, "setuid, setgid and sticky bits cannot be set with Ignition: use a mode of at most 0777"))
+			}
 		}
 	}
 	return errs

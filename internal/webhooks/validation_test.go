@@ -100,6 +100,11 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"non-octal permissions", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "x", Permissions: "0988"}}
 		}, "spec.files[0].permissions", "must be an octal file mode"},
+		{"setuid with Ignition", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Provisioner.Type = bootstrapv1.ProvisioningFormatIgnition
+			s.Provisioner.Ignition = &bootstrapv1.IgnitionSpec{Variant: bootstrapv1.IgnitionVariantFCOS, Version: "1.5.0"}
+			s.Files = []bootstrapv1.File{{Path: "/opt/bin/tool", Content: "x", Permissions: "4755"}}
+		}, "spec.files[0].permissions", "setuid, setgid and sticky bits cannot be set with Ignition"},
 		{"ftp download URL", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.DownloadURL = "ftp://example.com/k0s"
 		}, "spec.downloadURL", "scheme must be https, http or oci"},
