@@ -35,6 +35,7 @@ import (
 	"k8s.io/component-base/logs"
 	logsv1 "k8s.io/component-base/logs/api/v1"
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
+	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/cabpk0s/cabpk0s/internal/manager"
@@ -92,7 +93,7 @@ var variableRef = regexp.MustCompile(`\$\{([A-Za-z0-9_]+):=([^}]*)\}`)
 // manifest is the parsed output of kustomize build config/default.
 type manifest struct {
 	raw     string
-	objects []*unstructured.Unstructured
+	objects []unstructured.Unstructured
 }
 
 var (
@@ -114,7 +115,7 @@ func releaseManifest(t *testing.T) *manifest {
 			buildFailed = "kustomize build config/default: " + err.Error() + "\n" + stderr.String()
 			return
 		}
-		objects, err := fixtures.Objects(out)
+		objects, err := utilyaml.ToUnstructured(out)
 		if err != nil {
 			buildFailed = "parsing kustomize output: " + err.Error()
 			return
@@ -129,9 +130,9 @@ func releaseManifest(t *testing.T) *manifest {
 
 func (m *manifest) ofKind(kind string) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
-	for _, o := range m.objects {
-		if o.GetKind() == kind {
-			out = append(out, o)
+	for i := range m.objects {
+		if m.objects[i].GetKind() == kind {
+			out = append(out, &m.objects[i])
 		}
 	}
 	return out

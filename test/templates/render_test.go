@@ -17,10 +17,10 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cluster-api/cmd/clusterctl/client/yamlprocessor"
+	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -225,7 +225,7 @@ func TestClusterTemplatesDryRun(t *testing.T) {
 			g.Expect(unknown).To(BeEmpty(), "variables without a default that nothing sets")
 			g.Expect(string(out)).NotTo(ContainSubstring("${"), "unrendered variables")
 
-			objs, err := fixtures.Objects(out)
+			objs, err := utilyaml.ToUnstructured(out)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(objs).NotTo(BeEmpty())
 			kinds := map[string]int{}
@@ -245,7 +245,8 @@ func TestClusterTemplatesDryRun(t *testing.T) {
 			}
 
 			g.Expect(m.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
-			for _, o := range objs {
+			for i := range objs {
+				o := &objs[i]
 				g.Expect(o.GetNamespace()).To(Equal(namespace), "%s %s", o.GetKind(), o.GetName())
 				// Strict: a field the schema does not know is an error,
 				// not a warning and a silently pruned field.
