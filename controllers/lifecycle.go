@@ -27,10 +27,10 @@ import (
 
 // The join token's life, one path for every case:
 //
-//   - generate writes the data with the config's token, creating the token
-//     first if needed; with rotate it mints a new one instead (a
-//     MachinePool's). Everything that can fail without the workload
-//     cluster is checked before a token is minted.
+//   - generate writes the data with the config's token; a token it needs
+//     anew (none yet, or a MachinePool's rotation) is made in memory, the
+//     data rendered with it, and only then is it recorded and created, so
+//     data that cannot be made keeps no token alive.
 //   - reconcileToken looks after the token of data already written: it
 //     re-renders when the data Secret carries another token than the
 //     config records (a rotation cut short, a deleted Secret), extends a
@@ -78,26 +78,34 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	}
 	server := joinServer(cluster)
 
-	if rotate || config.Annotations[TokenIDAnnotation] == "" {
-		// Before minting, make sure data can be made with a token: a config
-		// that cannot render must not keep a live token alive.
-		if _, err := bootstrapinput.Render(in, server, ca, placeholderToken); err != nil {
-			setFailed(config, "Cannot render the bootstrap data: %v", err)
-			return ctrl.Result{}, nil
-		}
-	}
 	oldID := config.Annotations[TokenIDAnnotation]
-	token, err := r.ensureToken(ctx, s, workload, rotate)
+	token, fresh, err := r.currentToken(ctx, s, workload, rotate)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
-
+	// A fresh token exists nowhere yet: data that cannot be made keeps no
+	// token alive.
 	data, err := bootstrapinput.Render(in, server, ca, token)
 	if err != nil {
 		setFailed(config, "Cannot render the bootstrap data: %v", err)
-		return ctrl.Result{}, err
+		return ctrl.Result{}, nil
 	}
+	if fresh {
+		minted, err := r.mint(ctx, s, workload, token, rotate)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if minted.Secret != token.Secret {
+			// An earlier try created this ID already: its token is the one.
+			if data, err = bootstrapinput.Render(in, server, ca, minted); err != nil {
+				setFailed(config, "Cannot render the bootstrap data: %v", err)
+				return ctrl.Result{}, err
+			}
+		}
+		token = minted
+	}
+	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
+
 	stored := dataSecret(config, cluster.Name, data, in.Format, token.ID)
 	if err := r.storeData(ctx, s, stored); err != nil {
 		setFailed(config, "Cannot store the bootstrap data Secret: %v", err)
@@ -126,28 +134,53 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	return r.requeueForToken(s, token), nil
 }
 
-// placeholderToken has a real token's shape and joins nothing: the data
-// rendered with it fails and succeeds exactly as the real data would.
-var placeholderToken = jointoken.Token{ID: "000000", Secret: "0000000000000000"}
-
-// ensureToken returns the config's join token, creating it under an ID
-// that is recorded on the config first: whatever fails later, the retry
-// finds the same ID and reuses the token, so a config never has two. With
-// rotate, a new ID replaces the recorded one.
-func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, workload client.Client, rotate bool) (jointoken.Token, error) {
+// currentToken returns the token the data is to carry. An existing token
+// of the config comes back extended when due. Otherwise (none yet, a
+// rotation, a recorded ID whose token is gone or is another config's) a
+// fresh token is made in memory only, fresh is true, and mint creates it
+// once the data renders.
+func (r *K0sWorkerConfigReconciler) currentToken(ctx context.Context, s *scope, workload client.Client, rotate bool) (_ jointoken.Token, fresh bool, _ error) {
 	config := s.config
-	now := time.Now()
 	id := config.Annotations[TokenIDAnnotation]
-	if id == "" || rotate {
-		var err error
-		if id, err = jointoken.NewID(); err != nil {
-			return jointoken.Token{}, err
+	if id != "" && !rotate {
+		token, err := jointoken.GetOwn(ctx, workload, id, tokenDescription(config))
+		switch {
+		case err == nil:
+			// Data about to be written must carry a token with most of its
+			// life ahead.
+			token, err = r.extend(ctx, workload, token, time.Now())
+			return token, false, err
+		case apierrors.IsNotFound(err):
+			// Recorded, then not created (or cleaned up): the same ID again.
+			token, err := jointoken.NewToken()
+			token.ID = id
+			return token, true, err
+		case !errors.Is(err, jointoken.ErrNotOurs):
+			return jointoken.Token{}, false, err
 		}
+		// The recorded ID names another config's token (a config copied
+		// with its annotations): this one gets a token of its own.
+	}
+	token, err := jointoken.NewToken()
+	return token, true, err
+}
+
+// mint records a fresh token's ID on the config, then creates the token:
+// whatever fails later, the retry finds the same ID and reuses the token,
+// so a config never has two. The ID is recorded under an optimistic lock
+// (see recordTokenID).
+func (r *K0sWorkerConfigReconciler) mint(ctx context.Context, s *scope, workload client.Client, token jointoken.Token, rotate bool) (jointoken.Token, error) {
+	config := s.config
+	operation := tokenCreated
+	if rotate {
+		operation = tokenRotated
+	}
+	if config.Annotations[TokenIDAnnotation] != token.ID {
 		annotations, finalizers := maps.Clone(config.Annotations), slices.Clone(config.Finalizers)
 		if config.Annotations == nil {
 			config.Annotations = map[string]string{}
 		}
-		config.Annotations[TokenIDAnnotation] = id
+		config.Annotations[TokenIDAnnotation] = token.ID
 		controllerutil.AddFinalizer(config, TokenFinalizer)
 		if err := s.patcher.recordTokenID(ctx, config); err != nil {
 			// Not recorded: the reconcile's closing patch must not record
@@ -155,26 +188,8 @@ func (r *K0sWorkerConfigReconciler) ensureToken(ctx context.Context, s *scope, w
 			config.Annotations, config.Finalizers = annotations, finalizers
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
-		operation := tokenCreated
-		if rotate {
-			operation = tokenRotated
-		}
-		return counted(operation)(jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now))
 	}
-
-	token, err := jointoken.GetOwn(ctx, workload, id, tokenDescription(config))
-	switch {
-	case apierrors.IsNotFound(err):
-		return counted(tokenCreated)(jointoken.Create(ctx, workload, id, tokenDescription(config), r.TokenTTL, now))
-	case errors.Is(err, jointoken.ErrNotOurs):
-		// The recorded ID names another config's token (a config copied
-		// with its annotations): this one gets a token of its own.
-		return r.ensureToken(ctx, s, workload, true)
-	case err != nil:
-		return jointoken.Token{}, err
-	}
-	// Data about to be written must carry a token with most of its life ahead.
-	return r.extend(ctx, workload, token, now)
+	return counted(operation)(jointoken.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
 }
 
 // extend extends token when it is due, counting the extensions made.
@@ -345,7 +360,7 @@ func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope, 
 		// the data again, with the config's (created anew).
 		return r.generate(ctx, s, false)
 	}
-	token, err = counted(tokenRecreated)(jointoken.Recreate(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
+	token, err = counted(tokenRecreated)(jointoken.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -219,7 +219,9 @@ func TestConflictLeavesNothingForTheClosingPatch(t *testing.T) {
 
 	r := &K0sWorkerConfigReconciler{Client: c, TokenTTL: 15 * time.Minute}
 	s := &scope{config: stale, owner: &configOwner{machine: &clusterv1.Machine{}}, patcher: newConfigPatcher(c, stale)}
-	_, err := r.ensureToken(t.Context(), s, fake.NewClientBuilder().WithScheme(scheme).Build(), false)
+	token, err := jointoken.NewToken()
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = r.mint(t.Context(), s, fake.NewClientBuilder().WithScheme(scheme).Build(), token, false)
 	g.Expect(err).To(MatchError(ContainSubstring("recording the join token ID")))
 	g.Expect(stale.Annotations).NotTo(HaveKey(TokenIDAnnotation))
 	g.Expect(stale.Finalizers).NotTo(ContainElement(TokenFinalizer))

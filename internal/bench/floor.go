@@ -123,11 +123,11 @@ func (r *floorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, nil
 	}
 
-	id, err := jointoken.NewID()
+	token, err := jointoken.NewToken()
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if _, err := jointoken.Create(ctx, r.workload, id, "cabpk0s benchmark floor", r.ttl, time.Now()); err != nil {
+	if _, err := jointoken.CreateWith(ctx, r.workload, token, "cabpk0s benchmark floor", r.ttl, time.Now()); err != nil {
 		return ctrl.Result{}, err
 	}
 	data := &corev1.Secret{

@@ -115,15 +115,18 @@ func authenticates(s *corev1.Secret, id, secret string, at time.Time) error {
 	return err
 }
 
-func TestNewIDIsABootstrapTokenID(t *testing.T) {
+func TestNewTokenIsABootstrapToken(t *testing.T) {
 	g := NewWithT(t)
 	seen := map[string]bool{}
 	for range 200 {
-		id, err := jointoken.NewID()
+		token, err := jointoken.NewToken()
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(id).To(MatchRegexp(idFormat.String()))
-		g.Expect(seen).NotTo(HaveKey(id), "IDs are random")
-		seen[id] = true
+		g.Expect(token.ID).To(MatchRegexp(idFormat.String()))
+		g.Expect(token.Secret).To(MatchRegexp(secretFormat.String()))
+		g.Expect(token.Expiration.IsZero()).To(BeTrue(), "it exists nowhere yet")
+		g.Expect(seen).NotTo(HaveKey(token.ID), "IDs are random")
+		g.Expect(seen).NotTo(HaveKey(token.Secret), "secrets are random")
+		seen[token.ID], seen[token.Secret] = true, true
 	}
 }
 
@@ -134,8 +137,9 @@ func TestSecretName(t *testing.T) {
 func TestCreateWritesTheSecretK0sWritesForWorkerTokens(t *testing.T) {
 	g := NewWithT(t)
 	c := newWorkload(interceptor.Funcs{})
-	id, err := jointoken.NewID()
+	fresh, err := jointoken.NewToken()
 	g.Expect(err).NotTo(HaveOccurred())
+	id := fresh.ID
 
 	token, err := jointoken.Create(t.Context(), c, id, "a description", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -400,18 +404,19 @@ func TestDeleteReportsOtherErrors(t *testing.T) {
 	g.Expect(err.Error()).To(ContainSubstring("revoking bootstrap token abcdef"))
 }
 
-// Recreate brings back the token bootstrap data carries, with its own
-// secret half, and refuses anything that is not a bootstrap token.
-func TestRecreate(t *testing.T) {
+// CreateWith creates the token data was rendered with, or brings back the
+// one bootstrap data carries, with its own secret half, and refuses
+// anything that is not a bootstrap token.
+func TestCreateWith(t *testing.T) {
 	g := NewWithT(t)
 	c := newWorkload(interceptor.Funcs{})
-	token, err := jointoken.Recreate(t.Context(), c, jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"}, "seeded", ttl, now)
+	token, err := jointoken.CreateWith(t.Context(), c, jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"}, "seeded", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	s := stored(t, c, "abcdef")
 	g.Expect(string(s.Data["token-secret"])).To(Equal("0123456789abcdef"))
 	g.Expect(authenticates(s, "abcdef", "0123456789abcdef", token.Expiration.Add(-time.Second))).To(Succeed())
 
-	_, err = jointoken.Recreate(t.Context(), c, jointoken.Token{ID: "ABCDEF", Secret: "short"}, "seeded", ttl, now)
+	_, err = jointoken.CreateWith(t.Context(), c, jointoken.Token{ID: "ABCDEF", Secret: "short"}, "seeded", ttl, now)
 	g.Expect(err).To(MatchError(ContainSubstring("not a bootstrap token")))
 	g.Expect(err.Error()).NotTo(ContainSubstring("short"))
 }

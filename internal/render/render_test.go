@@ -153,6 +153,9 @@ func TestRenderRejectsInvalidInput(t *testing.T) {
 		{"empty custom cloud-config", valid(func(in *Input) { in.CustomCloudConfig = " \n" }), "custom cloud-config is empty"},
 		{"custom cloud-config that is not YAML", valid(func(in *Input) { in.CustomCloudConfig = "runcmd: [a\n" }), "custom cloud-config is not valid YAML"},
 		{"custom shell script", valid(func(in *Input) { in.CustomCloudConfig = "#!/bin/sh\necho hi\n" }), "not a cloud-config mapping"},
+		{"custom Jinja template that does not parse", valid(func(in *Input) {
+			in.CustomCloudConfig = "## template: jinja\n#cloud-config\nruncmd: [\"echo {{ $x }}\"]\n"
+		}), "custom cloud-config is a Jinja template that does not parse: line 2: unexpected char '$'"},
 		{"additional config that is neither", ign(func(in *Input) { in.Ignition.AdditionalConfig = "storage: [" }), "neither Ignition JSON nor Butane YAML"},
 		{"additional config that is a list", ign(func(in *Input) { in.Ignition.AdditionalConfig = "- a\n" }), "must be a YAML mapping"},
 		{"additional Ignition JSON that is broken", ign(func(in *Input) { in.Ignition.AdditionalConfig = `{"ignition": ` }), "ignition additionalConfig"},
