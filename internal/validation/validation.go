@@ -188,7 +188,7 @@ func download(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field
 	scheme := ""
 	if spec.DownloadURL != "" {
 		// The value may carry credentials: messages show it redacted.
-		shown := RedactURL(spec.DownloadURL)
+		shown := redactURL(spec.DownloadURL)
 		u, err := url.Parse(spec.DownloadURL)
 		switch {
 		case err != nil:
@@ -229,9 +229,9 @@ func download(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field
 	return errs, warnings
 }
 
-// RedactURL hides the password of a URL's userinfo, so a downloadURL can
+// redactURL hides the password of a URL's userinfo, so a downloadURL can
 // be named in a message without leaking its credentials.
-func RedactURL(raw string) string {
+func redactURL(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		return u.Redacted()
 	}
