@@ -5,22 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/events"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
-	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
@@ -30,13 +27,15 @@ import (
 const BootErrorAnnotation = "sandbox.cabpk0s.io/boot-error"
 
 // BootSimulator stands in for a machine booting with its bootstrap data:
-// it reads the data Secret, finds the k0s join token in it, authenticates
-// with that token against the workload API server and requests the node's
-// client certificate as the bootstrap identity — the steps a k0s worker
-// takes — and only then registers the Node with the Machine's provider ID
-// (standing in for the kubelet after TLS bootstrap). Broken data or a token
-// the API server refuses leave the Machine unjoined, with the reason in
-// BootErrorAnnotation and an event.
+// it reads the data Secret (cloud-init would parse single-part
+// cloud-config, ValidateCloudConfig), finds the bootstrap script's
+// `k0s install worker` command and the token file it names, and joins as
+// the k0s worker would (Boot): the kubelet's real TLS bootstrap against the
+// workload API server, a certificate the real controller manager signs,
+// the worker profile read with the node's credentials, and the Node
+// registered with the Machine's provider ID. Broken data, a token the API
+// server refuses or a profile the control plane does not publish leave the
+// Machine unjoined, with the reason in BootErrorAnnotation and an event.
 type BootSimulator struct {
 	Client   client.Client
 	Workload *testenv.Workload
@@ -45,11 +44,28 @@ type BootSimulator struct {
 	// booting, as a real machine's cloud-init would parse it (for example
 	// fixtures.ValidateCloudConfig, which runs cloud-init itself).
 	ValidateCloudConfig func(data []byte) error
+	// StateDir holds each machine's disk (the kubelet's credentials); a
+	// temporary directory when empty.
+	StateDir string
 }
+
+// bootRetry is how soon a failed boot is tried again: a machine retries
+// its join, and a profile published meanwhile should not wait long.
+const bootRetry = 5 * time.Second
 
 // SetupWithManager registers the simulator.
 func (s *BootSimulator) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("simulated-machine-boot").For(&clusterv1.Machine{}).Complete(s)
+	if s.StateDir == "" {
+		dir, err := os.MkdirTemp("", "cabpk0s-machines-")
+		if err != nil {
+			return err
+		}
+		s.StateDir = dir
+	}
+	// A refused join takes an attempt of the TLS bootstrap to fail; other
+	// machines boot meanwhile.
+	return ctrl.NewControllerManagedBy(mgr).Named("simulated-machine-boot").For(&clusterv1.Machine{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).Complete(s)
 }
 
 // Reconcile boots one Machine whose bootstrap data and instance are ready.
@@ -71,7 +87,7 @@ func (s *BootSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, s.setBootError(ctx, m, "")
 	}
 	s.Recorder.Eventf(m, nil, corev1.EventTypeWarning, "SimulatedBootFailed", "Boot", "%s", err.Error())
-	return ctrl.Result{RequeueAfter: 30 * time.Second}, s.setBootError(ctx, m, err.Error())
+	return ctrl.Result{RequeueAfter: bootRetry}, s.setBootError(ctx, m, err.Error())
 }
 
 func (s *BootSimulator) boot(ctx context.Context, m *clusterv1.Machine, dataSecret string) error {
@@ -79,8 +95,8 @@ func (s *BootSimulator) boot(ctx context.Context, m *clusterv1.Machine, dataSecr
 }
 
 // bootInstance boots one instance with providerID from the bootstrap data
-// in namespace/dataSecret; its Node is called nodeName.
-func (s *BootSimulator) bootInstance(ctx context.Context, namespace, dataSecret, providerID, nodeName string) error {
+// in namespace/dataSecret; its hostname is hostname.
+func (s *BootSimulator) bootInstance(ctx context.Context, namespace, dataSecret, providerID, hostname string) error {
 	if exists, err := s.nodeExists(ctx, providerID); err != nil || exists {
 		return err
 	}
@@ -92,43 +108,66 @@ func (s *BootSimulator) bootInstance(ctx context.Context, namespace, dataSecret,
 	value := secret.Data["value"]
 	multipart := bytes.HasPrefix(value, []byte("MIME-Version:")) || bytes.HasPrefix(value, []byte("Content-Type: multipart/"))
 	if s.ValidateCloudConfig != nil && format == string(render.FormatCloudConfig) && !multipart {
-		if err := s.ValidateCloudConfig(secret.Data["value"]); err != nil {
+		if err := s.ValidateCloudConfig(value); err != nil {
 			return err
 		}
 	}
-	token, err := JoinTokenFromBootstrapData(secret.Data["value"], format)
+	_, err := Boot(ctx, value, format, Machine{Hostname: hostname, ProviderID: providerID, DataDir: s.machineDir(providerID)})
+	return err
+}
+
+// machineDir is the disk of the machine with providerID.
+func (s *BootSimulator) machineDir(providerID string) string {
+	return filepath.Join(s.StateDir, strings.NewReplacer("/", "_", ":", "_").Replace(providerID))
+}
+
+// Machine is what a booting machine is before its bootstrap data runs.
+type Machine struct {
+	Hostname   string
+	ProviderID string
+	// DataDir is the machine's disk.
+	DataDir string
+}
+
+// Booted is what a boot did: the k0s worker command line the script ran
+// and the join's outcome.
+type Booted struct {
+	Worker Worker
+	Joined
+}
+
+// Boot runs bootstrap data on a machine as far as the k0s worker's join:
+// the data is decoded (render.Decode, the one decoder beside render.Render),
+// the bootstrap script's `k0s install worker` line read with the script's
+// variables, the token taken from the file that line names, and the join
+// run with the labels, taints, profile and kubelet arguments it passes.
+func Boot(ctx context.Context, data []byte, format string, m Machine) (Booted, error) {
+	decoded, err := render.Decode(data, render.Format(format))
 	if err != nil {
-		return fmt.Errorf("bootstrap data: %w", err)
+		return Booted{}, fmt.Errorf("bootstrap data: %w", err)
 	}
-	if _, err := JoinAsWorker(ctx, token, nodeName); err != nil {
-		return err
+	script, ok := decoded.File(render.ScriptPath)
+	if !ok {
+		return Booted{}, fmt.Errorf("bootstrap data writes no bootstrap script %s", render.ScriptPath)
 	}
-	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: nodeName},
-		Spec: corev1.NodeSpec{
-			ProviderID: providerID,
-			Taints:     []corev1.Taint{{Key: clusterv1.NodeUninitializedTaint.Key, Effect: clusterv1.NodeUninitializedTaint.Effect}},
-		},
+	install, err := parseInstallCommand(string(script.Content))
+	if err != nil {
+		return Booted{}, err
 	}
-	if err := s.Workload.Client.Create(ctx, node); err != nil {
-		return fmt.Errorf("registering Node %s: %w", nodeName, err)
+	version, err := scriptK0sVersion(string(script.Content))
+	if err != nil {
+		return Booted{}, err
 	}
-	// What a healthy kubelet reports, so Cluster API sees the Machine ready
-	// and available (rollouts with maxUnavailable 0 wait for that).
-	now := metav1.Now()
-	condition := func(t corev1.NodeConditionType, status corev1.ConditionStatus) corev1.NodeCondition {
-		return corev1.NodeCondition{Type: t, Status: status, LastHeartbeatTime: now, LastTransitionTime: now, Reason: "SimulatedKubelet"}
+	tokenFile, ok := decoded.File(install.TokenFile)
+	if !ok {
+		return Booted{}, fmt.Errorf("k0s install worker reads its token from %s, which the bootstrap data does not write", install.TokenFile)
 	}
-	node.Status.Conditions = []corev1.NodeCondition{
-		condition(corev1.NodeReady, corev1.ConditionTrue),
-		condition(corev1.NodeMemoryPressure, corev1.ConditionFalse),
-		condition(corev1.NodeDiskPressure, corev1.ConditionFalse),
-		condition(corev1.NodePIDPressure, corev1.ConditionFalse),
+	w := Worker{
+		Hostname: m.Hostname, ProviderID: m.ProviderID, K0sVersion: version, DataDir: m.DataDir,
+		Profile: install.Profile, Labels: install.Labels, Taints: install.Taints, KubeletExtraArgs: install.KubeletExtraArg,
 	}
-	if err := s.Workload.Client.Status().Update(ctx, node); err != nil {
-		return fmt.Errorf("reporting Node %s ready: %w", nodeName, err)
-	}
-	return nil
+	joined, err := Join(ctx, strings.TrimSpace(string(tokenFile.Content)), w)
+	return Booted{Worker: w, Joined: joined}, err
 }
 
 func (s *BootSimulator) nodeExists(ctx context.Context, providerID string) (bool, error) {
@@ -158,55 +197,6 @@ func (s *BootSimulator) setBootError(ctx context.Context, m *clusterv1.Machine, 
 		m.Annotations[BootErrorAnnotation] = message
 	}
 	return s.Client.Patch(ctx, m, client.MergeFrom(base))
-}
-
-// JoinAsWorker does with a k0s join token what a joining worker does:
-// connect to the API server the token names, trusting the CA it carries,
-// authenticate as the bootstrap identity and request the node's kubelet
-// client certificate.
-// It returns who the API server says the token is.
-func JoinAsWorker(ctx context.Context, k0sToken, nodeName string) (authenticationv1.UserInfo, error) {
-	var none authenticationv1.UserInfo
-	kubeconfig, err := jointoken.DecodeWorkerToken(k0sToken)
-	if err != nil {
-		return none, fmt.Errorf("join token: %w", err)
-	}
-	if kubeconfig.CurrentContext != "k0s" || kubeconfig.Contexts["k0s"] == nil || kubeconfig.Contexts["k0s"].AuthInfo != "kubelet-bootstrap" {
-		return none, errors.New("join token is not a k0s worker token (context k0s, user kubelet-bootstrap)")
-	}
-	cfg, err := clientcmd.NewDefaultClientConfig(*kubeconfig, nil).ClientConfig()
-	if err != nil {
-		return none, fmt.Errorf("join token kubeconfig: %w", err)
-	}
-	cfg.Timeout = 10 * time.Second
-	clientset, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return none, err
-	}
-	review, err := clientset.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if err != nil {
-		return none, fmt.Errorf("the workload API server refused the join token: %w", err)
-	}
-	user := review.Status.UserInfo
-	if !strings.HasPrefix(user.Username, "system:bootstrap:") {
-		return none, fmt.Errorf("the join token authenticates as %q, not as a bootstrap token", user.Username)
-	}
-	csr, err := nodeCertificateRequest(nodeName)
-	if err != nil {
-		return none, err
-	}
-	_, err = clientset.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
-		Spec: certificatesv1.CertificateSigningRequestSpec{
-			Request:    csr,
-			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
-			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return none, fmt.Errorf("the bootstrap identity cannot request a node certificate: %w", err)
-	}
-	return user, nil
 }
 
 // JoinTokenFromBootstrapData finds the k0s join token a machine would

@@ -11,25 +11,7 @@ import (
 	"time"
 )
 
-// The keys and certificates the simulations make: a joining node's
-// certificate request, and the simulated cert-manager's certificates.
-
-// nodeCertificateRequest is the PEM certificate request of a kubelet's
-// client certificate, as a joining node files it with its bootstrap
-// identity.
-func nodeCertificateRequest(nodeName string) ([]byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}},
-	}, key)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
-}
+// The certificates the simulated cert-manager makes.
 
 // selfSignedServingCert makes a serving certificate for dnsNames signed by
 // its own key, as cert-manager's selfSigned issuer does.

@@ -2,21 +2,26 @@ package testenv
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util/kubeconfig"
 	"sigs.k8s.io/cluster-api/util/secret"
+	utilyaml "sigs.k8s.io/cluster-api/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -25,28 +30,38 @@ import (
 // before they are killed.
 const stopTimeout = 3 * time.Second
 
-// Workload is a workload cluster's API server: a real kube-apiserver that
-// accepts bootstrap tokens, with the RBAC a k0s control plane gives
-// system:bootstrappers. Nothing else of k0s runs.
+// Workload is a workload cluster as a k0s control plane runs it: a real
+// kube-apiserver with bootstrap-token authentication, the Node authorizer
+// and NodeRestriction, whose serving and client certificates chain to the
+// cluster's own CA; a real kube-controller-manager that approves and signs
+// kubelet client certificates with that CA, deletes expired bootstrap
+// tokens and collects garbage; and the RBAC k0s installs for joining
+// workers (k0s-system-rbac.yaml, PublishWorkerProfiles). Nothing of k0s
+// itself runs, and no kubelet: internal/simulation joins machines through
+// the kubelet's own TLS bootstrap code.
 type Workload struct {
 	// Config reaches the API server as an administrator.
 	Config *rest.Config
 	// Client is an uncached administrator client.
 	Client client.Client
-	// CACert is the CA certificate that signed the API server's serving
-	// certificate: what a join token must trust.
+	// CACert is the cluster CA: it signed the API server's serving
+	// certificate and signs every client certificate the server accepts,
+	// so it is what a join token must trust and what a node's certificate
+	// chains to.
 	CACert []byte
+	// ControllerManager is the cluster's kube-controller-manager.
+	ControllerManager *ControllerManager
 
-	env *envtest.Environment
+	ca            *clusterCA
+	clusterAdmin  *rest.Config
+	dir           string
+	tokenAuditLog string
+	env           *envtest.Environment
+	profilesMu    sync.Mutex
 }
 
-// bootstrapperRoleBindings are the bindings k0s installs so that a worker
-// authenticating with a bootstrap token can request its client certificate
-// and have it approved.
-var bootstrapperRoleBindings = map[string]string{
-	"kubelet-bootstrap":          "system:node-bootstrapper",
-	"node-autoapprove-bootstrap": "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-}
+//go:embed k0s-system-rbac.yaml
+var k0sSystemRBAC []byte
 
 // WorkloadOptions configure StartWorkloadWith.
 type WorkloadOptions struct {
@@ -54,41 +69,126 @@ type WorkloadOptions struct {
 	APIServerArgs map[string]string
 }
 
-// StartWorkload starts a workload cluster API server.
+// StartWorkload starts a workload cluster.
 func StartWorkload(ctx context.Context) (*Workload, error) {
 	return StartWorkloadWith(ctx, WorkloadOptions{})
 }
 
-// StartWorkloadWith starts a workload cluster API server with options.
-func StartWorkloadWith(ctx context.Context, opts WorkloadOptions) (*Workload, error) {
+// StartWorkloadWith starts a workload cluster with options.
+func StartWorkloadWith(ctx context.Context, opts WorkloadOptions) (w *Workload, err error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStopTimeout: stopTimeout}
-	env.ControlPlane.GetAPIServer().Configure().Set("enable-bootstrap-token-auth", "true")
-	for name, value := range opts.APIServerArgs {
-		env.ControlPlane.GetAPIServer().Configure().Set(name, value)
+	w = &Workload{}
+	if w.dir, err = os.MkdirTemp("", "cabpk0s-workload-"); err != nil {
+		return nil, err
 	}
-	cfg, err := env.Start()
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, w.Stop())
+		}
+	}()
+	if w.ca, err = newClusterCA("k0s-workload-ca"); err != nil {
+		return nil, err
+	}
+	w.CACert = w.ca.CertPEM
+	apiServer, err := w.apiServer()
+	if err != nil {
+		return nil, err
+	}
+	auditArgs, auditLog, err := writeTokenAuditPolicy(w.dir)
+	if err != nil {
+		return nil, err
+	}
+	w.tokenAuditLog = auditLog
+	args := map[string]string{
+		"enable-bootstrap-token-auth": "true",
+		"authorization-mode":          "Node,RBAC",
+		"enable-admission-plugins":    "NodeRestriction",
+	}
+	maps.Copy(args, auditArgs)
+	if opts.APIServerArgs["audit-log-path"] != "" {
+		w.tokenAuditLog = opts.APIServerArgs["audit-log-path"]
+	}
+	maps.Copy(args, opts.APIServerArgs)
+	for name, value := range args {
+		apiServer.Configure().Set(name, value)
+	}
+	w.env = &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStopTimeout: stopTimeout, ControlPlane: envtest.ControlPlane{APIServer: apiServer}}
+	cfg, err := w.env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting the workload API server: %w", err)
 	}
-	w := &Workload{Config: cfg, CACert: env.ControlPlane.APIServer.CA, env: env}
+	w.Config = cfg
 	if w.Client, err = client.New(cfg, client.Options{}); err != nil {
-		return nil, errors.Join(err, env.Stop())
+		return nil, err
 	}
-	for name, role := range bootstrapperRoleBindings {
-		binding := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:bootstrappers"}},
+	objs, err := utilyaml.ToUnstructured(k0sSystemRBAC)
+	if err != nil {
+		return nil, fmt.Errorf("k0s-system-rbac.yaml: %w", err)
+	}
+	for i := range objs {
+		if err := w.Client.Create(ctx, &objs[i]); err != nil {
+			return nil, fmt.Errorf("creating %s %s: %w", objs[i].GetKind(), objs[i].GetName(), err)
 		}
-		if err := w.Client.Create(ctx, binding); err != nil {
-			return nil, errors.Join(fmt.Errorf("creating ClusterRoleBinding %s: %w", name, err), env.Stop())
-		}
+	}
+	admin, err := w.env.AddUser(envtest.User{Name: ClusterAdminUser, Groups: []string{"system:masters"}}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	w.clusterAdmin = admin.Config()
+	kcm, err := w.env.AddUser(envtest.User{Name: ControllerManagerUser, Groups: []string{"system:masters"}}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	kcmKubeconfig, err := kcm.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	w.ControllerManager, err = StartControllerManager(ctx, ControllerManagerOptions{
+		Kubeconfig:     kcmKubeconfig,
+		Controllers:    WorkloadControllers,
+		SigningCertPEM: w.ca.CertPEM,
+		SigningKeyPEM:  w.ca.KeyPEM,
+		Dir:            filepath.Join(w.dir, "controller-manager"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the workload controller manager: %w", err)
 	}
 	return w, nil
+}
+
+// apiServer is an envtest API server whose certificates come from the
+// cluster CA: its serving certificate, written where envtest looks before
+// it makes one of its own, and every client certificate (clusterCAAuthn).
+func (w *Workload) apiServer() (*envtest.APIServer, error) {
+	certDir := filepath.Join(w.dir, "apiserver")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	var err error
+	if files["apiserver.crt"], files["apiserver.key"], err = w.ca.issue("kube-apiserver", nil, []string{"localhost", "127.0.0.1", "::1"}); err != nil {
+		return nil, err
+	}
+	// envtest writes the service account signing key with its serving
+	// certificate, so it is ours to write too.
+	sa, err := newClusterCA("service-account-signer")
+	if err != nil {
+		return nil, err
+	}
+	files["sa-signer.crt"], files["sa-signer.key"] = sa.CertPEM, sa.KeyPEM
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	server := &envtest.APIServer{CertDir: certDir}
+	server.SecureServing.Address = "127.0.0.1"
+	server.SecureServing.CA = w.ca.CertPEM
+	server.SecureServing.Authn = &clusterCAAuthn{ca: w.ca}
+	return server, nil
 }
 
 // Endpoint is the host and port workers join through.
@@ -108,7 +208,7 @@ func (w *Workload) Endpoint() (string, int32, error) {
 // ClusterSecrets are the Secrets Cluster API expects of a Cluster whose
 // control plane is this API server, as a control plane provider publishes
 // them: <cluster>-ca (the CA a join token must trust) and
-// <cluster>-kubeconfig (an administrator's kubeconfig), controlled by the
+// <cluster>-kubeconfig (an administrator's kubeconfig, as ClusterAdminUser), controlled by the
 // Cluster so they move and go with it. The Cluster must exist (its UID is
 // the owner's).
 func (w *Workload) ClusterSecrets(cluster *clusterv1.Cluster) []*corev1.Secret {
@@ -120,14 +220,20 @@ func (w *Workload) ClusterSecrets(cluster *clusterv1.Cluster) []*corev1.Secret {
 			OwnerReferences: []metav1.OwnerReference{owner},
 		},
 		Type: clusterv1.ClusterSecretType,
-		Data: map[string][]byte{secret.TLSCrtDataName: w.CACert},
+		Data: map[string][]byte{secret.TLSCrtDataName: w.ca.CertPEM, secret.TLSKeyDataName: w.ca.KeyPEM},
 	}
-	kc := kubeconfig.GenerateSecretWithOwner(client.ObjectKeyFromObject(cluster), kubeconfig.FromEnvTestConfig(w.Config, cluster), owner)
+	kc := kubeconfig.GenerateSecretWithOwner(client.ObjectKeyFromObject(cluster), kubeconfig.FromEnvTestConfig(w.clusterAdmin, cluster), owner)
 	return []*corev1.Secret{ca, kc}
 }
 
-// Stop stops the API server and its etcd.
-func (w *Workload) Stop() error { return stopEnvironment(w.env) }
+// Stop stops the controller manager, the API server and its etcd.
+func (w *Workload) Stop() error {
+	err := w.ControllerManager.Stop()
+	if w.env != nil {
+		err = errors.Join(err, stopEnvironment(w.env))
+	}
+	return errors.Join(err, os.RemoveAll(w.dir))
+}
 
 // stopEnvironment stops an envtest environment. An API server still busy
 // closing watches after stopTimeout is killed by envtest, which reports a
