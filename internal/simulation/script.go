@@ -13,7 +13,7 @@ import (
 
 // installCommand is the k0s worker's command line the script runs.
 type installCommand struct {
-	TokenFile                               string
+	TokenFile                                string
 	Profile, Labels, Taints, KubeletExtraArg string
 }
 
