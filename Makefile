@@ -26,7 +26,8 @@ CONTROLLER_GEN := $(TOOLS_DIR)/controller-gen-$(CONTROLLER_GEN_VER)
 KUSTOMIZE := $(TOOLS_DIR)/kustomize-$(KUSTOMIZE_VER)
 GOLANGCI_LINT := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VER)
 
-# kube-apiserver and etcd for envtest, built from Go modules (hack/envtest):
+# kube-apiserver, kube-controller-manager, etcd and k0s-worker-join for the
+# tests and the demo, built from Go modules (hack/envtest):
 # setup-envtest's downloads are not reachable from our machines.
 ENVTEST_ASSETS_DIR ?= $(CACHE_DIR)/envtest
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS_DIR)
@@ -103,7 +104,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: envtest-assets
-envtest-assets: ## Build kube-apiserver and etcd for envtest (cached).
+envtest-assets: ## Build kube-apiserver, kube-controller-manager, etcd and k0s-worker-join for the tests and the demo (cached).
 	hack/envtest/build.sh $(ENVTEST_ASSETS_DIR)
 
 .PHONY: test-deps

@@ -145,6 +145,14 @@ func joinToken(t *testing.T, data []byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rememberToken(t, token)
+	return token
+}
+
+// rememberToken records a join token and its bootstrap token as
+// credentials no log may contain.
+func rememberToken(t *testing.T, token string) {
+	t.Helper()
 	rememberCredential(token)
 	kubeconfig, err := jointoken.DecodeWorkerToken(token)
 	if err != nil {
@@ -155,18 +163,23 @@ func joinToken(t *testing.T, data []byte) string {
 	if _, secret, ok := strings.Cut(bearer, "."); ok {
 		rememberCredential(secret)
 	}
-	return token
 }
 
-// joinAsWorker does what a joining k0s worker does with its token and
-// returns who the workload API server says it is.
+// joinAsWorker joins a machine called nodeName with a k0s join token, as
+// the k0s worker does (the kubelet's TLS bootstrap, a certificate the
+// workload's controller manager signs), and returns who filed the node's
+// certificate request: the bootstrap identity the token authenticates as.
 func joinAsWorker(t *testing.T, k0sToken, nodeName string) authenticationv1.UserInfo {
 	t.Helper()
-	user, err := simulation.JoinAsWorker(t.Context(), k0sToken, nodeName)
+	joined, err := simulation.Join(t.Context(), k0sToken, simulation.Worker{Hostname: nodeName, K0sVersion: joinVersion, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return user
+	requester, err := joined.Requester(t.Context(), workload.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return requester
 }
 
 // tokenSecrets returns the bootstrap-token Secrets in the workload cluster
@@ -204,23 +217,45 @@ func tokenExists(t *testing.T, id string) bool {
 	}
 }
 
-// joinNode registers a Node with the Machine's provider ID in the workload
-// cluster, as the kubelet does after TLS bootstrap. All test clusters share
-// one workload API server, so Node names carry the namespace.
-func joinNode(t *testing.T, ns, machineName string) {
+// joinNode boots the Machine's machine with its bootstrap data as the k0s
+// worker does (simulation.Boot: the script's k0s install worker line, the
+// kubelet's TLS bootstrap signed by the workload's controller manager, the
+// worker profile, the Node registered by the node itself) and waits until
+// Cluster API found the Node. All test clusters share one workload API
+// server, so hostnames carry the namespace.
+func joinNode(t *testing.T, ns, machineName string) simulation.Booted {
 	t.Helper()
 	g := NewWithT(t)
 	machine := &clusterv1.Machine{}
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: machineName}, machine)).To(Succeed())
 		g.Expect(machine.Spec.ProviderID).NotTo(BeEmpty())
+		g.Expect(machine.Spec.Bootstrap.DataSecretName).NotTo(BeNil())
 	}, waitTimeout, pollEvery).Should(Succeed())
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + machineName}, Spec: corev1.NodeSpec{ProviderID: machine.Spec.ProviderID}}
-	g.Expect(workload.Client.Create(t.Context(), node)).To(Succeed())
+	booted, err := bootMachine(t, machine)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: machineName}, machine)).To(Succeed())
 		g.Expect(machine.Status.NodeRef.IsDefined()).To(BeTrue())
 	}, waitTimeout, pollEvery).Should(Succeed())
+	return booted
+}
+
+// bootMachine runs the Machine's bootstrap data on a machine of its own.
+func bootMachine(t *testing.T, machine *clusterv1.Machine) (simulation.Booted, error) {
+	t.Helper()
+	data := &corev1.Secret{}
+	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: machine.Namespace, Name: *machine.Spec.Bootstrap.DataSecretName}, data); err != nil {
+		t.Fatal(err)
+	}
+	if token, err := simulation.JoinTokenFromBootstrapData(data.Data["value"], string(data.Data["format"])); err == nil {
+		rememberToken(t, token) // no log may contain it
+	}
+	return simulation.Boot(t.Context(), data.Data["value"], string(data.Data["format"]), simulation.Machine{
+		Hostname: machine.Namespace + "-" + machine.Name, ProviderID: machine.Spec.ProviderID, DataDir: t.TempDir(),
+	})
 }
 
 // validateCloudConfig checks bootstrap data with cloud-init itself.

@@ -53,12 +53,6 @@ func TestSeedMachineBootstraps(t *testing.T) {
 	validateCloudConfig(t, secret.Data["value"])
 	g.Expect(string(secret.Data["value"])).NotTo(ContainSubstring(" v1.27.2+k0s.0"), "sanity: the version is inside the encoded script")
 
-	// The token really joins: the workload API server authenticates it as
-	// the bootstrap identity, which may request a node certificate.
-	user := joinAsWorker(t, joinToken(t, secret.Data["value"]), "machine-test-0")
-	g.Expect(user.Username).To(Equal("system:bootstrap:" + id))
-	g.Expect(user.Groups).To(ContainElement("system:bootstrappers"))
-
 	token := &corev1.Secret{}
 	g.Expect(workload.Client.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}, token)).To(Succeed())
 	for _, usage := range []string{bootstrapapi.BootstrapTokenUsageAuthentication, "usage-bootstrap-api-auth", "usage-bootstrap-api-worker-calls"} {
@@ -76,9 +70,11 @@ func TestSeedMachineBootstraps(t *testing.T) {
 		g.Expect(machine.Status.Initialization.BootstrapDataSecretCreated).To(HaveValue(BeTrue()))
 	}, waitTimeout, pollEvery).Should(Succeed())
 
-	// Once the node joined, the token is revoked and the finalizer goes.
-	joinNode(t, "default", "machine-test-0")
-	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
+	// The machine joins through the kubelet's TLS bootstrap; once its node
+	// joined, cabpk0s revokes the token and the finalizer goes.
+	booted := joinNode(t, "default", "machine-test-0")
+	expectNodeCertificateFromCluster(t, booted, id)
+	expectRevokedBy(t, id, true, false)
 	g.Eventually(func(g Gomega) {
 		config := getConfig(t, "default", "machine-test-config")
 		g.Expect(config.Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
@@ -151,7 +147,19 @@ func TestSeedMachineDeploymentScales(t *testing.T) {
 			continue
 		}
 		g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse(), "token of deleted config %s", name)
+		expectRevokedBy(t, id, true, false)
 	}
+
+	// The Machine left joins through the kubelet's TLS bootstrap.
+	machines := &clusterv1.MachineList{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.List(ctx, machines, client.InNamespace("default"), client.MatchingLabels{clusterv1.MachineDeploymentNameLabel: "md-test"})).To(Succeed())
+		g.Expect(machines.Items).To(HaveLen(1))
+	}, waitTimeout, pollEvery).Should(Succeed())
+	booted := joinNode(t, "default", machines.Items[0].Name)
+	expectNodeCertificateFromCluster(t, booted, ids[machines.Items[0].Spec.Bootstrap.ConfigRef.Name])
+	g.Eventually(machinePhase(t, "default", machines.Items[0].Name), waitTimeout, pollEvery).Should(Equal(string(clusterv1.MachinePhaseRunning)))
+	expectNoTokenOfAJoinedMachine(t, "default")
 }
 
 func distinct(ids map[string]string) map[string]bool {
@@ -265,7 +273,7 @@ func TestTokenExtendedUntilNodeJoins(t *testing.T) {
 	g.Eventually(expiry, testTokenTTL, time.Second).Should(BeTemporally(">", first), "the expiry must be extended while the machine has not joined")
 	g.Expect(tokenOperations(t, "extended")).To(BeNumerically(">", extensions), "extensions are counted")
 
-	joinNode(t, ns, "worker")
+	joinNode(t, ns, ns)
 	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
 	g.Expect(tokenOperations(t, "revoked")).To(BeNumerically(">", revocations), "revocations are counted")
 }
@@ -280,7 +288,7 @@ func TestStatusRebuiltAfterMove(t *testing.T) {
 	data := waitForDataSecret(t, ns, "worker")
 	g.Eventually(func(g Gomega) {
 		machine := &clusterv1.Machine{}
-		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "worker"}, machine)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns}, machine)).To(Succeed())
 		g.Expect(machine.Spec.Bootstrap.DataSecretName).To(HaveValue(Equal("worker")))
 	}, waitTimeout, pollEvery).Should(Succeed())
 

@@ -362,13 +362,13 @@ func TestLostTokenOfAProvisionedMachineIsReported(t *testing.T) {
 	ns, _, id := bootstrappedWorker(t, "lost")
 	g.Eventually(func(g Gomega) {
 		machine := &clusterv1.Machine{}
-		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "worker"}, machine)).To(Succeed())
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: ns}, machine)).To(Succeed())
 		g.Expect(machine.Status.Initialization.InfrastructureProvisioned).To(HaveValue(BeTrue()))
 	}, waitTimeout, pollEvery).Should(Succeed())
 
 	deleteToken(t, id)
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), 2*testTokenTTL, pollEvery).
-		Should(Equal(bootstrapv1.JoinTokenMissingReason + ": Join token " + id + " expired before Machine worker joined, and its infrastructure is provisioned: " +
+		Should(Equal(bootstrapv1.JoinTokenMissingReason + ": Join token " + id + " expired before Machine " + ns + " joined, and its infrastructure is provisioned: " +
 			"the machine cannot join with its data; delete the Machine to replace it"))
 	g.Expect(tokenExists(t, id)).To(BeFalse(), "not brought back")
 	g.Expect(eventReasons(t, ns, "worker")).To(ContainElement(bootstrapv1.JoinTokenMissingReason))

@@ -28,7 +28,7 @@ func TestMovedJoinedMachineTakesNoRevokedTokenBack(t *testing.T) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns, _, id := bootstrappedWorker(t, "moved-joined")
-	waitForConsumedData(t, ns, "worker")
+	waitForConsumedData(t, ns, ns)
 
 	// The source's revocation after the join, as the source controller did it.
 	g.Expect(jointoken.Delete(ctx, workload.Client, id)).To(Succeed())
@@ -59,7 +59,7 @@ func TestMovedJoinedMachineTakesNoRevokedTokenBack(t *testing.T) {
 func TestMovedPendingMachineKeepsItsToken(t *testing.T) {
 	g := NewWithT(t)
 	ns, _, id := bootstrappedWorker(t, "moved-pending")
-	waitForConsumedData(t, ns, "worker")
+	waitForConsumedData(t, ns, ns)
 	arriveAsMoved(t, ns, "worker")
 
 	g.Eventually(func(g Gomega) {
@@ -72,7 +72,7 @@ func TestMovedPendingMachineKeepsItsToken(t *testing.T) {
 	g.Expect(tokens).To(HaveLen(1))
 	g.Expect(tokens[0].Name).To(Equal(jointoken.SecretName(id)))
 
-	joinNode(t, ns, "worker")
+	joinNode(t, ns, ns)
 	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
 }
 
@@ -126,11 +126,14 @@ func TestDeleteForMoveKeepsToken(t *testing.T) {
 
 // bootstrappedWorker creates a Cluster, a config "worker" and its Machine
 // in a new namespace, waits for the data, and returns the join token ID.
+// The Machine is named after the namespace: its node registers under the
+// Machine's name, and every test cluster's nodes share one workload API
+// server.
 func bootstrappedWorker(t *testing.T, prefix string) (ns string, cluster *clusterv1.Cluster, tokenID string) {
 	t.Helper()
 	g := NewWithT(t)
 	ns, cluster = clusterWithConfig(t, prefix, "worker")
-	createMachine(t, ns, cluster.Name, "worker", "worker")
+	createMachine(t, ns, cluster.Name, ns, "worker")
 	tokenID = waitForDataSecret(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
 	g.Expect(tokenID).NotTo(BeEmpty())
 	return ns, cluster, tokenID

@@ -25,6 +25,15 @@ import (
 // testTokenTTL is short so refreshes happen within a test's patience.
 const testTokenTTL = 30 * time.Second
 
+// joinVersion is the k0s a machine joining with a bare token runs.
+const joinVersion = "v1.33.4+k0s.0"
+
+// publishedMinors are the Kubernetes minors the workload's control plane
+// publishes worker profiles for: those of the k0s versions the tests'
+// machines run (as during a control plane's rolling upgrade, when
+// controllers of two minors each publish theirs).
+var publishedMinors = []string{"1.27", "1.28", "1.33"}
+
 var (
 	env      *testenv.Management
 	workload *testenv.Workload
@@ -68,6 +77,13 @@ func TestMain(m *testing.M) {
 	if workload, err = testenv.StartWorkload(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	for _, minor := range publishedMinors {
+		if err := workload.PublishWorkerProfiles(ctx, minor, nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			_ = workload.Stop()
+			os.Exit(1)
+		}
 	}
 	opts := &manager.Options{Concurrency: 5, BootstrapTokenTTL: testTokenTTL}
 	env, err = testenv.StartManagement(ctx, testenv.ManagementOptions{

@@ -73,7 +73,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	_ = os.Remove(filepath.Join(opts.StateDir, "ready"))
 
 	s := &Sandbox{opts: opts}
-	fmt.Fprintln(opts.Out, "starting the workload cluster's API server (no k0s: a kube-apiserver with k0s's bootstrap RBAC)")
+	fmt.Fprintln(opts.Out, "starting the workload cluster (no k0s: kube-apiserver and kube-controller-manager with k0s's worker RBAC)")
 	var err error
 	if s.Workload, err = testenv.StartWorkload(ctx); err != nil {
 		return nil, err
@@ -81,8 +81,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	fmt.Fprintln(opts.Out, "starting the management cluster: API server, Cluster API, cabpk0s and the simulations")
 	reconcilers := &manager.Options{Concurrency: 10, BootstrapTokenTTL: opts.BootstrapTokenTTL}
 	s.Management, err = testenv.StartManagement(ctx, testenv.ManagementOptions{
-		Logger:          opts.Logger,
-		CAPIControllers: true,
+		Logger:            opts.Logger,
+		CAPIControllers:   true,
+		ControllerManager: true,
 		Setup: func(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error {
 			c := mgr.GetClient()
 			for _, setup := range []func(ctrl.Manager) error{
@@ -91,6 +92,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 				(&simulation.BootSimulator{
 					Client: c, Workload: s.Workload, Recorder: mgr.GetEventRecorder("simulated-machine-boot"),
 					ValidateCloudConfig: cloudConfigValidator(),
+					StateDir:            filepath.Join(opts.StateDir, "machines"),
 				}).SetupWithManager,
 			} {
 				if err := setup(mgr); err != nil {

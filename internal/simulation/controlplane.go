@@ -6,10 +6,12 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
@@ -18,8 +20,11 @@ import (
 // for each K0smotronControlPlane (testenv.K0smotronControlPlaneCRD) it
 // publishes Cluster API's <cluster>-ca and <cluster>-kubeconfig Secrets for
 // the workload API server, the control plane endpoint, and reports itself
-// initialized. No k0s runs: the workload cluster is a bare kube-apiserver
-// with k0s's bootstrapper RBAC.
+// initialized, and publishes the worker profiles of its k0s config
+// (spec.k0sConfig.spec.workerProfiles, and always default) for its
+// Kubernetes minor, as k0s's worker-config reconciler does. No k0s runs:
+// the workload cluster is a kube-apiserver and kube-controller-manager with
+// k0s's worker RBAC (testenv.Workload).
 type ControlPlaneSimulator struct {
 	Client   client.Client
 	Workload *testenv.Workload
@@ -56,6 +61,10 @@ func (s *ControlPlaneSimulator) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 
+	if err := s.publishWorkerProfiles(ctx, cp); err != nil {
+		return ctrl.Result{}, err
+	}
+
 	host, port, err := s.Workload.Endpoint()
 	if err != nil {
 		return ctrl.Result{}, err
@@ -68,4 +77,34 @@ func (s *ControlPlaneSimulator) Reconcile(ctx context.Context, req ctrl.Request)
 		"ready":          true,
 		"initialized":    true,
 	})
+}
+
+// publishWorkerProfiles publishes the profiles the control plane's k0s
+// config defines for the Kubernetes minor of its version.
+func (s *ControlPlaneSimulator) publishWorkerProfiles(ctx context.Context, cp *unstructured.Unstructured) error {
+	version, _, _ := unstructured.NestedString(cp.Object, "spec", "version")
+	if version == "" {
+		// k0smotron requires one; without it no worker profile is
+		// published, and joins say so.
+		return nil
+	}
+	minor, err := testenv.KubernetesMinor(version)
+	if err != nil {
+		return fmt.Errorf("control plane %s: %w", cp.GetName(), err)
+	}
+	profiles := map[string]string{}
+	list, _, _ := unstructured.NestedSlice(cp.Object, "spec", "k0sConfig", "spec", "workerProfiles")
+	for _, item := range list {
+		p, ok := item.(map[string]any)
+		name, _ := p["name"].(string)
+		if !ok || name == "" {
+			continue
+		}
+		values, err := yaml.Marshal(p["values"])
+		if err != nil {
+			return err
+		}
+		profiles[name] = string(values)
+	}
+	return s.Workload.PublishWorkerProfiles(ctx, minor, profiles)
 }

@@ -4,12 +4,16 @@
 // nobody mistakes it for the real thing.
 //
 //   - ControlPlaneSimulator: k0smotron's control plane provider (the
-//     workload cluster is a bare kube-apiserver; no k0s runs);
+//     workload cluster is a kube-apiserver and kube-controller-manager with
+//     k0s's worker RBAC, testenv.Workload; no k0s runs), publishing the
+//     worker profiles of its k0s config;
 //   - InfrastructureSimulator and MachinePoolSimulator: CAPA (no EC2
 //     instance exists);
-//   - BootSimulator: a machine booting with its bootstrap data: its join
-//     token must really authenticate against the workload API server and
-//     file the node's certificate request before its Node is registered;
+//   - BootSimulator and Boot: a machine booting with its bootstrap data,
+//     as far as the k0s worker's join, which k0s-worker-join (hack/envtest)
+//     runs through the kubelet's own TLS bootstrap code (join.go); only the
+//     machine under it (containerd, the kubelet's pods, the network) is
+//     absent;
 //   - SimulatedCertManager and SimulatedKubelet: what a real management
 //     cluster runs and a bare one lacks (WithClusterServices), the kubelet
 //     running each installed provider's manager in this process

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
@@ -125,4 +130,26 @@ func Join(ctx context.Context, token string, w Worker) (Joined, error) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// Requester is who filed the certificate request the node's certificate
+// was issued for, as the API server recorded it: the bootstrap token's
+// identity (system:bootstrap:<id> in system:bootstrappers). c reads the
+// workload cluster as an administrator.
+func (j Joined) Requester(ctx context.Context, c client.Reader) (authenticationv1.UserInfo, error) {
+	var none authenticationv1.UserInfo
+	block, _ := pem.Decode([]byte(j.ClientCertificate))
+	if block == nil {
+		return none, errors.New("the join returned no certificate")
+	}
+	list := &certificatesv1.CertificateSigningRequestList{}
+	if err := c.List(ctx, list); err != nil {
+		return none, err
+	}
+	for _, csr := range list.Items {
+		if issued, _ := pem.Decode(csr.Status.Certificate); issued != nil && bytes.Equal(issued.Bytes, block.Bytes) {
+			return authenticationv1.UserInfo{Username: csr.Spec.Username, Groups: csr.Spec.Groups}, nil
+		}
+	}
+	return none, fmt.Errorf("no certificate request issued the certificate of node %s", j.NodeName)
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -112,7 +111,11 @@ func TestJoinThroughTheKubeletTLSBootstrap(t *testing.T) {
 		t.Errorf("the node's client certificate does not chain to the cluster CA: %v", err)
 	}
 	// The controller manager approved the request the bootstrap identity filed.
-	if requester := csrRequester(t, cert); requester != "system:bootstrap:"+token.ID {
+	requester, err := joined.Requester(t.Context(), workload.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requester.Username != "system:bootstrap:"+token.ID {
 		t.Errorf("the node's certificate request was filed by %q, want system:bootstrap:%s", requester, token.ID)
 	}
 	if joined.WorkerProfile != "worker-config-default-1.33" {
@@ -256,21 +259,6 @@ func TestJoinNeedsItsWorkerProfile(t *testing.T) {
 	if joined.WorkerProfile != testenv.WorkerProfileName(w.Profile, "1.33") {
 		t.Errorf("read profile %s", joined.WorkerProfile)
 	}
-}
-
-func csrRequester(t *testing.T, cert *x509.Certificate) string {
-	t.Helper()
-	list := &certificatesv1.CertificateSigningRequestList{}
-	if err := workload.Client.List(t.Context(), list); err != nil {
-		t.Fatal(err)
-	}
-	for _, csr := range list.Items {
-		block, _ := pem.Decode(csr.Status.Certificate)
-		if block != nil && string(block.Bytes) == string(cert.Raw) {
-			return csr.Spec.Username
-		}
-	}
-	return ""
 }
 
 func renameUser(t *testing.T, k0sToken, user string) string {

@@ -14,8 +14,9 @@ import (
 
 const capiModule = "sigs.k8s.io/cluster-api"
 
-// AssetsDir is where kube-apiserver and etcd are: $KUBEBUILDER_ASSETS, or
-// the cache `make envtest-assets` builds them into.
+// AssetsDir is where the binaries of the harness are (kube-apiserver, etcd,
+// kube-controller-manager and k0s-worker-join): $KUBEBUILDER_ASSETS, or the
+// cache `make envtest-assets` builds them into.
 func AssetsDir() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
@@ -25,7 +26,7 @@ func AssetsDir() (string, error) {
 		}
 		dir = filepath.Join(cache, "cabpk0s", "envtest")
 	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
+	for _, bin := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "k0s-worker-join"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
 			return "", fmt.Errorf("envtest binary %s not found in %s: run `make envtest-assets` or set KUBEBUILDER_ASSETS", bin, dir)
 		}

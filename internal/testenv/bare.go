@@ -32,6 +32,9 @@ type BareManagementOptions struct {
 	Logger logr.Logger
 	// CRDs are served from the start, before anything looks for them.
 	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// ControllerManager runs a real kube-controller-manager with the
+	// garbage collector and the namespace controller.
+	ControllerManager bool
 	// Setup registers what runs beside the API server, as an
 	// administrator, with a manager that stops with the cluster. A bare
 	// cluster runs no kubelet, scheduler or cert-manager; the tests
@@ -53,8 +56,9 @@ type BareManagement struct {
 	// reads one).
 	Kubeconfig string
 
-	env        *envtest.Environment
-	background *running
+	env               *envtest.Environment
+	background        *running
+	controllerManager *ControllerManager
 }
 
 // StartBareManagement starts a bare management cluster and what
@@ -85,6 +89,11 @@ func StartBareManagement(ctx context.Context, opts BareManagementOptions) (*Bare
 	b := &BareManagement{Config: cfg, env: env}
 	if err := b.start(ctx, opts, logger); err != nil {
 		return nil, errors.Join(err, b.Stop())
+	}
+	if opts.ControllerManager {
+		if b.controllerManager, err = startManagementControllerManager(ctx, env, cfg); err != nil {
+			return nil, errors.Join(err, b.Stop())
+		}
 	}
 	return b, nil
 }
@@ -131,7 +140,7 @@ func (b *BareManagement) start(ctx context.Context, opts BareManagementOptions, 
 
 // Stop stops what Setup registered, then the API server and etcd.
 func (b *BareManagement) Stop() error {
-	var errs []error
+	errs := []error{b.controllerManager.Stop()}
 	if err := b.background.stop(); err != nil {
 		errs = append(errs, err)
 	}

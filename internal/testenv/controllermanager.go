@@ -14,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // ControllerManager is a real kube-controller-manager (built by
@@ -23,6 +26,8 @@ type ControllerManager struct {
 	cmd     *exec.Cmd
 	exited  chan error
 	LogPath string
+	// dir is removed on Stop when the controller manager made it.
+	dir string
 }
 
 // ControllerManagerOptions configure StartControllerManager.
@@ -159,6 +164,9 @@ func (cm *ControllerManager) Stop() error {
 		_ = syscall.Kill(-cm.cmd.Process.Pid, syscall.SIGKILL)
 		<-cm.exited
 	}
+	if cm.dir != "" {
+		return os.RemoveAll(cm.dir)
+	}
 	return nil
 }
 
@@ -182,4 +190,29 @@ func freeLocalPort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startManagementControllerManager runs the controllers a management
+// cluster's controller manager runs that providers rely on
+// (ManagementControllers), against env, with files under a new temporary
+// directory.
+func startManagementControllerManager(ctx context.Context, env *envtest.Environment, cfg *rest.Config) (*ControllerManager, error) {
+	user, err := env.AddUser(envtest.User{Name: ControllerManagerUser, Groups: []string{"system:masters"}}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "cabpk0s-management-kcm-")
+	if err != nil {
+		return nil, err
+	}
+	cm, err := StartControllerManager(ctx, ControllerManagerOptions{Kubeconfig: kubeconfig, Controllers: ManagementControllers, Dir: dir})
+	if err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	cm.dir = dir
+	return cm, nil
 }

@@ -6,8 +6,11 @@
 //     webhooks, CAPA's CRDs and cabpk0s's CRDs and webhooks, with an
 //     in-process manager serving the webhooks and, when asked, Cluster
 //     API's core controllers;
-//   - StartWorkload: a workload cluster's API server that accepts bootstrap
-//     tokens, with the RBAC a k0s control plane gives system:bootstrappers;
+//   - StartWorkload: a workload cluster as a k0s control plane runs it for
+//     joining workers: kube-apiserver with the cluster's own CA, bootstrap
+//     tokens, the Node authorizer and NodeRestriction; kube-controller-manager
+//     approving and signing kubelet certificates and collecting expired
+//     tokens; k0s's worker RBAC and worker profiles;
 //   - StartBareManagement: an API server with nothing of Cluster API, for
 //     clusterctl to install into.
 //

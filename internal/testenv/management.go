@@ -58,6 +58,11 @@ type ManagementOptions struct {
 	// APIServerArgs are extra kube-apiserver flags (name without dashes).
 	APIServerArgs map[string]string
 
+	// ControllerManager runs a real kube-controller-manager with the
+	// garbage collector and the namespace controller, as a management
+	// cluster has: objects go with their owners.
+	ControllerManager bool
+
 	// Setup registers controllers with the manager before it starts.
 	// clusterCache is nil unless CAPIControllers is set.
 	Setup func(ctx context.Context, mgr ctrl.Manager, clusterCache clustercache.ClusterCache) error
@@ -79,8 +84,9 @@ type Management struct {
 	// ones (nil unless CAPIControllers is set).
 	ClusterCache clustercache.ClusterCache
 
-	env        *envtest.Environment
-	background *running
+	env               *envtest.Environment
+	background        *running
+	controllerManager *ControllerManager
 	// unregisterAPIVersionReader takes this cluster out of the getter
 	// Cluster API's conversion webhooks use (see apiversion.go).
 	unregisterAPIVersionReader func()
@@ -103,7 +109,7 @@ func NewManagementScheme() *runtime.Scheme {
 
 // StartManagement starts a management cluster and returns once its webhooks
 // answer. Call Stop when done. Every manifest it installs is embedded (see
-// manifests.go): only kube-apiserver and etcd come from AssetsDir.
+// manifests.go): only the binaries (kube-apiserver, etcd, kube-controller-manager) come from AssetsDir.
 func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, error) {
 	if err := checkThirdPartyVersion(); err != nil {
 		return nil, err
@@ -179,6 +185,11 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 	}
 	if err := m.startManager(ctx, opts); err != nil {
 		return nil, errors.Join(err, m.Stop())
+	}
+	if opts.ControllerManager {
+		if m.controllerManager, err = startManagementControllerManager(ctx, env, cfg); err != nil {
+			return nil, errors.Join(err, m.Stop())
+		}
 	}
 	return m, nil
 }
@@ -277,7 +288,7 @@ func addWebhookConfigurations(opts *envtest.WebhookInstallOptions, manifest []by
 
 // Stop stops the manager, then the API server and etcd.
 func (m *Management) Stop() error {
-	var errs []error
+	errs := []error{m.controllerManager.Stop()}
 	if err := m.background.stop(); err != nil {
 		errs = append(errs, err)
 	}

@@ -2,7 +2,8 @@
 // self-contained: built from this checkout, put in an empty directory
 // outside it and run there with no go command on PATH, it installs
 // everything it carries (Cluster API's, CAPA's and cabpk0s's manifests, the
-// seed's samples) and comes up; only kube-apiserver and etcd come from
+// seed's samples) and comes up; only the envtest binaries (kube-apiserver,
+// etcd, kube-controller-manager, k0s-worker-join) come from
 // KUBEBUILDER_ASSETS.
 package sandboxbinary
 

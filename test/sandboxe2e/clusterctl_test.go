@@ -66,9 +66,10 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 			defer wg.Done()
 			defer GinkgoRecover()
 			*m, *errp = testenv.StartBareManagement(context.Background(), simulation.WithClusterServices(testenv.BareManagementOptions{
-				Name:     name,
-				StateDir: filepath.Join(dir, name),
-				Logger:   zap.New(zap.WriteTo(GinkgoWriter), zap.Level(zapcore.InfoLevel)).WithName(name),
+				Name:              name,
+				StateDir:          filepath.Join(dir, name),
+				Logger:            zap.New(zap.WriteTo(GinkgoWriter), zap.Level(zapcore.InfoLevel)).WithName(name),
+				ControllerManager: true,
 			}, repo.Providers(sb.Workload)))
 		}
 		wg.Add(2)
@@ -257,11 +258,10 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		Expect(poolConfig.Finalizers).To(ContainElement(controllers.TokenFinalizer), "the target revokes the pool's token when the config goes")
 		// A new instance of the pool still joins with the moved data.
 		poolData := dataSecrets[poolName]
-		token, err := simulation.JoinTokenFromBootstrapData(poolData.Data["value"], string(poolData.Data["format"]))
+		booted, err := simulation.Boot(ctx, poolData.Data["value"], string(poolData.Data["format"]),
+			simulation.Machine{Hostname: poolName + "-after-move", DataDir: GinkgoT().TempDir()})
 		Expect(err).NotTo(HaveOccurred())
-		user, err := simulation.JoinAsWorker(ctx, token, poolName+"-after-move")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(user.Username).To(Equal("system:bootstrap:" + poolToken))
+		Expect(booted.Requester(ctx, wl)).To(HaveField("Username", "system:bootstrap:"+poolToken), "the node's certificate was requested with the pool's token")
 		for name, before := range dataSecrets {
 			s := &corev1.Secret{}
 			Expect(c.Get(ctx, client.ObjectKey{Namespace: moveNS, Name: name}, s)).To(Succeed())

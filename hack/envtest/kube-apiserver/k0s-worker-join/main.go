@@ -314,6 +314,11 @@ func registerNode(ctx context.Context, c kubernetes.Interface, name, providerID 
 		if created, err = c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return fmt.Errorf("reading Node %s: %w", name, err)
 		}
+		// Two machines under one node name would be one Node: say so
+		// rather than report a join Cluster API can never match.
+		if created.Spec.ProviderID != providerID {
+			return fmt.Errorf("node name %s is taken: its Node was registered by another machine (provider ID %q)", name, created.Spec.ProviderID)
+		}
 	case err != nil:
 		return fmt.Errorf("registering Node %s: %w", name, err)
 	}
