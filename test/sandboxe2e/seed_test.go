@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/controllers"
 	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/sandbox"
 	"github.com/cabpk0s/cabpk0s/internal/simulation"
@@ -93,7 +94,34 @@ func scaleMD(ctx SpecContext, replicas int32) {
 	Expect(mgmt.Patch(ctx, md, client.MergeFrom(base))).To(Succeed())
 }
 
+// expectJoinedMachinesKeepNoToken: no Machine that joined keeps a
+// bootstrap token, and cabpk0s revoked each (not the tokencleaner, which
+// would mean it expired first), by the workload API server's audit log.
+func expectJoinedMachinesKeepNoToken(ctx SpecContext) {
+	machines := &clusterv1.MachineList{}
+	Expect(mgmt.List(ctx, machines, client.InNamespace(ns))).To(Succeed())
+	for _, m := range machines.Items {
+		if !m.Status.NodeRef.IsDefined() || m.Spec.Bootstrap.DataSecretName == nil {
+			continue
+		}
+		data := &corev1.Secret{}
+		if err := mgmt.Get(ctx, client.ObjectKey{Namespace: ns, Name: *m.Spec.Bootstrap.DataSecretName}, data); err != nil {
+			Expect(apierrors.IsNotFound(err)).To(BeTrue(), "reading the data of Machine %s: %v", m.Name, err)
+			continue
+		}
+		id := data.Annotations[controllers.TokenIDAnnotation]
+		Eventually(func(g Gomega) {
+			d, deleted, err := sb.Workload.TokenDeletion(id)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(deleted).To(BeTrue(), "the token of joined Machine %s is revoked", m.Name)
+			g.Expect(d.ByCabpk0s()).To(BeTrue(), "cabpk0s revoked the token of Machine %s, not %s", m.Name, d.By)
+		}).WithContext(ctx).Should(Succeed())
+	}
+}
+
 var _ = Describe("The seed on the embedded management plane", Ordered, func() {
+	AfterEach(func(ctx SpecContext) { expectJoinedMachinesKeepNoToken(ctx) })
+
 	It("bootstraps the seed Machine until it runs, then revokes its token", func(ctx SpecContext) {
 		applySample(ctx, "awsmachine.yaml")
 		applySample(ctx, "machine.yaml")
