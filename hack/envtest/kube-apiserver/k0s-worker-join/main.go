@@ -242,7 +242,7 @@ func tlsBootstrap(ctx context.Context, attempt time.Duration, kubeletConf, boots
 		switch {
 		case err == nil:
 			return nil
-		case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) || isTLSError(err):
+		case !transient(err):
 			return err
 		case ctx.Err() != nil:
 			return fmt.Errorf("no certificate within the deadline: %w", err)
@@ -254,9 +254,19 @@ func tlsBootstrap(ctx context.Context, attempt time.Duration, kubeletConf, boots
 	}
 }
 
-func isTLSError(err error) bool {
+// transient: another attempt may succeed (the certificate was not issued
+// in time, the API server did not answer). A refusal (401, 403), a TLS
+// failure or a kubeconfig that does not load cannot change by retrying.
+func transient(err error) bool {
+	if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+		return false
+	}
 	msg := err.Error()
-	return strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:")
+	if strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:") || strings.Contains(msg, "unable to load") {
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) ||
+		strings.Contains(msg, "connection refused") || strings.Contains(msg, "timed out")
 }
 
 func currentCertificate(certDir string) (string, error) {
