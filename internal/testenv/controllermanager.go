@@ -132,7 +132,10 @@ func (cm *ControllerManager) waitHealthy(ctx context.Context, port int) error {
 		select {
 		case err := <-cm.exited:
 			cm.exited <- err
-			return fmt.Errorf("kube-controller-manager exited: %v: %s", err, tail(cm.LogPath))
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return fmt.Errorf("kube-controller-manager exited: %w: %s", err, tail(cm.LogPath))
 		default:
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -140,7 +143,7 @@ func (cm *ControllerManager) waitHealthy(ctx context.Context, port int) error {
 			return err
 		}
 		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

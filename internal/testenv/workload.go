@@ -185,9 +185,11 @@ func (w *Workload) apiServer() (*envtest.APIServer, error) {
 		}
 	}
 	server := &envtest.APIServer{CertDir: certDir}
-	server.SecureServing.Address = "127.0.0.1"
-	server.SecureServing.CA = w.ca.CertPEM
-	server.SecureServing.Authn = &clusterCAAuthn{ca: w.ca}
+	server.SecureServing = envtest.SecureServing{
+		ListenAddr: envtest.ListenAddr{Address: "127.0.0.1"},
+		CA:         w.ca.CertPEM,
+		Authn:      &clusterCAAuthn{ca: w.ca},
+	}
 	return server, nil
 }
 
