@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
+	"sigs.k8s.io/cluster-api/util/conditions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -174,9 +175,13 @@ func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
 		deleted   time.Duration
 		wantEvent string
 		wantGone  bool
+		// wantDeleting is what the Deleting condition says while the
+		// config waits.
+		wantDeleting string
 	}{
-		{"within the grace period", 10 * time.Second, "Warning JoinTokenRevocationFailed Cannot revoke join token abcdef yet", false},
-		{"after the grace period", 3 * time.Minute, "Warning JoinTokenNotRevoked Revoking join token abcdef failed for 2m0s", true},
+		{"within the grace period", 10 * time.Second, "Warning JoinTokenRevocationFailed Cannot revoke join token abcdef yet", false,
+			"Cannot revoke join token abcdef yet: revoking bootstrap token abcdef: secrets \"bootstrap-token-abcdef\" is forbidden: not allowed; retrying until "},
+		{"after the grace period", 3 * time.Minute, "Warning JoinTokenNotRevoked Revoking join token abcdef failed for 2m0s", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -186,7 +191,8 @@ func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
 				Finalizers:        []string{TokenFinalizer},
 				DeletionTimestamp: &metav1.Time{Time: time.Now().Add(-tc.deleted)},
 			}}
-			management := fake.NewClientBuilder().WithScheme(scheme).WithObjects(config, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}).Build()
+			management := fake.NewClientBuilder().WithScheme(scheme).WithStatusSubresource(&bootstrapv1.K0sWorkerConfig{}).
+				WithObjects(config, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}).Build()
 			workload := fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(refuse).Build()
 			recorder := events.NewFakeRecorder(10)
 			r := &K0sWorkerConfigReconciler{Client: management, SecretCachingClient: management, Recorder: recorder,
@@ -195,8 +201,17 @@ func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
 			_, err := r.reconcileDelete(t.Context(), config)
 			g.Expect(err != nil).To(Equal(!tc.wantGone), "an error (and backoff) only while waiting: %v", err)
 			g.Expect(recorder.Events).To(Receive(HavePrefix(tc.wantEvent)))
-			err = management.Get(t.Context(), client.ObjectKeyFromObject(config), &bootstrapv1.K0sWorkerConfig{})
+			stored := &bootstrapv1.K0sWorkerConfig{}
+			err = management.Get(t.Context(), client.ObjectKeyFromObject(config), stored)
 			g.Expect(apierrors.IsNotFound(err)).To(Equal(tc.wantGone))
+			if tc.wantDeleting != "" {
+				deleting := conditions.Get(stored, clusterv1.DeletingCondition)
+				g.Expect(deleting).NotTo(BeNil(), "the wait is a condition, not only events")
+				g.Expect(deleting.Status).To(Equal(metav1.ConditionTrue))
+				g.Expect(deleting.Reason).To(Equal(clusterv1.DeletingReason))
+				g.Expect(deleting.Message).To(HavePrefix(tc.wantDeleting))
+				g.Expect(deleting.Message).To(HaveSuffix(", then the token is left to expire on its own"))
+			}
 		})
 	}
 }

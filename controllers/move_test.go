@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,6 +101,14 @@ func TestDeletionWaitsWhileClusterPaused(t *testing.T) {
 		g.Expect(tokenExists(t, id)).To(BeTrue(), "a paused Cluster's token is not revoked")
 		g.Expect(getConfig(t, ns, "worker").Finalizers).To(ContainElement(controllers.TokenFinalizer))
 	}, 3*time.Second, pollEvery).Should(Succeed())
+	// What the deletion waits for is a condition, not only the absence of
+	// an event.
+	g.Expect(getConfig(t, ns, "worker").Status.Conditions).To(ContainElement(And(
+		HaveField("Type", clusterv1.DeletingCondition),
+		HaveField("Status", metav1.ConditionTrue),
+		HaveField("Reason", clusterv1.DeletingReason),
+		HaveField("Message", "Waiting for Cluster "+cluster.Name+" to be unpaused to revoke join token "+id),
+	)))
 
 	setClusterPaused(t, cluster, false)
 	g.Eventually(func() bool { return tokenExists(t, id) }, waitTimeout, pollEvery).Should(BeFalse())
