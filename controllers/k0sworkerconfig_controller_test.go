@@ -162,6 +162,30 @@ func TestSeedMachineDeploymentScales(t *testing.T) {
 	expectNoTokenOfAJoinedMachine(t, "default")
 }
 
+// TestScalingPoolTokenIsExtended: while a MachinePool's instances have not
+// all joined, its token is extended like a pending Machine's, not rotated:
+// past the moment a steady pool would rotate, the data still carries the
+// first token, with a later expiry.
+func TestScalingPoolTokenIsExtended(t *testing.T) {
+	g := NewWithT(t)
+	ns, cluster := clusterWithConfig(t, "scaling", "pool")
+	createMachinePool(t, ns, cluster.Name, "pool", "pool")
+	data := waitForDataSecret(t, ns, "pool")
+	first := data.Annotations[controllers.TokenIDAnnotation]
+	token, err := jointoken.Get(t.Context(), workload.Client, first)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	// A steady pool's rotation would fall due half a TTL after creation.
+	time.Sleep(time.Until(token.Expiration.Add(-testTokenTTL/2)) + 5*time.Second)
+	g.Expect(waitForDataSecret(t, ns, "pool").Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, first), "no rotation while scaling")
+	g.Eventually(func() time.Time {
+		extended, err := jointoken.Get(t.Context(), workload.Client, first)
+		g.Expect(err).NotTo(HaveOccurred())
+		return extended.Expiration
+	}, testTokenTTL, time.Second).Should(BeTemporally(">", token.Expiration), "the scaling pool's token is extended")
+	g.Expect(getConfig(t, ns, "pool").Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, first))
+}
+
 func distinct(ids map[string]string) map[string]bool {
 	out := map[string]bool{}
 	for _, id := range ids {
@@ -347,9 +371,11 @@ func TestMachinePoolTokenRotatesInPlace(t *testing.T) {
 	for path, f := range cloudConfigFiles(t, data.Data["value"]) {
 		g.Expect(f).NotTo(ContainSubstring("hostname-override"), "instances of a pool must not share one node name (%s)", path)
 	}
-	g.Expect(joinAsWorker(t, joinToken(t, data.Data["value"]), "pool-a").Username).To(Equal("system:bootstrap:" + first))
+	// The pool's instances join with its data; once all have, the pool
+	// stops scaling and its token is rotated at half life.
+	g.Expect(joinPool(t, ns, "pool", data)).To(Equal("system:bootstrap:" + first))
 
-	rotated := waitForNewToken(t, data, first, testTokenTTL)
+	rotated := waitForNewToken(t, data, first, 2*testTokenTTL)
 	g.Expect(rotated.UID).To(Equal(data.UID), "the data Secret is updated in place")
 	second := rotated.Annotations[controllers.TokenIDAnnotation]
 	g.Expect(getConfig(t, ns, "pool").Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, second))

@@ -234,9 +234,10 @@ func tokenDescription(config *bootstrapv1.K0sWorkerConfig) string {
 
 // The refresh policy. A pending Machine's token is checked every TTL/3 and
 // extended once less than 5/6 of a TTL remains, so it never has less than
-// two thirds of a TTL left when checked. A MachinePool's token is never
-// extended (an instance may be joining with it): the pool's data gets a
-// new token once half of the old one's life is gone, so an instance
+// two thirds of a TTL left when checked. A MachinePool still scaling (fewer
+// nodes joined than replicas) is treated the same: its instances are
+// booting with the token. Once every instance joined, the pool's data gets
+// a new token when half of the old one's life is gone, so an instance
 // launched from the pool's data at any moment has at least half a TTL to
 // join.
 func (r *K0sWorkerConfigReconciler) machineRefreshBelow() time.Duration { return r.TokenTTL * 5 / 6 }
@@ -256,7 +257,7 @@ func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope, token jointoken.To
 	if s.owner.hasJoined() || s.config.Annotations[TokenIDAnnotation] == "" {
 		return ctrl.Result{}
 	}
-	if s.owner.isPool() {
+	if s.owner.rotates() {
 		return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-r.poolRotateBelow(), time.Second)}
 	}
 	return ctrl.Result{RequeueAfter: r.machineCheckEvery()}
@@ -302,8 +303,8 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	// requeue comes back before it needs a refresh.
 	now := time.Now()
 	if known, ok := r.tokens.get(config.UID); ok && known.id == id {
-		if owner.isPool() && !r.poolRotationDue(known.expires, now) ||
-			!owner.isPool() && known.expires.Sub(now) >= r.machineRefreshBelow() {
+		if owner.rotates() && !r.poolRotationDue(known.expires, now) ||
+			!owner.rotates() && known.expires.Sub(now) >= r.machineRefreshBelow() {
 			markAvailable(config)
 			return r.requeueForToken(s, jointoken.Token{ID: id, Expiration: known.expires}), nil
 		}
@@ -319,7 +320,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 		return ctrl.Result{}, err
 	}
 
-	if owner.isPool() {
+	if owner.rotates() {
 		if r.poolRotationDue(token.Expiration, now) {
 			return r.generate(ctx, s, true)
 		}

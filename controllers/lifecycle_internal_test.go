@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	"sigs.k8s.io/cluster-api/util/conditions"
@@ -40,13 +41,21 @@ func TestPoolRotationBoundary(t *testing.T) {
 
 	pool := &scope{
 		config: &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{TokenIDAnnotation: "abcdef"}}},
-		owner:  &configOwner{pool: &clusterv1.MachinePool{}},
+		// Every instance joined: the pool rotates.
+		owner: &configOwner{pool: &clusterv1.MachinePool{
+			Spec:   clusterv1.MachinePoolSpec{Replicas: ptr.To[int32](1)},
+			Status: clusterv1.MachinePoolStatus{NodeRefs: []corev1.ObjectReference{{Kind: "Node", Name: "n"}}},
+		}},
 	}
 	fresh := jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(ttl)}
 	g.Expect(r.requeueForToken(pool, fresh).RequeueAfter).To(BeNumerically("~", ttl/2, time.Second),
 		"a fresh pool token is looked at again when half its life is gone")
 	due := jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(ttl / 4)}
 	g.Expect(r.requeueForToken(pool, due).RequeueAfter).To(Equal(time.Second), "an overdue rotation is retried soon, never at once in a hot loop")
+
+	// A pool still scaling is looked after like a pending Machine.
+	scaling := &scope{config: pool.config, owner: &configOwner{pool: &clusterv1.MachinePool{Spec: clusterv1.MachinePoolSpec{Replicas: ptr.To[int32](3)}}}}
+	g.Expect(r.requeueForToken(scaling, fresh).RequeueAfter).To(Equal(ttl / 3))
 
 	machine := &scope{config: pool.config, owner: &configOwner{machine: &clusterv1.Machine{}}}
 	g.Expect(r.requeueForToken(machine, fresh).RequeueAfter).To(Equal(ttl / 3))

@@ -21,6 +21,7 @@ import (
 	"github.com/cabpk0s/cabpk0s/controllers"
 	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -57,6 +58,45 @@ func createMachinePool(t *testing.T, ns, clusterName, name, configName string) {
 			}},
 		},
 	})).To(Succeed())
+}
+
+// joinPool boots a pool's two instances with its data, as the instances of
+// an infrastructure provider's pool would, and reports their provider IDs
+// on the infrastructure pool, until the MachinePool lists a node for every
+// replica: the pool has stopped scaling. It returns the bootstrap identity
+// the instances' certificates were requested with.
+func joinPool(t *testing.T, ns, name string, data *corev1.Secret) string {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := t.Context()
+	var ids []any
+	requester := ""
+	for i := range 2 {
+		id := fmt.Sprintf("aws:///us-east-1a/i-%s-%d", ns, i)
+		booted, err := simulation.Boot(ctx, data.Data["value"], string(data.Data["format"]), simulation.Machine{
+			Hostname: fmt.Sprintf("%s-%s-%d", ns, name, i), ProviderID: id, DataDir: t.TempDir(),
+		})
+		g.Expect(err).NotTo(HaveOccurred())
+		user, err := booted.Requester(ctx, workload.Client)
+		g.Expect(err).NotTo(HaveOccurred())
+		requester = user.Username
+		ids = append(ids, id)
+	}
+	infraPool := &unstructured.Unstructured{}
+	infraPool.SetGroupVersionKind(builder.InfrastructureGroupVersion.WithKind(builder.GenericInfrastructureMachinePoolKind))
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, infraPool)).To(Succeed())
+	base := infraPool.DeepCopy()
+	g.Expect(unstructured.SetNestedSlice(infraPool.Object, ids, "spec", "providerIDList")).To(Succeed())
+	g.Expect(env.Client.Patch(ctx, infraPool, client.MergeFrom(base))).To(Succeed())
+	base = infraPool.DeepCopy()
+	infraPool.Object["status"] = map[string]any{"ready": true, "replicas": int64(2), "initialization": map[string]any{"provisioned": true}}
+	g.Expect(env.Client.Status().Patch(ctx, infraPool, client.MergeFrom(base))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		pool := &clusterv1.MachinePool{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pool)).To(Succeed())
+		g.Expect(pool.Status.NodeRefs).To(HaveLen(2))
+	}, waitTimeout, pollEvery).Should(Succeed())
+	return requester
 }
 
 // waitForNewToken waits for data to be rewritten in place with a token
@@ -101,10 +141,11 @@ func TestFailedPoolRotationIsVisible(t *testing.T) {
 	createMachinePool(t, ns, cluster.Name, "pool", "pool")
 	data := waitForDataSecret(t, ns, "pool")
 	first := data.Annotations[controllers.TokenIDAnnotation]
+	joinPool(t, ns, "pool", data)
 
 	g.Expect(env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pool-files"}})).To(Succeed())
-	// The rotation falls due half a TTL after the token was made.
-	g.Eventually(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), testTokenTTL, pollEvery).
+	// The rotation falls due half a TTL after the token was last extended.
+	g.Eventually(conditionReason(t, ns, "pool", bootstrapv1.ReadyCondition), 2*testTokenTTL, pollEvery).
 		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/pool-files"))
 	config := getConfig(t, ns, "pool")
 	g.Expect(config.Status.Initialization.DataSecretCreated).To(HaveValue(BeTrue()), "Cluster API reads dataSecretCreated: it is never taken back")

@@ -100,6 +100,15 @@ func (o *configOwner) clusterName() string {
 
 func (o *configOwner) isPool() bool { return o.pool != nil }
 
+// rotates is true for a pool whose token is rotated at half life: one whose
+// instances have all joined (as many nodeRefs as replicas). While a pool is
+// still scaling, instances may be booting with its token, so it is
+// extended like a pending Machine's instead, as CABPK does; a scale-up
+// then rewrites no data under the instances it launches.
+func (o *configOwner) rotates() bool {
+	return o.pool != nil && len(o.pool.Status.NodeRefs) == int(ptr.Deref(o.pool.Spec.Replicas, 1))
+}
+
 // version is the owner's Kubernetes/k0s version, used when the config has none.
 func (o *configOwner) version() string {
 	if o.pool != nil {
