@@ -117,7 +117,12 @@ type K0sWorkerConfigSpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	WorkingDir string `json:"workingDir,omitempty"`
 
-	// labels are added to the Kubernetes Node when it registers.
+	// labels are added to the Kubernetes Node when it registers (the
+	// kubelet's --node-labels). In the kubernetes.io and k8s.io namespaces
+	// only the labels a kubelet may set itself are accepted (kubernetes.io/hostname,
+	// topology.kubernetes.io/zone, anything under node.kubernetes.io/ or
+	// kubelet.kubernetes.io/, ...); node-role.kubernetes.io/* belongs on the
+	// Machine, from which Cluster API copies it to the Node.
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
 

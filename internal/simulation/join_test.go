@@ -210,6 +210,19 @@ func TestJoinRefusesBrokenTokens(t *testing.T) {
 	}
 }
 
+// What admission refuses (validation.nodeLabels) is what the real API
+// server refuses a node: NodeRestriction does not let a kubelet register
+// with a node-role label.
+func TestJoinWithALabelNodesMayNotSet(t *testing.T) {
+	k0sToken, _ := newToken(t, time.Hour)
+	w := worker(t, "join-node-role")
+	w.Labels = "node-role.kubernetes.io/worker="
+	_, err := simulation.Join(t.Context(), k0sToken, w)
+	if err == nil || !strings.Contains(err.Error(), "node-role.kubernetes.io/worker") || !strings.Contains(err.Error(), "registering Node") {
+		t.Fatalf("join with a node-role label: got %v, want the API server to refuse registering the Node", err)
+	}
+}
+
 // An expired token is deleted by the controller manager's tokencleaner,
 // not by anything of ours, and then refused.
 func TestJoinWithATokenTheTokenCleanerDeleted(t *testing.T) {

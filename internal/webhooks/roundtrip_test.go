@@ -37,7 +37,7 @@ func everyFieldSpec(format bootstrapv1.ProvisioningFormat) bootstrapv1.K0sWorker
 		DownloadSHA256:   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		SecretMetadata:   &bootstrapv1.SecretMetadata{Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"note": "b"}},
 		WorkingDir:       "/var/lib/cabpk0s",
-		Labels:           map[string]string{"node.example.com/pool": "blue"},
+		Labels:           map[string]string{"node.example.com/pool": "blue", "topology.kubernetes.io/zone": "eu-west-1a", "node.kubernetes.io/pool": "blue"},
 		Taints:           []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}},
 		KubeletExtraArgs: map[string]string{"max-pods": "110"},
 		Profile:          "gpu",

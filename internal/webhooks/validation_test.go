@@ -158,6 +158,12 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"bad node label", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.Labels = map[string]string{"pool": "blue green"}
 		}, "spec.labels", "a valid label must be an empty string or consist of alphanumeric characters"},
+		{"a node-role label, which a kubelet may not set", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Labels = map[string]string{"node-role.kubernetes.io/worker": "", "topology.kubernetes.io/zone": "a"}
+		}, "spec.labels[node-role.kubernetes.io/worker]", "a kubelet refuses to register with labels in the kubernetes.io and k8s.io namespaces"},
+		{"a node-restriction label", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Labels = map[string]string{"node-restriction.kubernetes.io/tier": "gold"}
+		}, "spec.labels[node-restriction.kubernetes.io/tier]", "Cluster API puts them on the Node"},
 		{"kubelet flag with dashes", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.KubeletExtraArgs = map[string]string{"--max-pods": "110"}
 		}, "spec.kubeletExtraArgs[--max-pods]", `flag name must not start with '-': use "max-pods"`},
