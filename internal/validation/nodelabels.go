@@ -35,6 +35,35 @@ func nodeLabels(labels map[string]string, fldPath *field.Path) field.ErrorList {
 	return errs
 }
 
+// argLabels applies the same rule to labels passed as k0s arguments
+// (--labels=K=V,..., "--labels K=V,..." as one element, or the flag and its
+// value as two), as k0smotron users write them in spec.args.
+func argLabels(args []string, fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i := 0; i < len(args); i++ {
+		value, ok := "", false
+		switch arg := strings.TrimSpace(args[i]); {
+		case strings.HasPrefix(arg, "--labels="):
+			value, ok = strings.TrimPrefix(arg, "--labels="), true
+		case strings.HasPrefix(arg, "--labels "):
+			value, ok = strings.TrimSpace(strings.TrimPrefix(arg, "--labels ")), true
+		case arg == "--labels" && i+1 < len(args):
+			value, ok = args[i+1], true
+		}
+		if !ok {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(strings.Trim(value, `"'`), ",") {
+			if k, v, _ := strings.Cut(strings.TrimSpace(kv), "="); k != "" {
+				labels[k] = v
+			}
+		}
+		errs = append(errs, nodeLabels(labels, fldPath.Index(i))...)
+	}
+	return errs
+}
+
 // isKubernetesLabel: the key's prefix is kubernetes.io or k8s.io, or a
 // subdomain of either, as the kubelet decides it.
 func isKubernetesLabel(key string) bool {

@@ -57,6 +57,7 @@ func Spec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.Err
 
 	errs = append(errs, metav1validation.ValidateLabels(spec.Labels, fldPath.Child("labels"))...)
 	errs = append(errs, nodeLabels(spec.Labels, fldPath.Child("labels"))...)
+	errs = append(errs, argLabels(spec.Args, fldPath.Child("args"))...)
 	errs = append(errs, taints(spec.Taints, fldPath.Child("taints"))...)
 	errs = append(errs, kubeletExtraArgs(spec.KubeletExtraArgs, fldPath.Child("kubeletExtraArgs"))...)
 	for i, arg := range spec.Args {

@@ -164,6 +164,9 @@ func TestValidationRejectsBadInput(t *testing.T) {
 		{"a node-restriction label", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.Labels = map[string]string{"node-restriction.kubernetes.io/tier": "gold"}
 		}, "spec.labels[node-restriction.kubernetes.io/tier]", "Cluster API puts them on the Node"},
+		{"a node-role label in the k0s arguments", func(s *bootstrapv1.K0sWorkerConfigSpec) {
+			s.Args = []string{"--debug", "--labels=example.com/pool=a,node-role.kubernetes.io/worker=true"}
+		}, "spec.args[1][node-role.kubernetes.io/worker]", "a kubelet refuses to register with labels"},
 		{"kubelet flag with dashes", func(s *bootstrapv1.K0sWorkerConfigSpec) {
 			s.KubeletExtraArgs = map[string]string{"--max-pods": "110"}
 		}, "spec.kubeletExtraArgs[--max-pods]", `flag name must not start with '-': use "max-pods"`},
