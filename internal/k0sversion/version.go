@@ -36,6 +36,18 @@ func Normalize(s string) (string, error) {
 	return "v" + v.String(), nil
 }
 
+// KubernetesMinor is the Kubernetes MAJOR.MINOR of a k0s or Kubernetes
+// version (v1.33.4+k0s.0, v1.33.4-k0s.0 and v1.33.4 all give 1.33), which
+// k0s puts in the names of its worker profile ConfigMaps.
+func KubernetesMinor(s string) (string, error) {
+	normalized, err := Normalize(s)
+	if err != nil {
+		return "", err
+	}
+	v := semver.MustParse(strings.TrimPrefix(normalized, "v"))
+	return fmt.Sprintf("%d.%d", v.Major, v.Minor), nil
+}
+
 func isDigits(s string) bool {
 	if s == "" {
 		return false

@@ -34,3 +34,14 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+func TestKubernetesMinor(t *testing.T) {
+	for in, want := range map[string]string{"v1.33.4+k0s.0": "1.33", "v1.28.1-k0s.0": "1.28", "v1.27.2": "1.27", "v1.31.0-rc.1+k0s.2": "1.31"} {
+		if got, err := KubernetesMinor(in); err != nil || got != want {
+			t.Errorf("KubernetesMinor(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if got, err := KubernetesMinor("latest"); err == nil {
+		t.Errorf("KubernetesMinor(latest) = %q, want an error", got)
+	}
+}

@@ -29,29 +29,59 @@ func (f kubeletFlag) String() string {
 	}
 }
 
+// FlagValue is the value one element of k0s install arguments gives a flag.
+type FlagValue struct {
+	// Index is the element the flag is in.
+	Index int
+	// Value is the flag's value, outer quotes removed (see unquote).
+	Value string
+}
+
+// flagValue reads flag at args[i] in any of the forms k0smotron users
+// write: "flag=V", "flag V" as one element, or flag and V as two elements.
+// next is the index of the last element it consumed.
+func flagValue(args []string, i int, flag string) (value string, next int, ok bool) {
+	a := args[i]
+	switch {
+	case a == flag:
+		if i+1 < len(args) {
+			return unquote(strings.TrimSpace(args[i+1])), i + 1, true
+		}
+		return "", i, true
+	case strings.HasPrefix(a, flag+"="):
+		return unquote(strings.TrimSpace(a[len(flag)+1:])), i, true
+	case strings.HasPrefix(a, flag+" "), strings.HasPrefix(a, flag+"\t"):
+		return unquote(strings.TrimSpace(a[len(flag):])), i, true
+	}
+	return "", i, false
+}
+
+// FlagValues lists the values install arguments give flag (such as
+// "--labels"), read as cabpk0s passes them to k0s.
+func FlagValues(args []string, flag string) []FlagValue {
+	var out []FlagValue
+	for i := 0; i < len(args); i++ {
+		start := i
+		if v, next, ok := flagValue(args, i, flag); ok {
+			out = append(out, FlagValue{Index: start, Value: v})
+			i = next
+		}
+	}
+	return out
+}
+
 // splitKubeletExtraArgs separates the user's --kubelet-extra-args (in any
-// of the forms k0smotron users write: "--kubelet-extra-args=V",
-// "--kubelet-extra-args V" as one element, or the flag and V as two
-// elements) from the other install args, and parses the flags inside them.
+// of the forms flagValue reads) from the other install args, and parses the
+// flags inside them.
 func splitKubeletExtraArgs(args []string) (rest []string, flags []kubeletFlag) {
 	for i := 0; i < len(args); i++ {
-		a := args[i]
-		var v string
-		switch {
-		case a == kubeletExtraArgsFlag:
-			if i+1 < len(args) {
-				i++
-				v = args[i]
-			}
-		case strings.HasPrefix(a, kubeletExtraArgsFlag+"="):
-			v = a[len(kubeletExtraArgsFlag)+1:]
-		case strings.HasPrefix(a, kubeletExtraArgsFlag+" "), strings.HasPrefix(a, kubeletExtraArgsFlag+"\t"):
-			v = a[len(kubeletExtraArgsFlag):]
-		default:
-			rest = append(rest, a)
+		v, next, ok := flagValue(args, i, kubeletExtraArgsFlag)
+		if !ok {
+			rest = append(rest, args[i])
 			continue
 		}
-		flags = append(flags, parseKubeletFlags(unquote(strings.TrimSpace(v)))...)
+		i = next
+		flags = append(flags, parseKubeletFlags(v)...)
 	}
 	return rest, flags
 }

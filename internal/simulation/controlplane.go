@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/cabpk0s/cabpk0s/internal/k0sversion"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
@@ -88,7 +89,7 @@ func (s *ControlPlaneSimulator) publishWorkerProfiles(ctx context.Context, cp *u
 		// published, and joins say so.
 		return nil
 	}
-	minor, err := testenv.KubernetesMinor(version)
+	minor, err := k0sversion.KubernetesMinor(version)
 	if err != nil {
 		return fmt.Errorf("control plane %s: %w", cp.GetName(), err)
 	}

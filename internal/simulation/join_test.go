@@ -223,6 +223,21 @@ func TestJoinWithALabelNodesMayNotSet(t *testing.T) {
 	}
 }
 
+// Two machines under one node name would be one Node: the second join says
+// the name is taken instead of reporting a Node Cluster API cannot match.
+func TestJoinRefusesANodeNameAnotherMachineHas(t *testing.T) {
+	k0sToken, _ := newToken(t, time.Hour)
+	if _, err := simulation.Join(t.Context(), k0sToken, worker(t, "join-twice")); err != nil {
+		t.Fatal(err)
+	}
+	second := worker(t, "join-twice")
+	second.ProviderID = "aws:///us-east-1a/i-other"
+	_, err := simulation.Join(t.Context(), k0sToken, second)
+	if err == nil || !strings.Contains(err.Error(), "node name join-twice is taken") {
+		t.Fatalf("a second machine under the same node name: got %v, want the name to be taken", err)
+	}
+}
+
 // An expired token is deleted by the controller manager's tokencleaner,
 // not by anything of ours, and then refused.
 func TestJoinWithATokenTheTokenCleanerDeleted(t *testing.T) {

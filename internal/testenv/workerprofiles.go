@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -28,16 +27,6 @@ const workerConfigRole = "system:bootstrappers:worker-config"
 // WorkerProfileName is the ConfigMap k0s names for a profile.
 func WorkerProfileName(profile, kubernetesMinor string) string {
 	return fmt.Sprintf("worker-config-%s-%s", profile, kubernetesMinor)
-}
-
-// KubernetesMinor is the Kubernetes major.minor of a k0s or Kubernetes
-// version (v1.33.4+k0s.0 → 1.33).
-func KubernetesMinor(version string) (string, error) {
-	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)
-	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-		return "", fmt.Errorf("version %q is not vMAJOR.MINOR.PATCH", version)
-	}
-	return parts[0] + "." + parts[1], nil
 }
 
 // PublishWorkerProfiles publishes the worker profiles a control plane of

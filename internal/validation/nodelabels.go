@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kubeletapis "k8s.io/kubelet/pkg/apis"
+
+	"github.com/cabpk0s/cabpk0s/internal/render"
 )
 
 // nodeLabels refuses the labels a kubelet will not register with. k0s
@@ -36,30 +38,17 @@ func nodeLabels(labels map[string]string, fldPath *field.Path) field.ErrorList {
 }
 
 // argLabels applies the same rule to labels passed as k0s arguments
-// (--labels=K=V,..., "--labels K=V,..." as one element, or the flag and its
-// value as two), as k0smotron users write them in spec.args.
+// (--labels in spec.args), as k0smotron users write them.
 func argLabels(args []string, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for i := 0; i < len(args); i++ {
-		value, ok := "", false
-		switch arg := strings.TrimSpace(args[i]); {
-		case strings.HasPrefix(arg, "--labels="):
-			value, ok = strings.TrimPrefix(arg, "--labels="), true
-		case strings.HasPrefix(arg, "--labels "):
-			value, ok = strings.TrimSpace(strings.TrimPrefix(arg, "--labels ")), true
-		case arg == "--labels" && i+1 < len(args):
-			value, ok = args[i+1], true
-		}
-		if !ok {
-			continue
-		}
+	for _, flag := range render.FlagValues(args, "--labels") {
 		labels := map[string]string{}
-		for _, kv := range strings.Split(strings.Trim(value, `"'`), ",") {
+		for _, kv := range strings.Split(flag.Value, ",") {
 			if k, v, _ := strings.Cut(strings.TrimSpace(kv), "="); k != "" {
 				labels[k] = v
 			}
 		}
-		errs = append(errs, nodeLabels(labels, fldPath.Index(i))...)
+		errs = append(errs, nodeLabels(labels, fldPath.Index(flag.Index))...)
 	}
 	return errs
 }
