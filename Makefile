@@ -4,6 +4,7 @@
 #   make test       everything a change must pass: unit + envtest integration tests
 #   make verify     generated files current, go vet, golangci-lint
 #   make bench      throughput and cost at N=100 and 1000, beside CABPK and the floor
+#   make soak       the fault suite's long run; figures into docs/reliability.md
 #   make generate   deepcopy, CRDs, webhook configuration, RBAC (commit the result)
 #   make manifests  the clusterctl release assets in out/
 #
@@ -82,8 +83,8 @@ manifests: $(KUSTOMIZE) ## Write out/bootstrap-components.yaml and out/metadata.
 ##@ Testing
 
 .PHONY: test
-test: test-deps envtest-assets $(KUSTOMIZE) ## Run unit and envtest integration tests.
-	KUSTOMIZE=$(KUSTOMIZE) go test $(GO_TEST_FLAGS) ./... $(GO_TEST_ARGS)
+test: test-deps envtest-assets $(KUSTOMIZE) ## Run unit and envtest integration tests (the fault suite's short run included).
+	KUSTOMIZE=$(KUSTOMIZE) go test $(GO_TEST_FLAGS) -timeout 30m ./... $(GO_TEST_ARGS)
 
 .PHONY: verify
 verify: verify-generate vet lint ## Check generated files are current, go vet, golangci-lint.
@@ -128,6 +129,15 @@ bench: envtest-assets build ## Measure cabpk0s, CABPK and the floor at N=100 and
 	@[ -x "$(CABPK)" ] || hack/bench/build-cabpk.sh "$(CABPK)"
 	go build -o bin/bench ./hack/bench
 	bin/bench -manager bin/manager -cabpk "$(CABPK)" -cabpk-version "$(CABPK_VER)" $(BENCH_ARGS)
+
+##@ Reliability
+
+SOAK ?= 30m
+
+.PHONY: soak
+soak: test-deps envtest-assets ## The fault suite's long run: every fault, then SOAK (30m) of scaling with one leader; writes the figures into docs/reliability.md (CABPK0S_FAULTS_SEED=N replays a run).
+	CABPK0S_FAULTS_SOAK=$(SOAK) CABPK0S_FAULTS_REPORT=$(ROOT)/docs/reliability.md \
+		go test $(GO_TEST_FLAGS) -count=1 -timeout 120m -v -run '^TestFaults$$' ./test/faults/
 
 ##@ Tools
 

@@ -76,7 +76,7 @@ type scope struct {
 }
 
 // Reconcile brings one K0sWorkerConfig closer to having bootstrap data.
-func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	config := &bootstrapv1.K0sWorkerConfig{}
 	if err := r.Client.Get(ctx, req.NamespacedName, config); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -131,6 +131,11 @@ func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		r.markWritten(config)
 		if err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, err})
+		}
+		if retErr != nil {
+			// An error requeues with backoff; a RequeueAfter beside it
+			// would be ignored (and warned about) by controller-runtime.
+			res = ctrl.Result{}
 		}
 	}()
 	result, err := r.reconcile(ctx, s)

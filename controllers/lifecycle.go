@@ -20,6 +20,7 @@ import (
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
+	"github.com/cabpk0s/cabpk0s/internal/failpoint"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/validation"
@@ -106,11 +107,15 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	}
 	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
 
+	if fresh {
+		failpoint.Hit(failpoint.JoinTokenCreated)
+	}
 	stored := dataSecret(config, cluster.Name, data, in.Format, token.ID)
 	if err := r.storeData(ctx, s, stored); err != nil {
 		setFailed(config, "Cannot store the bootstrap data Secret: %v", err)
 		return ctrl.Result{}, err
 	}
+	failpoint.Hit(failpoint.DataSecretWritten)
 	w, _ := r.writes.get(config.UID)
 	w.dataTokenID, w.dataVersion = token.ID, stored.ResourceVersion
 	r.writes.set(config.UID, w)

@@ -36,13 +36,6 @@ const (
 	Floor   = "floor"
 )
 
-// Command is a program and the arguments and environment it always gets.
-type Command struct {
-	Path string
-	Args []string
-	Env  []string
-}
-
 // Commands are the programs the providers run as.
 type Commands struct {
 	// Manager runs cabpk0s's manager (cmd/manager, or manager.Main).

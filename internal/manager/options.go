@@ -41,6 +41,7 @@ type Options struct {
 	LeaderElectionLeaseDuration time.Duration
 	LeaderElectionRenewDeadline time.Duration
 	LeaderElectionRetryPeriod   time.Duration
+	LeaderElectionNamespace     string
 
 	WatchNamespace   string
 	WatchFilterValue string
@@ -84,6 +85,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"How long the leader retries renewing its lease before giving up leadership.")
 	fs.DurationVar(&o.LeaderElectionRetryPeriod, "leader-elect-retry-period", 2*time.Second,
 		"How long leader-election clients wait between attempts.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-elect-namespace", "",
+		"Namespace of the leader-election Lease. Empty means the namespace the manager's Pod runs in (required when it runs outside a cluster).")
 
 	fs.StringVar(&o.WatchNamespace, "namespace", "",
 		"Reconcile only objects in this namespace. Empty means every namespace.")
@@ -151,6 +154,7 @@ func (o *Options) ControllerOptions(scheme *runtime.Scheme) (ctrl.Options, error
 		LeaderElection:             o.LeaderElect,
 		LeaderElectionID:           "cabpk0s-manager-leader-election",
 		LeaderElectionResourceLock: resourcelock.LeasesResourceLock,
+		LeaderElectionNamespace:    o.LeaderElectionNamespace,
 		LeaseDuration:              &o.LeaderElectionLeaseDuration,
 		RenewDeadline:              &o.LeaderElectionRenewDeadline,
 		RetryPeriod:                &o.LeaderElectionRetryPeriod,

@@ -47,6 +47,9 @@ type BootSimulator struct {
 	// StateDir holds each machine's disk (the kubelet's credentials); a
 	// temporary directory when empty.
 	StateDir string
+	// ShouldBoot, when set, picks the Machines whose instance ever boots;
+	// the others stay pending, as instances that never come up.
+	ShouldBoot func(*clusterv1.Machine) bool
 }
 
 // bootRetry is how soon a failed boot is tried again: a machine retries
@@ -79,6 +82,9 @@ func (s *BootSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		dataSecret = *m.Spec.Bootstrap.DataSecretName
 	}
 	if !m.DeletionTimestamp.IsZero() || m.Status.NodeRef.IsDefined() || dataSecret == "" || m.Spec.ProviderID == "" {
+		return ctrl.Result{}, nil
+	}
+	if s.ShouldBoot != nil && !s.ShouldBoot(m) {
 		return ctrl.Result{}, nil
 	}
 

@@ -5,26 +5,24 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/cabpk0s/cabpk0s/internal/childprocess"
 )
 
 // ControllerManager is a real kube-controller-manager (built by
 // hack/envtest like kube-apiserver) running a chosen set of controllers
 // against one API server, as its own process.
 type ControllerManager struct {
-	cmd     *exec.Cmd
-	exited  chan error
+	proc    *childprocess.Process
 	LogPath string
 	// dir is removed on Stop when the controller manager made it.
 	dir string
@@ -73,7 +71,7 @@ func StartControllerManager(ctx context.Context, opts ControllerManagerOptions) 
 	if err := os.WriteFile(kubeconfig, opts.Kubeconfig, 0o600); err != nil {
 		return nil, err
 	}
-	port, err := freeLocalPort()
+	port, err := childprocess.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -99,100 +97,33 @@ func StartControllerManager(ctx context.Context, opts ControllerManagerOptions) 
 		args = append(args, "--cluster-signing-cert-file="+cert, "--cluster-signing-key-file="+key)
 	}
 	logPath := filepath.Join(opts.Dir, "kube-controller-manager.log")
-	logFile, err := os.Create(logPath)
+	proc, err := childprocess.Start(childprocess.Command{Path: bin}, args, logPath)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group, so a test binary killed mid-run is not
-	// survived by it for long: Stop kills the group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting kube-controller-manager: %w", err)
-	}
-	cm := &ControllerManager{cmd: cmd, exited: make(chan error, 1), LogPath: logPath}
-	go func() { cm.exited <- cmd.Wait() }()
-	if err := cm.waitHealthy(ctx, port); err != nil {
-		return nil, errors.Join(err, cm.Stop())
-	}
-	return cm, nil
-}
-
-func (cm *ControllerManager) waitHealthy(ctx context.Context, port int) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+	cm := &ControllerManager{proc: proc, LogPath: logPath}
+	healthClient := &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		// Its self-signed serving certificate is not worth trusting here:
 		// only liveness is asked.
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
 	}}
 	url := "https://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
-	deadline := time.Now().Add(time.Minute)
-	for {
-		select {
-		case err := <-cm.exited:
-			cm.exited <- err
-			if err == nil {
-				err = errors.New("exit status 0")
-			}
-			return fmt.Errorf("kube-controller-manager exited: %w: %s", err, tail(cm.LogPath))
-		default:
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("kube-controller-manager was not healthy within a minute: %s", tail(cm.LogPath))
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := proc.WaitReady(ctx, childprocess.HTTPProbe(healthClient, url), time.Minute); err != nil {
+		return nil, errors.Join(err, cm.Stop())
 	}
+	return cm, nil
 }
 
 // Stop stops the controller manager and waits for it.
 func (cm *ControllerManager) Stop() error {
-	if cm == nil || cm.cmd.Process == nil {
+	if cm == nil || cm.proc == nil {
 		return nil
 	}
-	_ = syscall.Kill(-cm.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-cm.exited:
-	case <-time.After(stopTimeout):
-		_ = syscall.Kill(-cm.cmd.Process.Pid, syscall.SIGKILL)
-		<-cm.exited
-	}
+	cm.proc.Stop(stopTimeout)
 	if cm.dir != "" {
 		return os.RemoveAll(cm.dir)
 	}
 	return nil
-}
-
-// tail is the end of a log file, for an error message.
-func tail(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	const keep = 2000
-	if len(data) > keep {
-		data = data[len(data)-keep:]
-	}
-	return string(data)
-}
-
-func freeLocalPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // startManagementControllerManager runs the controllers a management

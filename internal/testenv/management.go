@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -85,6 +86,7 @@ type Management struct {
 	ClusterCache clustercache.ClusterCache
 
 	env               *envtest.Environment
+	certDir           string
 	background        *running
 	controllerManager *ControllerManager
 	// unregisterAPIVersionReader takes this cluster out of the getter
@@ -167,11 +169,19 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 	for name, value := range opts.APIServerArgs {
 		env.ControlPlane.GetAPIServer().Configure().Set(name, value)
 	}
+	// A directory of our own for the API server's certificates: one
+	// envtest makes is removed on a stop, and a restart would serve a
+	// new CA no client trusts.
+	certDir, err := os.MkdirTemp("", "cabpk0s-management-")
+	if err != nil {
+		return nil, err
+	}
+	env.ControlPlane.GetAPIServer().CertDir = certDir
 	cfg, err := env.Start()
 	if err != nil {
-		return nil, fmt.Errorf("starting the management API server: %w", err)
+		return nil, errors.Join(fmt.Errorf("starting the management API server: %w", err), os.RemoveAll(certDir))
 	}
-	m := &Management{Config: cfg, Scheme: scheme, env: env}
+	m := &Management{Config: cfg, Scheme: scheme, env: env, certDir: certDir}
 
 	// Installed after the start, so envtest does not point their
 	// conversion at webhooks nobody serves (CAPA's are not): they keep
@@ -298,5 +308,18 @@ func (m *Management) Stop() error {
 	if err := stopEnvironment(m.env); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, os.RemoveAll(m.certDir))...)
+}
+
+// StopAPIServer stops the API server alone, as an outage or an upgrade of
+// the management cluster's control plane does: etcd keeps the state, and
+// StartAPIServer brings it back on its address with its certificates.
+// Clients, the in-process manager's included, see it go and come back.
+func (m *Management) StopAPIServer() error {
+	return ignoreStopTimeout(m.env.ControlPlane.APIServer.Stop())
+}
+
+// StartAPIServer starts the API server StopAPIServer stopped.
+func (m *Management) StartAPIServer() error {
+	return m.env.ControlPlane.APIServer.Start()
 }

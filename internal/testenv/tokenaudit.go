@@ -14,14 +14,15 @@ import (
 // own record: the tests tell the tokens cabpk0s revoked from those the
 // controller manager's tokencleaner collected once they expired.
 
-// tokenAuditPolicy records deletions of Secrets in kube-system (where
-// bootstrap tokens live) and nothing else, so the log stays small.
+// tokenAuditPolicy records creations and deletions of Secrets in
+// kube-system (where bootstrap tokens live) and nothing else, so the log
+// stays small. At the Metadata level no Secret's content is written.
 const tokenAuditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived", "ResponseStarted"]
 rules:
 - level: Metadata
-  verbs: ["delete"]
+  verbs: ["create", "delete"]
   resources:
   - group: ""
     resources: ["secrets"]
@@ -39,21 +40,26 @@ const (
 )
 
 // TokenDeletion is one bootstrap-token Secret deleted.
-type TokenDeletion struct {
+type TokenDeletion = TokenEvent
+
+// TokenEvent is one bootstrap-token Secret created or deleted.
+type TokenEvent struct {
+	// Verb is create or delete.
+	Verb string
 	// ID is the token ID (the Secret is bootstrap-token-<ID>).
 	ID string
-	// By is who deleted it.
+	// By is who created or deleted it.
 	By string
 	At time.Time
 }
 
 // ByTokenCleaner is true when the controller manager (its tokencleaner:
 // nothing else it runs deletes tokens) deleted the token.
-func (d TokenDeletion) ByTokenCleaner() bool { return d.By == ControllerManagerUser }
+func (d TokenEvent) ByTokenCleaner() bool { return d.By == ControllerManagerUser }
 
-// ByCabpk0s is true when the token was deleted with the cluster's
-// kubeconfig, which is how cabpk0s revokes.
-func (d TokenDeletion) ByCabpk0s() bool { return d.By == ClusterAdminUser }
+// ByCabpk0s is true when the token was created or deleted with the
+// cluster's kubeconfig, which is how cabpk0s mints and revokes.
+func (d TokenEvent) ByCabpk0s() bool { return d.By == ClusterAdminUser }
 
 func writeTokenAuditPolicy(dir string) (map[string]string, string, error) {
 	policy := filepath.Join(dir, "token-audit-policy.yaml")
@@ -71,13 +77,19 @@ func writeTokenAuditPolicy(dir string) (map[string]string, string, error) {
 }
 
 // TokenDeletions lists the bootstrap tokens deleted so far, oldest first.
-func (w *Workload) TokenDeletions() ([]TokenDeletion, error) {
+func (w *Workload) TokenDeletions() ([]TokenDeletion, error) { return w.tokenEvents("delete") }
+
+// TokenCreations lists the bootstrap tokens created so far, oldest first:
+// a token deleted and created again under its ID appears twice.
+func (w *Workload) TokenCreations() ([]TokenEvent, error) { return w.tokenEvents("create") }
+
+func (w *Workload) tokenEvents(verb string) ([]TokenEvent, error) {
 	f, err := os.Open(w.tokenAuditLog)
 	if err != nil {
 		return nil, fmt.Errorf("reading the workload audit log: %w", err)
 	}
 	defer f.Close()
-	var out []TokenDeletion
+	var out []TokenEvent
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 	for scanner.Scan() {
@@ -97,14 +109,14 @@ func (w *Workload) TokenDeletions() ([]TokenDeletion, error) {
 		if err := json.Unmarshal(scanner.Bytes(), &e); err != nil {
 			return nil, fmt.Errorf("workload audit log: %w", err)
 		}
-		if e.Verb != "delete" || e.ObjectRef == nil || e.ResponseStatus == nil || e.ResponseStatus.Code >= 300 {
+		if e.Verb != verb || e.ObjectRef == nil || e.ResponseStatus == nil || e.ResponseStatus.Code >= 300 {
 			continue
 		}
 		id, ok := strings.CutPrefix(e.ObjectRef.Name, "bootstrap-token-")
 		if !ok {
 			continue
 		}
-		out = append(out, TokenDeletion{ID: id, By: e.User.Username, At: e.StageTimestamp})
+		out = append(out, TokenEvent{Verb: e.Verb, ID: id, By: e.User.Username, At: e.StageTimestamp})
 	}
 	return out, scanner.Err()
 }

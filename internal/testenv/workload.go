@@ -228,6 +228,18 @@ func (w *Workload) ClusterSecrets(cluster *clusterv1.Cluster) []*corev1.Secret {
 	return []*corev1.Secret{ca, kc}
 }
 
+// StopAPIServer stops the API server alone, as a control plane outage
+// does: etcd and the controller manager keep running, and StartAPIServer
+// brings it back with its state, address and certificates.
+func (w *Workload) StopAPIServer() error {
+	return ignoreStopTimeout(w.env.ControlPlane.APIServer.Stop())
+}
+
+// StartAPIServer starts the API server StopAPIServer stopped.
+func (w *Workload) StartAPIServer() error {
+	return w.env.ControlPlane.APIServer.Start()
+}
+
 // Stop stops the controller manager, the API server and its etcd.
 func (w *Workload) Stop() error {
 	err := w.ControllerManager.Stop()
@@ -242,7 +254,10 @@ func (w *Workload) Stop() error {
 // "timeout waiting for process" error; for a throwaway API server that is
 // a successful stop, so only other failures are returned.
 func stopEnvironment(env *envtest.Environment) error {
-	err := env.Stop()
+	return ignoreStopTimeout(env.Stop())
+}
+
+func ignoreStopTimeout(err error) error {
 	if err != nil && strings.Contains(err.Error(), "timeout waiting for process") && !strings.Contains(err.Error(), "unable to") {
 		return nil
 	}

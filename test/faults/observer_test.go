@@ -1,0 +1,179 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/conditions"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/controllers"
+)
+
+// observer watches the run from outside, as the invariants need it: every
+// token ID each config recorded, every token the workload cluster held
+// (whose config it names, its secret half for the credential scan), the
+// configs that reported their token lost, the Machines that joined. It
+// also plays MachineHealthCheck: a Machine whose config says its token is
+// gone and it cannot join is deleted, as the condition tells a user to.
+type observer struct {
+	env *environment
+
+	mu           sync.Mutex
+	configTokens map[string]map[string]bool
+	tokenOwner   map[string]string
+	tokenSecrets map[string]string
+	lostToken    map[string]string // config -> its Machine
+	remediated   map[string]bool
+	joined       map[string]bool
+}
+
+const tokenDescriptionPrefix = "k0s worker join token for K0sWorkerConfig " + namespace + "/"
+
+func observe(ctx context.Context, env *environment) (*observer, error) {
+	o := &observer{
+		env: env, configTokens: map[string]map[string]bool{}, tokenOwner: map[string]string{}, tokenSecrets: map[string]string{},
+		lostToken: map[string]string{}, remediated: map[string]bool{}, joined: map[string]bool{},
+	}
+	management, err := cache.New(env.management.Config, cache.Options{Scheme: env.management.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}}})
+	if err != nil {
+		return nil, err
+	}
+	workload, err := cache.New(env.workload.Config, cache.Options{DefaultNamespaces: map[string]cache.Config{metav1.NamespaceSystem: {}}})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range []struct {
+		c   cache.Cache
+		obj client.Object
+		fn  func(any)
+	}{
+		{management, &bootstrapv1.K0sWorkerConfig{}, o.config},
+		{management, &clusterv1.Machine{}, o.machine},
+		{workload, &corev1.Secret{}, o.token},
+	} {
+		informer, err := w.c.GetInformer(ctx, w.obj)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: w.fn, UpdateFunc: func(_, obj any) { w.fn(obj) }}); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []cache.Cache{management, workload} {
+		go func() { _ = c.Start(ctx) }()
+		if !c.WaitForCacheSync(ctx) {
+			return nil, errors.New("the observer's caches did not sync")
+		}
+	}
+	go o.remediate(ctx)
+	return o, nil
+}
+
+func (o *observer) config(obj any) {
+	config, ok := obj.(*bootstrapv1.K0sWorkerConfig)
+	if !ok {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.configTokens[config.Name] == nil {
+		o.configTokens[config.Name] = map[string]bool{}
+	}
+	if id := config.Annotations[controllers.TokenIDAnnotation]; id != "" {
+		o.configTokens[config.Name][id] = true
+	}
+	if conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) == bootstrapv1.JoinTokenMissingReason {
+		for _, ref := range config.OwnerReferences {
+			if ref.Kind == "Machine" {
+				o.lostToken[config.Name] = ref.Name
+			}
+		}
+	}
+}
+
+func (o *observer) machine(obj any) {
+	m, ok := obj.(*clusterv1.Machine)
+	if !ok || !m.Status.NodeRef.IsDefined() {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.joined[m.Name] = true
+}
+
+func (o *observer) token(obj any) {
+	s, ok := obj.(*corev1.Secret)
+	if !ok || s.Type != bootstrapapi.SecretTypeBootstrapToken {
+		return
+	}
+	id := string(s.Data[bootstrapapi.BootstrapTokenIDKey])
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tokenSecrets[id] = string(s.Data[bootstrapapi.BootstrapTokenSecretKey])
+	if name, ok := strings.CutPrefix(string(s.Data[bootstrapapi.BootstrapTokenDescriptionKey]), tokenDescriptionPrefix); ok {
+		o.tokenOwner[id] = strings.TrimSuffix(name, ", managed by cabpk0s")
+	}
+}
+
+// remediate deletes the Machines whose config reports JoinTokenMissing,
+// as a MachineHealthCheck would once they fail to become nodes; their
+// MachineSet replaces them. The bad-input Machines stand alone: nothing
+// would replace them, so they are left, and counted as reported.
+func (o *observer) remediate(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+		o.mu.Lock()
+		todo := map[string]string{}
+		for config, machine := range o.lostToken {
+			if !o.remediated[config] && !strings.HasPrefix(machine, badInputPrefix) {
+				todo[config] = machine
+				o.remediated[config] = true
+			}
+		}
+		o.mu.Unlock()
+		for config, machine := range todo {
+			m := &clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: machine}}
+			if err := o.env.management.Client.Delete(ctx, m); err != nil && !apierrors.IsNotFound(err) {
+				o.mu.Lock()
+				delete(o.remediated, config)
+				o.mu.Unlock()
+			}
+		}
+	}
+}
+
+// snapshot copies what the observer saw.
+type seen struct {
+	configTokens map[string]map[string]bool
+	tokenOwner   map[string]string
+	tokenSecrets map[string]string
+	lostToken    map[string]string
+	joined       map[string]bool
+}
+
+func (o *observer) seen() seen {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := seen{configTokens: map[string]map[string]bool{}, tokenOwner: maps.Clone(o.tokenOwner), tokenSecrets: maps.Clone(o.tokenSecrets), lostToken: maps.Clone(o.lostToken), joined: maps.Clone(o.joined)}
+	for k, v := range o.configTokens {
+		s.configTokens[k] = maps.Clone(v)
+	}
+	return s
+}
