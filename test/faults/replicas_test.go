@@ -64,6 +64,7 @@ type replicas struct {
 
 	mu      sync.Mutex
 	kills   int
+	arms    int
 	exits   []string
 	stopped bool
 	wg      sync.WaitGroup
@@ -190,8 +191,13 @@ func (rs *replicas) leader(ctx context.Context) *replica {
 }
 
 // armFailpoint makes the next replica to reach name kill itself there.
+// Arms add up: each is a file of its own, taken by one hit.
 func (rs *replicas) armFailpoint(name failpoint.Name) error {
-	return os.WriteFile(filepath.Join(rs.failpointDir, string(name)), nil, 0o600)
+	rs.mu.Lock()
+	rs.arms++
+	n := rs.arms
+	rs.mu.Unlock()
+	return os.WriteFile(filepath.Join(rs.failpointDir, fmt.Sprintf("%s-%d", name, n)), nil, 0o600)
 }
 
 // failpointKills counts the processes that killed themselves at name.
@@ -241,7 +247,7 @@ func (rs *replicas) processes() int {
 }
 
 // registerFailpoints, in a manager process, makes each failpoint kill the
-// process when the harness armed it: the first replica to remove the
+// process when the harness armed it: the first replica to remove an
 // armed file takes it, records the hit and dies on the spot.
 func registerFailpoints(dir string) {
 	if dir == "" {
@@ -249,11 +255,15 @@ func registerFailpoints(dir string) {
 	}
 	for _, name := range []failpoint.Name{failpoint.JoinTokenCreated, failpoint.DataSecretWritten} {
 		failpoint.Register(name, func() {
-			if os.Remove(filepath.Join(dir, string(name))) != nil {
+			arms, _ := filepath.Glob(filepath.Join(dir, string(name)+"-*"))
+			for _, arm := range arms {
+				if os.Remove(arm) != nil {
+					continue // another replica took it
+				}
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("hit-%s-%d", name, os.Getpid())), nil, 0o600)
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				return
 			}
-			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("hit-%s-%d", name, os.Getpid())), nil, 0o600)
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		})
 	}
 }

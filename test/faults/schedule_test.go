@@ -49,7 +49,7 @@ var faultOrder = []fault{killReplica, killLeader, killAfterToken, killAfterData,
 // least 20 processes die by SIGKILL, and every other fault at least once.
 func deck(rng *mathrand.Rand) []fault {
 	counts := map[fault]int{
-		killReplica: 12, killLeader: 5, killAfterToken: 3, killAfterData: 2, leaseLost: 2,
+		killReplica: 15, killLeader: 5, killAfterToken: 3, killAfterData: 2, leaseLost: 2,
 		managementRestart: 1, workloadOutage: 1, conflictsAndErrors: 2, pauseCluster: 2, badInput: 1,
 	}
 	var d []fault
