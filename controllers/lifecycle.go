@@ -73,11 +73,20 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 		// The source watches bring the config back when it appears.
 		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
 	}
+	server := joinServer(cluster)
 	workload, err := r.workloadClient(ctx, cluster)
 	if err != nil {
+		if firstData && workloadUnreachable(err) {
+			// Data that cannot render is the user's to fix, and says so
+			// while the workload cluster is away: rendered with a stand-in
+			// token, the size and templates are checked all the same.
+			if _, renderErr := bootstrapinput.Render(in, server, ca, standInToken()); renderErr != nil {
+				setFailed(config, "Cannot render the bootstrap data: %v", renderErr)
+				return ctrl.Result{}, nil
+			}
+		}
 		return ctrl.Result{}, err
 	}
-	server := joinServer(cluster)
 
 	oldID := config.Annotations[TokenIDAnnotation]
 	token, fresh, err := r.currentToken(ctx, s, workload, rotate)
@@ -427,4 +436,10 @@ func (r *K0sWorkerConfigReconciler) markWritten(config *bootstrapv1.K0sWorkerCon
 func (r *K0sWorkerConfigReconciler) forget(config *bootstrapv1.K0sWorkerConfig) {
 	r.tokens.delete(config.UID)
 	r.writes.delete(config.UID)
+}
+
+// standInToken has a real token's shape and no life anywhere: it renders
+// data whose size and syntax are the real data's, to check them.
+func standInToken() jointoken.Token {
+	return jointoken.Token{ID: "000000", Secret: "0000000000000000", Expiration: time.Unix(0, 0).UTC()}
 }

@@ -304,6 +304,37 @@ func TestDataTooLargeForASecret(t *testing.T) {
 	g.Expect(tokenSecrets(t, ns, "worker")).To(BeEmpty())
 }
 
+// TestDataTooLargeSaysSoWhileTheWorkloadIsAway: input the user must fix
+// is reported even while the workload cluster cannot be reached, not
+// hidden behind the wait for it.
+func TestDataTooLargeSaysSoWhileTheWorkloadIsAway(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "oversized-away")
+	cluster := createCluster(t, ns, "away", fixtures.ClusterOptions{WorkloadUnreachable: true})
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "blob"},
+		Data:       map[string][]byte{"blob": bytes.Repeat([]byte{'x'}, 900<<10)},
+	})).To(Succeed())
+	spec := bootstrapv1.K0sWorkerConfigSpec{}
+	for i := range 2 {
+		spec.Files = append(spec.Files, bootstrapv1.File{
+			Path:        fmt.Sprintf("/opt/blob-%d", i),
+			ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "blob", Key: "blob"}},
+		})
+	}
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", spec))).To(Succeed())
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "fine", bootstrapv1.K0sWorkerConfigSpec{}))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	createMachine(t, ns, cluster.Name, "fine", "fine")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(MatchRegexp(`^` + bootstrapv1.DataSecretGenerationFailedReason + `: Cannot render the bootstrap data: the bootstrap data is \d+ bytes, more than a Secret holds`))
+	// The stand-in token that checked it lives nowhere: a config whose data
+	// renders still waits for the workload cluster.
+	g.Eventually(conditionReason(t, ns, "fine", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
+		Should(HavePrefix(bootstrapv1.WorkloadClusterNotReachableReason + ":"))
+}
+
 // TestForeignSecretsAreNeverTakenOver: a Secret cabpk0s did not write is
 // neither overwritten (one named like the config) nor adopted (one a
 // Machine names in spec.bootstrap.dataSecretName): adopting it would hand

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	"sigs.k8s.io/cluster-api/util/secret"
@@ -126,13 +125,8 @@ func (e *environment) setUp(ctx context.Context, dir string) error {
 	if err := addCAKey(ctx, c); err != nil {
 		return err
 	}
-	machineTemplate := &unstructured.Unstructured{}
-	machineTemplate.SetGroupVersionKind(testenv.AWSMachineTemplateGVK)
-	machineTemplate.SetNamespace(namespace)
-	machineTemplate.SetName("bench")
-	machineTemplate.Object["spec"] = map[string]any{"template": map[string]any{"spec": map[string]any{"instanceType": "t3.medium"}}}
-	if err := c.Create(ctx, machineTemplate); err != nil {
-		return fmt.Errorf("creating the AWSMachineTemplate: %w", err)
+	if err := fixtures.CreateAWSMachineTemplate(ctx, c, namespace, "bench"); err != nil {
+		return err
 	}
 
 	k0sTemplate := &bootstrapv1.K0sWorkerConfigTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "bench"}}
@@ -153,39 +147,15 @@ func (e *environment) setUp(ctx context.Context, dir string) error {
 }
 
 // createMachineDeployment creates a MachineDeployment whose Machines
-// bootstrap with the given template kind.
+// bootstrap with the given template kind. Every provider meets the same
+// MachineSet.
 func (e *environment) createMachineDeployment(ctx context.Context, name string, replicas int32, bootstrap schema.GroupVersionKind, version string) error {
-	labels := map[string]string{"bench.cabpk0s.dev/pool": name}
-	md := &clusterv1.MachineDeployment{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: namespace, Name: name,
-			// Every provider meets the same MachineSet; its preflight checks
-			// compare versions with a control plane that is a stand-in here.
-			Annotations: map[string]string{clusterv1.MachineSetSkipPreflightChecksAnnotation: "All"},
-		},
-		Spec: clusterv1.MachineDeploymentSpec{
-			ClusterName: clusterName,
-			Replicas:    ptr.To(replicas),
-			Selector:    metav1.LabelSelector{MatchLabels: labels},
-			Template: clusterv1.MachineTemplateSpec{
-				ObjectMeta: clusterv1.ObjectMeta{Labels: labels},
-				Spec: clusterv1.MachineSpec{
-					ClusterName: clusterName,
-					Version:     version,
-					Bootstrap: clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{
-						APIGroup: bootstrap.Group, Kind: bootstrap.Kind, Name: "bench",
-					}},
-					InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-						APIGroup: testenv.AWSMachineTemplateGVK.Group, Kind: testenv.AWSMachineTemplateGVK.Kind, Name: "bench",
-					},
-				},
-			},
-		},
-	}
-	if err := e.management.Client.Create(ctx, md); err != nil {
-		return fmt.Errorf("creating MachineDeployment %s: %w", name, err)
-	}
-	return nil
+	return fixtures.CreateMachineDeployment(ctx, e.management.Client, fixtures.MachineDeployment{
+		Namespace: namespace, Name: name, Cluster: clusterName, Replicas: replicas, Version: version,
+		Bootstrap:              clusterv1.ContractVersionedObjectReference{APIGroup: bootstrap.Group, Kind: bootstrap.Kind, Name: "bench"},
+		InfrastructureTemplate: "bench",
+		Labels:                 map[string]string{"bench.cabpk0s.dev/pool": name},
+	})
 }
 
 func (e *environment) scale(ctx context.Context, name string, replicas int32) error {

@@ -13,7 +13,7 @@ type Name string
 const (
 	// JoinTokenCreated: the join token exists in the workload cluster and
 	// the data Secret carrying it is not written yet.
-	JoinTokenCreated Name = "join-token-created"
+	JoinTokenCreated Name = "join-token-created" //nolint:gosec // a failpoint name, not a credential
 	// DataSecretWritten: the data Secret is written and the config's
 	// status does not say so yet.
 	DataSecretWritten Name = "data-secret-written"

@@ -13,9 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -85,6 +83,19 @@ func startEnvironment(t *testing.T, seed int64) *environment {
 	if err := e.workload.PublishWorkerProfiles(ctx, kubernetesMinor, nil); err != nil {
 		t.Fatal(err)
 	}
+	e.startManagement(t)
+	if err := e.createCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// startManagement starts a management cluster for e's workload cluster,
+// and the fault proxy in front of it.
+func (e *environment) startManagement(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	var err error
 	e.management, err = testenv.StartManagement(ctx, testenv.ManagementOptions{
 		Logger:            logr.Discard(),
 		CAPIControllers:   true,
@@ -117,7 +128,7 @@ func startEnvironment(t *testing.T, seed int64) *environment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.proxy, err = startFaultProxy(upstream, seed); err != nil {
+	if e.proxy, err = startFaultProxy(upstream, e.seed); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.proxy.stop)
@@ -125,10 +136,6 @@ func startEnvironment(t *testing.T, seed int64) *environment {
 	if err := os.WriteFile(e.kubeconfig, []byte(proxyKubeconfig(e.proxy.url())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.createCluster(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return e
 }
 
 func proxyKubeconfig(server string) string {
@@ -160,13 +167,8 @@ func (e *environment) createCluster(ctx context.Context) error {
 	if _, err := fixtures.CreateCluster(ctx, c, e.workload, namespace, clusterName, fixtures.ClusterOptions{}); err != nil {
 		return err
 	}
-	machineTemplate := &unstructured.Unstructured{}
-	machineTemplate.SetGroupVersionKind(testenv.AWSMachineTemplateGVK)
-	machineTemplate.SetNamespace(namespace)
-	machineTemplate.SetName(deploymentName)
-	machineTemplate.Object["spec"] = map[string]any{"template": map[string]any{"spec": map[string]any{"instanceType": "t3.medium"}}}
-	if err := c.Create(ctx, machineTemplate); err != nil {
-		return fmt.Errorf("creating the AWSMachineTemplate: %w", err)
+	if err := fixtures.CreateAWSMachineTemplate(ctx, c, namespace, deploymentName); err != nil {
+		return err
 	}
 	template := &bootstrapv1.K0sWorkerConfigTemplate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: deploymentName},
@@ -177,36 +179,14 @@ func (e *environment) createCluster(ctx context.Context) error {
 	if err := c.Create(ctx, template); err != nil {
 		return fmt.Errorf("creating the K0sWorkerConfigTemplate: %w", err)
 	}
-	labels := map[string]string{clusterv1.MachineDeploymentNameLabel: deploymentName}
-	md := &clusterv1.MachineDeployment{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: namespace, Name: deploymentName,
-			// The control plane is a stand-in without a version to compare.
-			Annotations: map[string]string{clusterv1.MachineSetSkipPreflightChecksAnnotation: "All"},
+	return fixtures.CreateMachineDeployment(ctx, c, fixtures.MachineDeployment{
+		Namespace: namespace, Name: deploymentName, Cluster: clusterName, Version: machineVersion,
+		Bootstrap: clusterv1.ContractVersionedObjectReference{
+			APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfigTemplate", Name: deploymentName,
 		},
-		Spec: clusterv1.MachineDeploymentSpec{
-			ClusterName: clusterName,
-			Replicas:    ptr.To[int32](0),
-			Selector:    metav1.LabelSelector{MatchLabels: labels},
-			Template: clusterv1.MachineTemplateSpec{
-				ObjectMeta: clusterv1.ObjectMeta{Labels: labels},
-				Spec: clusterv1.MachineSpec{
-					ClusterName: clusterName,
-					Version:     machineVersion,
-					Bootstrap: clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{
-						APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfigTemplate", Name: deploymentName,
-					}},
-					InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-						APIGroup: testenv.AWSMachineTemplateGVK.Group, Kind: testenv.AWSMachineTemplateGVK.Kind, Name: deploymentName,
-					},
-				},
-			},
-		},
-	}
-	if err := c.Create(ctx, md); err != nil {
-		return fmt.Errorf("creating the MachineDeployment: %w", err)
-	}
-	return nil
+		InfrastructureTemplate: deploymentName,
+		Labels:                 map[string]string{clusterv1.MachineDeploymentNameLabel: deploymentName},
+	})
 }
 
 // scale sets the MachineDeployment's replicas.

@@ -1,22 +1,19 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cabpk0s/cabpk0s/internal/childprocess"
 	"github.com/cabpk0s/cabpk0s/internal/failpoint"
+	"github.com/cabpk0s/cabpk0s/internal/promscrape"
 )
 
 // Leader election as a Deployment of two replicas would run it, shortened
@@ -183,7 +180,7 @@ func (rs *replicas) kill(r *replica) {
 func (rs *replicas) leader(ctx context.Context) *replica {
 	for _, r := range rs.list {
 		m, err := scrape(ctx, r.metricsAddr)
-		if err == nil && m[`leader_election_master_status{name="cabpk0s-manager-leader-election"}`] == 1 {
+		if err == nil && m["leader_election_master_status{name=cabpk0s-manager-leader-election}"] == 1 {
 			return r
 		}
 	}
@@ -268,39 +265,10 @@ func registerFailpoints(dir string) {
 	}
 }
 
-// scrape reads a Prometheus text endpoint into "name{labels}" -> value.
+// scrape reads the series of a replica the suite looks at: who leads, and
+// how many goroutines and how much memory it has.
 func scrape(ctx context.Context, addr string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: %s", resp.Status)
-	}
-	out := map[string]float64{}
-	scanner := bufio.NewScanner(resp.Body)
-	scanner.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for scanner.Scan() {
-		line := scanner.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
-	}
-	return out, scanner.Err()
+	return promscrape.Scrape(ctx, addr, func(name string) bool {
+		return name == "leader_election_master_status" || name == "go_goroutines" || name == "process_resident_memory_bytes"
+	})
 }

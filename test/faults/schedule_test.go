@@ -239,7 +239,7 @@ func retry(ctx context.Context, fn func() error) error {
 const (
 	badInputPrefix = "bad-"
 	// urlPassword is in a downloadURL: it must never be seen again.
-	urlPassword = "Sup3r-s3cret-fault-pass" //nolint:gosec // the credential the scan looks for
+	urlPassword = "Sup3r-s3cret-fault-pass"
 	sourceChunk = 500 * 1024
 )
 
