@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,7 +52,9 @@ func dispatch() error {
 }
 
 func run(ctx context.Context) error {
-	sizes := flag.String("n", "100,1000", "comma-separated machine counts")
+	sizes := flag.String("n", "1000", "comma-separated machine counts of the scale-up scenario; empty for none")
+	saturationSizes := flag.String("saturation-n", "1000,10000", "comma-separated machine counts of the saturation scenario; empty for none")
+	restartAt := flag.Int("restart-at", 10000, "measure a restart after the saturation run of this N (cabpk0s and CABPK); 0 for none")
 	providers := flag.String("providers", strings.Join(bench.Providers(), ","), "comma-separated providers to measure")
 	var common measureFlags
 	common.register(flag.CommandLine)
@@ -79,39 +83,45 @@ func run(ctx context.Context) error {
 			"go":             runtime.Version(),
 		},
 	}
-	for _, field := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(field))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-n: %q is not a machine count", field)
+	runs, err := plan(*sizes, *saturationSizes, *providers, *restartAt)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		fmt.Printf("measuring %s at N=%d (%s)\n", r.provider, r.n, r.scenario)
+		// Each measurement runs in a process of its own: a fresh
+		// harness, since Cluster API's controllers register
+		// process-wide names, and nothing left over from the last run.
+		dir := filepath.Join(outDir, fmt.Sprintf("%s-%s-%d", r.scenario, r.provider, r.n))
+		resultPath := filepath.Join(dir, "result.json")
+		args := append([]string{"measure", "-scenario", r.scenario, "-provider", r.provider, "-n", strconv.Itoa(r.n),
+			"-restart=" + strconv.FormatBool(r.restart), "-dir", dir, "-result", resultPath}, common.args()...)
+		cmd := exec.CommandContext(ctx, self, args...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s %s at N=%d: %w", r.scenario, r.provider, r.n, err)
 		}
-		for _, p := range strings.Split(*providers, ",") {
-			p = strings.TrimSpace(p)
-			fmt.Printf("measuring %s at N=%d\n", p, n)
-			// Each measurement runs in a process of its own: a fresh
-			// harness, since Cluster API's controllers register
-			// process-wide names, and nothing left over from the last run.
-			dir := filepath.Join(outDir, fmt.Sprintf("%s-%d", p, n))
-			resultPath := filepath.Join(dir, "result.json")
-			args := append([]string{"measure", "-provider", p, "-n", strconv.Itoa(n), "-dir", dir, "-result", resultPath}, common.args()...)
-			cmd := exec.CommandContext(ctx, self, args...)
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("%s at N=%d: %w", p, n, err)
-			}
-			var result bench.Result
-			data, err := os.ReadFile(resultPath) //nolint:gosec // written by the measure step just run
-			if err != nil {
-				return err
-			}
-			if err := json.Unmarshal(data, &result); err != nil {
-				return err
-			}
-			fmt.Printf("  %s N=%d: %.1f s, p50 %.2f s, p99 %.2f s, %.1f CPU s, peak RSS %.0f MiB\n",
-				p, n, result.WallSeconds, result.P50Seconds, result.P99Seconds, result.CPUSeconds, float64(result.PeakRSSBytes)/(1<<20))
-			report.Results = append(report.Results, result)
+		var result bench.Result
+		data, err := os.ReadFile(resultPath) //nolint:gosec // written by the measure step just run
+		if err != nil {
+			return err
 		}
+		if err := json.Unmarshal(data, &result); err != nil {
+			return err
+		}
+		fmt.Printf("  %s %s N=%d: %.1f s (%.1f machines/s), p50 %.2f s, p99 %.2f s, %.1f CPU s, peak RSS %.0f MiB\n",
+			r.scenario, r.provider, r.n, result.WallSeconds, result.MachinesPerSecond, result.P50Seconds, result.P99Seconds,
+			result.CPUSeconds, float64(result.PeakRSSBytes)/(1<<20))
+		if rs := result.Restart; rs != nil {
+			fmt.Printf("  restart with %d configs: idle after %.1f s, initial list %.1f s, %d writes, %d gets\n",
+				rs.Configs, rs.IdleSeconds, rs.InitialListSeconds, rs.Management.Writes()+rs.Workload.Writes(), rs.UncachedReads())
+		}
+		report.Results = append(report.Results, result)
 	}
 	report.ComputeRatios()
+	if err := writePlots(report, *markdown, *jsonOut); err != nil {
+		return err
+	}
 
 	data, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
@@ -140,10 +150,75 @@ func run(ctx context.Context) error {
 	return nil
 }
 
+// measurement is one step of the plan.
+type measurement struct {
+	scenario, provider string
+	n                  int
+	restart            bool
+}
+
+// plan lists the measurements: the scale-up at each of sizes, then the
+// saturation at each of saturationSizes, every provider at each.
+func plan(sizes, saturationSizes, providers string, restartAt int) ([]measurement, error) {
+	var runs []measurement
+	for _, s := range []struct{ scenario, sizes string }{{bench.ScaleScenario, sizes}, {bench.SaturationScenario, saturationSizes}} {
+		if strings.TrimSpace(s.sizes) == "" {
+			continue
+		}
+		for _, field := range strings.Split(s.sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(field))
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("%q is not a machine count", field)
+			}
+			for _, p := range strings.Split(providers, ",") {
+				p = strings.TrimSpace(p)
+				restart := s.scenario == bench.SaturationScenario && n == restartAt && p != bench.Floor
+				runs = append(runs, measurement{scenario: s.scenario, provider: p, n: n, restart: restart})
+			}
+		}
+	}
+	if len(runs) == 0 {
+		return nil, errors.New("nothing to measure: -n and -saturation-n are both empty")
+	}
+	return runs, nil
+}
+
+// writePlots draws the saturation scenario's ready curves as SVG files
+// beside the JSON report and records them for the markdown, which links
+// them relative to itself.
+func writePlots(report *bench.Report, markdown, jsonOut string) error {
+	base := strings.TrimSuffix(jsonOut, filepath.Ext(jsonOut))
+	for n, plot := range report.SaturationPlots() {
+		path := fmt.Sprintf("%s-saturation-%d.svg", base, n)
+		f, err := os.Create(path) //nolint:gosec // beside the report this run writes
+		if err != nil {
+			return err
+		}
+		err = plot.WriteSVG(f)
+		if closeErr := f.Close(); err == nil {
+			err = closeErr
+		}
+		if err != nil {
+			return err
+		}
+		link := path
+		if markdown != "" {
+			if rel, err := filepath.Rel(filepath.Dir(markdown), path); err == nil {
+				link = rel
+			}
+		}
+		report.Plots = append(report.Plots, filepath.ToSlash(link))
+	}
+	sort.Strings(report.Plots)
+	return nil
+}
+
 // measure runs one provider at one N and writes the result as JSON.
 func measure(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("measure", flag.ContinueOnError)
+	scenario := fs.String("scenario", bench.ScaleScenario, "scenario to run")
 	provider := fs.String("provider", "", "provider to measure")
+	restart := fs.Bool("restart", false, "measure a restart once the configs are settled")
 	n := fs.Int("n", 0, "machine count")
 	dir := fs.String("dir", "", "directory for logs and audit logs")
 	resultPath := fs.String("result", "", "where to write the JSON result")
@@ -164,7 +239,7 @@ func measure(ctx context.Context, args []string) error {
 		log = zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.InfoLevel))
 	}
 	result, err := bench.Run(ctx, bench.RunOptions{
-		Provider: *provider, N: *n,
+		Scenario: *scenario, Provider: *provider, N: *n, Restart: *restart,
 		Commands: bench.Commands{
 			Manager: bench.Command{Path: common.manager},
 			CABPK:   bench.Command{Path: common.cabpk},

@@ -130,22 +130,8 @@ func (r Requests) Keys() []string {
 // Count reads the log and counts the client's requests received in
 // [from, to].
 func (a *AuditLog) Count(c Client, from, to time.Time) (Requests, error) {
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	counts := Requests{}
-	scanner := bufio.NewScanner(f)
-	scanner.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	for scanner.Scan() {
-		e := &auditEvent{}
-		if err := json.Unmarshal(scanner.Bytes(), e); err != nil {
-			return nil, fmt.Errorf("parsing %s: %w", a.Path, err)
-		}
-		if e.RequestReceivedTimestamp.Before(from) || e.RequestReceivedTimestamp.After(to) || !c.matches(e) {
-			continue
-		}
+	err := a.each(c, from, to, func(e *auditEvent) {
 		resource := "(non-resource)"
 		if e.ObjectRef != nil {
 			resource = e.ObjectRef.Resource
@@ -154,6 +140,28 @@ func (a *AuditLog) Count(c Client, from, to time.Time) (Requests, error) {
 			}
 		}
 		counts[e.Verb+" "+resource]++
+	})
+	return counts, err
+}
+
+// each calls fn with every request of the client received in [from, to].
+func (a *AuditLog) each(c Client, from, to time.Time, fn func(*auditEvent)) error {
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return err
 	}
-	return counts, scanner.Err()
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	scanner.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	for scanner.Scan() {
+		e := &auditEvent{}
+		if err := json.Unmarshal(scanner.Bytes(), e); err != nil {
+			return fmt.Errorf("parsing %s: %w", a.Path, err)
+		}
+		if e.RequestReceivedTimestamp.Before(from) || e.RequestReceivedTimestamp.After(to) || !c.matches(e) {
+			continue
+		}
+		fn(e)
+	}
+	return scanner.Err()
 }

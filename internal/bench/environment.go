@@ -37,6 +37,10 @@ const (
 	warmupMD       = "warmup"
 	providerUser   = "bench-provider"
 	machineVersion = "v1.34.1"
+	// poolLabel groups the Machines and configs the harness measures.
+	poolLabel = "bench.cabpk0s.dev/pool"
+	// plotPoints bounds the points of a result's ready curve.
+	plotPoints = 200
 )
 
 // KubeadmConfigGVK and KubeadmConfigTemplateGVK are CABPK's kinds.
@@ -59,7 +63,9 @@ type environment struct {
 	providerKubeconfig string
 }
 
-func startEnvironment(ctx context.Context, dir string, log logr.Logger) (*environment, error) {
+// startEnvironment starts the API servers; capiControllers runs Cluster
+// API's core controllers and the simulated infrastructure beside them.
+func startEnvironment(ctx context.Context, dir string, log logr.Logger, capiControllers bool) (*environment, error) {
 	e := &environment{}
 	var err error
 	if e.workloadAudit, err = NewAuditLog(dir, "workload"); err != nil {
@@ -73,9 +79,12 @@ func startEnvironment(ctx context.Context, dir string, log logr.Logger) (*enviro
 	}
 	e.management, err = testenv.StartManagement(ctx, testenv.ManagementOptions{
 		Logger:          log,
-		CAPIControllers: true,
+		CAPIControllers: capiControllers,
 		APIServerArgs:   e.managementAudit.APIServerArgs(),
 		Setup: func(_ context.Context, mgr ctrl.Manager, _ clustercache.ClusterCache) error {
+			if !capiControllers {
+				return nil
+			}
 			return (&simulation.InfrastructureSimulator{Client: mgr.GetClient()}).SetupWithManager(mgr)
 		},
 	})
@@ -154,7 +163,7 @@ func (e *environment) createMachineDeployment(ctx context.Context, name string, 
 		Namespace: namespace, Name: name, Cluster: clusterName, Replicas: replicas, Version: version,
 		Bootstrap:              clusterv1.ContractVersionedObjectReference{APIGroup: bootstrap.Group, Kind: bootstrap.Kind, Name: "bench"},
 		InfrastructureTemplate: "bench",
-		Labels:                 map[string]string{"bench.cabpk0s.dev/pool": name},
+		Labels:                 map[string]string{poolLabel: name},
 	})
 }
 

@@ -48,8 +48,13 @@ type Commands struct {
 
 // RunOptions configure one measurement.
 type RunOptions struct {
+	// Scenario is one of Scenarios(); empty means ScaleScenario.
+	Scenario string
 	Provider string
 	N        int
+	// Restart measures a restart of the provider once the N configs are
+	// settled (not for the floor, which keeps no state to settle).
+	Restart  bool
 	Commands Commands
 	// Dir receives audit logs, kubeconfigs and the provider's log.
 	Dir string
@@ -65,10 +70,21 @@ type RunOptions struct {
 
 // Result is one provider's figures at one N.
 type Result struct {
+	Scenario string `json:"scenario,omitempty"`
 	Provider string `json:"provider"`
 	N        int    `json:"n"`
-	// WallSeconds is from the scale-up to the last data secret.
+	// WallSeconds is from the scale-up (saturation: the first config
+	// written) to the last data secret.
 	WallSeconds float64 `json:"wallSeconds"`
+	// WriteSeconds is how long the harness took to write the N configs
+	// (saturation only): a provider cannot finish before it.
+	WriteSeconds float64 `json:"writeSeconds,omitempty"`
+	// MachinesPerSecond is N over WallSeconds.
+	MachinesPerSecond float64 `json:"machinesPerSecond,omitempty"`
+	// Ready is the count of data secrets over time (saturation only).
+	Ready []ReadyPoint `json:"ready,omitempty"`
+	// Restart is the provider restarted with the N configs settled.
+	Restart *RestartResult `json:"restart,omitempty"`
 	// P50Seconds and P99Seconds are per-machine latencies, from the
 	// config's creation (as the harness saw it) to its data secret.
 	P50Seconds float64 `json:"p50Seconds"`
@@ -90,6 +106,26 @@ type Result struct {
 // PerMachine divides a count by N.
 func (r Result) PerMachine(count int) float64 { return float64(count) / float64(r.N) }
 
+// scenario is the result's scenario, ScaleScenario for reports written
+// before there were others.
+func (r Result) scenario() string {
+	if r.Scenario == "" {
+		return ScaleScenario
+	}
+	return r.Scenario
+}
+
+// ReadyPoint is how many data secrets existed Seconds after the start.
+type ReadyPoint struct {
+	Seconds float64 `json:"s"`
+	Ready   int     `json:"ready"`
+}
+
+// addrs are where a provider process serves its probes and metrics.
+type addrs struct {
+	health, metrics string
+}
+
 type provider struct {
 	configGVK   schema.GroupVersionKind
 	templateGVK schema.GroupVersionKind
@@ -98,41 +134,52 @@ type provider struct {
 	// server's log: they use the Cluster's kubeconfig, like the harness's
 	// own ClusterCache, and differ only by user agent.
 	workloadAgent string
-	start         func(o RunOptions, e *environment, healthAddr, metricsAddr string) (*Process, error)
+	// start runs the provider, logging to <Dir>/<logName>.log.
+	start func(o RunOptions, e *environment, a addrs, logName string) (*Process, error)
 	// metrics: the provider serves cabpk0s's metrics, scraped at the end.
 	metrics bool
+	// configSpec is the spec of a config the saturation scenario writes.
+	configSpec map[string]any
+}
+
+// kubeadmJoinSpec is the KubeadmConfig spec of every benchmark machine: a
+// worker joining with an external cloud provider, as CAPA's are.
+func kubeadmJoinSpec() map[string]any {
+	return map[string]any{
+		"joinConfiguration": map[string]any{"nodeRegistration": map[string]any{"kubeletExtraArgs": []any{map[string]any{"name": "cloud-provider", "value": "external"}}}},
+	}
 }
 
 var providers = map[string]provider{
 	Cabpk0s: {
 		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
-		version: machineVersion + "+k0s.0", workloadAgent: "cabpk0s-manager", metrics: true,
-		start: func(o RunOptions, e *environment, healthAddr, metricsAddr string) (*Process, error) {
-			return startManager(o.Commands.Manager, o, e, healthAddr, metricsAddr)
+		version: machineVersion + "+k0s.0", workloadAgent: "cabpk0s-manager", metrics: true, configSpec: map[string]any{},
+		start: func(o RunOptions, e *environment, a addrs, logName string) (*Process, error) {
+			return startManager(o.Commands.Manager, o, e, a, logName)
 		},
 	},
 	CABPK: {
 		configGVK: KubeadmConfigGVK, templateGVK: KubeadmConfigTemplateGVK,
-		version: machineVersion, workloadAgent: "cluster-api-kubeadm-bootstrap-manager",
-		start: func(o RunOptions, e *environment, healthAddr, _ string) (*Process, error) {
-			return startManager(o.Commands.CABPK, o, e, healthAddr, "")
+		version: machineVersion, workloadAgent: "cluster-api-kubeadm-bootstrap-manager", configSpec: kubeadmJoinSpec(),
+		start: func(o RunOptions, e *environment, a addrs, logName string) (*Process, error) {
+			return startManager(o.Commands.CABPK, o, e, a, logName)
 		},
 	},
 	Floor: {
 		configGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfig"), templateGVK: bootstrapv1.GroupVersion.WithKind("K0sWorkerConfigTemplate"),
-		version: machineVersion + "+k0s.0", workloadAgent: FloorUserAgent,
-		start: func(o RunOptions, e *environment, healthAddr, _ string) (*Process, error) {
-			args := []string{"--kubeconfig", e.providerKubeconfig, "--health-addr", healthAddr,
+		version: machineVersion + "+k0s.0", workloadAgent: FloorUserAgent, configSpec: map[string]any{},
+		start: func(o RunOptions, e *environment, a addrs, logName string) (*Process, error) {
+			args := []string{"--kubeconfig", e.providerKubeconfig, "--health-addr", a.health,
 				"--namespace", namespace, "--cluster", clusterName}
-			return StartProcess(o.Commands.Floor, args, filepath.Join(o.Dir, "floor.log"), healthAddr)
+			return StartProcess(o.Commands.Floor, args, filepath.Join(o.Dir, logName+".log"), a.health)
 		},
 	},
 }
 
 // startManager runs cabpk0s or CABPK with its defaults; only what a
-// process needs to run beside others on one machine is set, and, given a
-// metricsAddr, metrics served there over plain HTTP.
-func startManager(cmd Command, o RunOptions, e *environment, healthAddr, metricsAddr string) (*Process, error) {
+// process needs to run beside others on one machine is set, and metrics
+// served over plain HTTP (both have Cluster API's diagnostics flags).
+func startManager(cmd Command, o RunOptions, e *environment, a addrs, logName string) (*Process, error) {
 	webhookAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -143,16 +190,12 @@ func startManager(cmd Command, o RunOptions, e *environment, healthAddr, metrics
 	}
 	args := []string{
 		"--kubeconfig", e.providerKubeconfig,
-		"--health-addr", healthAddr,
+		"--health-addr", a.health,
 		"--webhook-port", webhookPort,
 		"--webhook-cert-dir", e.management.WebhookCertDir(),
+		"--diagnostics-address", a.metrics, "--insecure-diagnostics",
 	}
-	if metricsAddr == "" {
-		args = append(args, "--diagnostics-address", "0")
-	} else {
-		args = append(args, "--diagnostics-address", metricsAddr, "--insecure-diagnostics")
-	}
-	return StartProcess(cmd, args, filepath.Join(o.Dir, o.Provider+".log"), healthAddr)
+	return StartProcess(cmd, args, filepath.Join(o.Dir, logName+".log"), a.health)
 }
 
 // Providers lists the provider names Run accepts.
@@ -164,6 +207,12 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	if !ok {
 		return Result{}, fmt.Errorf("unknown provider %q (want one of %v)", o.Provider, Providers())
 	}
+	if o.Scenario == "" {
+		o.Scenario = ScaleScenario
+	}
+	if !slices.Contains(Scenarios(), o.Scenario) {
+		return Result{}, fmt.Errorf("unknown scenario %q (want one of %v)", o.Scenario, Scenarios())
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -171,27 +220,26 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 		return Result{}, err
 	}
 	progress := func(format string, args ...any) {
-		fmt.Fprintf(o.Progress, "  %s N=%d: %s\n", o.Provider, o.N, fmt.Sprintf(format, args...))
+		fmt.Fprintf(o.Progress, "  %s %s N=%d: %s\n", o.Scenario, o.Provider, o.N, fmt.Sprintf(format, args...))
 	}
 
-	progress("starting API servers, Cluster API and the simulated infrastructure")
-	e, err := startEnvironment(ctx, o.Dir, o.Log)
+	progress("starting API servers and the harness")
+	// Saturation runs none of Cluster API's controllers: nothing but the
+	// provider works once the objects are written.
+	e, err := startEnvironment(ctx, o.Dir, o.Log, o.Scenario == ScaleScenario)
 	if err != nil {
 		return Result{}, err
 	}
 	defer func() { retErr = errors.Join(retErr, e.stop()) }()
 
-	healthAddr, err := freeAddr()
+	var a addrs
+	if a.health, err = freeAddr(); err == nil {
+		a.metrics, err = freeAddr()
+	}
 	if err != nil {
 		return Result{}, err
 	}
-	metricsAddr := ""
-	if p.metrics {
-		if metricsAddr, err = freeAddr(); err != nil {
-			return Result{}, err
-		}
-	}
-	proc, err := p.start(o, e, healthAddr, metricsAddr)
+	proc, err := p.start(o, e, a, o.Provider)
 	if err != nil {
 		return Result{}, err
 	}
@@ -207,16 +255,60 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	// One machine first, so caches, informers and the workload cluster
 	// connection are warm and startup is not measured.
 	progress("warming up with one machine")
-	if err := e.createMachineDeployment(ctx, warmupMD, 1, p.templateGVK, p.version); err != nil {
-		return Result{}, err
-	}
-	if err := tracker.wait(ctx, warmupMD, 1, 2*time.Minute); err != nil {
+	if err := warmUp(ctx, o, p, e, tracker); err != nil {
 		return Result{}, fmt.Errorf("warm-up: %w", err)
 	}
+
+	if o.Scenario == SaturationScenario {
+		result, err = runSaturation(ctx, o, p, e, proc, tracker, progress)
+	} else {
+		result, err = runScale(ctx, o, p, e, proc, tracker, progress)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if p.metrics {
+		if result.Metrics, err = scrapeMetrics(ctx, a.metrics); err != nil {
+			return Result{}, err
+		}
+	}
+	if o.Restart && o.Provider != Floor {
+		progress("restarting the provider with %d settled configs", o.N+1)
+		restart, restarted, err := measureRestart(ctx, o, p, e, proc, a, o.N+1)
+		proc = restarted
+		if err != nil {
+			return Result{}, fmt.Errorf("restart: %w", err)
+		}
+		result.Restart = restart
+	}
+	return result, nil
+}
+
+// warmUp bootstraps one machine the way the scenario makes them.
+func warmUp(ctx context.Context, o RunOptions, p provider, e *environment, tracker *configTracker) error {
+	if o.Scenario == SaturationScenario {
+		if err := markClusterReady(ctx, e.management.Client); err != nil {
+			return err
+		}
+		machines, err := createMachines(ctx, e.management.Client, warmupMD, 1, p.configGVK, p.version)
+		if err != nil {
+			return err
+		}
+		if err := createConfigs(ctx, e.management.Client, warmupMD, 1, p.configGVK, p.configSpec, machines); err != nil {
+			return err
+		}
+	} else if err := e.createMachineDeployment(ctx, warmupMD, 1, p.templateGVK, p.version); err != nil {
+		return err
+	}
+	return tracker.wait(ctx, warmupMD, 1, 2*time.Minute)
+}
+
+// runScale scales a MachineDeployment from 0 to N and waits for N data
+// secrets.
+func runScale(ctx context.Context, o RunOptions, p provider, e *environment, proc *Process, tracker *configTracker, progress func(string, ...any)) (Result, error) {
 	if err := e.createMachineDeployment(ctx, measuredMD, 0, p.templateGVK, p.version); err != nil {
 		return Result{}, err
 	}
-
 	before, err := proc.Usage()
 	if err != nil {
 		return Result{}, err
@@ -231,38 +323,39 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	}
 	latencies, last := tracker.latencies(measuredMD)
 	progress("%d data secrets in %s; counting follow-up requests for %s", o.N, last.Sub(start).Round(time.Millisecond), o.Settle)
-	select {
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	case <-time.After(o.Settle):
+	if err := sleep(ctx, o.Settle); err != nil {
+		return Result{}, err
 	}
 	end := time.Now()
 	after, err := proc.Usage()
 	if err != nil {
 		return Result{}, err
 	}
-
-	result = Result{
-		Provider:     o.Provider,
-		N:            o.N,
-		WallSeconds:  last.Sub(start).Seconds(),
-		P50Seconds:   percentile(latencies, 50).Seconds(),
-		P99Seconds:   percentile(latencies, 99).Seconds(),
-		CPUSeconds:   after.CPUSeconds - before.CPUSeconds,
-		PeakRSSBytes: after.PeakRSSBytes,
+	result := Result{
+		Scenario:          ScaleScenario,
+		Provider:          o.Provider,
+		N:                 o.N,
+		WallSeconds:       last.Sub(start).Seconds(),
+		MachinesPerSecond: float64(o.N) / last.Sub(start).Seconds(),
+		P50Seconds:        percentile(latencies, 50).Seconds(),
+		P99Seconds:        percentile(latencies, 99).Seconds(),
+		CPUSeconds:        after.CPUSeconds - before.CPUSeconds,
+		PeakRSSBytes:      after.PeakRSSBytes,
 	}
-	if result.Management, err = e.managementAudit.Count(Client{Username: providerUser}, start, end); err != nil {
+	if err := countRequests(&result, e, p, start, end); err != nil {
 		return Result{}, err
-	}
-	if result.Workload, err = e.workloadAudit.Count(Client{UserAgentContains: p.workloadAgent}, start, end); err != nil {
-		return Result{}, err
-	}
-	if p.metrics {
-		if result.Metrics, err = scrapeMetrics(ctx, metricsAddr); err != nil {
-			return Result{}, err
-		}
 	}
 	return result, nil
+}
+
+// countRequests fills the result's request counts for [start, end].
+func countRequests(result *Result, e *environment, p provider, start, end time.Time) error {
+	var err error
+	if result.Management, err = e.managementAudit.Count(Client{Username: providerUser}, start, end); err != nil {
+		return err
+	}
+	result.Workload, err = e.workloadAudit.Count(Client{UserAgentContains: p.workloadAgent}, start, end)
+	return err
 }
 
 // percentile is the nearest-rank percentile of sorted durations.
@@ -307,7 +400,10 @@ func trackConfigs(ctx context.Context, e *environment, gvk schema.GroupVersionKi
 		name := u.GetName()
 		if _, ok := t.seen[name]; !ok {
 			t.seen[name] = now
-			t.pool[name] = u.GetLabels()[clusterv1.MachineDeploymentNameLabel]
+			t.pool[name] = u.GetLabels()[poolLabel]
+			if t.pool[name] == "" {
+				t.pool[name] = u.GetLabels()[clusterv1.MachineDeploymentNameLabel]
+			}
 		}
 		if created, _, _ := unstructured.NestedBool(u.Object, "status", "initialization", "dataSecretCreated"); created {
 			if _, ok := t.ready[name]; !ok {
@@ -379,6 +475,29 @@ func (t *configTracker) latencies(pool string) ([]time.Duration, time.Time) {
 	}
 	slices.Sort(out)
 	return out, last
+}
+
+// readyCurve is the pool's count of data secrets over time since start,
+// at most points of it, evenly spaced by count.
+func (t *configTracker) readyCurve(pool string, start time.Time, points int) []ReadyPoint {
+	t.mu.Lock()
+	var times []time.Duration
+	for name, ready := range t.ready {
+		if t.pool[name] == pool {
+			times = append(times, ready.Sub(start))
+		}
+	}
+	t.mu.Unlock()
+	slices.Sort(times)
+	out := []ReadyPoint{{Seconds: 0, Ready: 0}}
+	step := max(len(times)/points, 1)
+	for i := step - 1; i < len(times); i += step {
+		out = append(out, ReadyPoint{Seconds: times[i].Seconds(), Ready: i + 1})
+	}
+	if n := len(times); n > 0 && out[len(out)-1].Ready != n {
+		out = append(out, ReadyPoint{Seconds: times[n-1].Seconds(), Ready: n})
+	}
+	return out
 }
 
 // FloorMain runs the floor from command-line arguments.

@@ -89,7 +89,6 @@ func TestFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sourceReplicas := rs
 	stopped := false
 	stopReplicas := func() {
 		if !stopped {
@@ -131,13 +130,6 @@ func TestFaults(t *testing.T) {
 		check(fmt.Sprintf("phase %d (%d replicas)", i+1, n), n)
 	}
 
-	// The last fault: the cluster moved with clusterctl mid-scale; the
-	// rest of the run is on the target.
-	source := env
-	env, rs = moveMidScale(ctx, t, source, obs, rs, phases[len(phases)-1])
-	all := []*replicas{sourceReplicas, rs}
-	check("phase 4 (clusterctl move mid-scale, then 200 on the target)", phases[len(phases)-1])
-
 	var growth *growthFigures
 	if soak > 0 {
 		var soakDeadData []string
@@ -165,13 +157,9 @@ func TestFaults(t *testing.T) {
 			created[c.ID]++
 		}
 	}
-	var evs []string
-	for _, e := range []*environment{source, env} {
-		more, err := events(ctx, e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, more...)
+	evs, err := events(ctx, env)
+	if err != nil {
+		t.Fatal(err)
 	}
 	key, err := caKey(ctx, env)
 	if err != nil {
@@ -179,11 +167,11 @@ func TestFaults(t *testing.T) {
 	}
 	facts := runFacts{
 		final: final, seen: obs.seen(), deadData: dedupe(deadData), creations: created,
-		logFiles: logFiles(all), events: evs, caKey: key, shouldBoot: env.shouldBoot,
+		logFiles: logFiles(rs), events: evs, caKey: key, shouldBoot: env.shouldBoot,
 	}
 	rows := invariants(facts)
 	rows = append(rows, growth.row())
-	report := reportText(seed, time.Since(started), sched, all, source, rows, soak)
+	report := reportText(seed, time.Since(started), sched, rs, env, rows, soak)
 	t.Log("\n" + report)
 	if path := os.Getenv(reportEnv); path != "" {
 		if err := writeReport(path, report); err != nil {
@@ -195,10 +183,10 @@ func TestFaults(t *testing.T) {
 			t.Errorf("%s: %s, must be %s: %s", r.name, r.got, r.mustBe, strings.Join(first(r.detail, 10), "; "))
 		}
 	}
-	if kills := sigkills(all); kills < 20 {
+	if kills := rs.sigkills(); kills < 20 {
 		t.Errorf("only %d SIGKILLs in the run, want at least 20", kills)
 	}
-	if sourceReplicas.failpointKills(failpoint.JoinTokenCreated) == 0 {
+	if rs.failpointKills(failpoint.JoinTokenCreated) == 0 {
 		t.Error("no replica was killed between token creation and data write")
 	}
 }
@@ -279,55 +267,39 @@ func unsettled(s state, e *environment, lost map[string]string, replicas int) st
 	return ""
 }
 
-func logFiles(all []*replicas) []string {
-	var out []string
-	for _, rs := range all {
-		for _, r := range rs.list {
-			out = append(out, r.logPath)
-		}
+func logFiles(rs *replicas) []string {
+	out := make([]string, 0, len(rs.list))
+	for _, r := range rs.list {
+		out = append(out, r.logPath)
 	}
 	return out
 }
 
-func sigkills(all []*replicas) int {
-	n := 0
-	for _, rs := range all {
-		n += rs.sigkills()
-	}
-	return n
-}
-
-func reportText(seed int64, took time.Duration, sched *scheduler, all []*replicas, source *environment, rows []invariant, soak time.Duration) string {
+func reportText(seed int64, took time.Duration, sched *scheduler, rs *replicas, env *environment, rows []invariant, soak time.Duration) string {
 	var b strings.Builder
 	kind := "short run (make test)"
 	if soak > 0 {
 		kind = fmt.Sprintf("soak of %s (make soak)", soak)
 	}
-	fmt.Fprintf(&b, "Fault suite, %s: seed %d, %s, MachineDeployment %v with %d%% of Machines joining, then moved with clusterctl mid-scale; 2 replicas per management cluster, token TTL %s.\n\n",
+	fmt.Fprintf(&b, "Fault suite, %s: seed %d, %s, MachineDeployment %v with %d%% of Machines joining, 2 replicas, token TTL %s.\n\n",
 		kind, seed, took.Round(time.Second), phases, bootPercent, tokenTTL)
-	sourceReplicas := all[0]
 	b.WriteString("| fault | times |\n|---|---|\n")
 	for _, f := range faultOrder {
 		n := sched.count(f)
 		switch f {
 		case killAfterToken:
-			fmt.Fprintf(&b, "| %s | %d armed (one more before the first scale-up), %d hit |\n", f, n, sourceReplicas.failpointKills(failpoint.JoinTokenCreated))
+			fmt.Fprintf(&b, "| %s | %d armed (one more before the first scale-up), %d hit |\n", f, n, rs.failpointKills(failpoint.JoinTokenCreated))
 		case killAfterData:
-			fmt.Fprintf(&b, "| %s | %d armed, %d hit |\n", f, n, sourceReplicas.failpointKills(failpoint.DataSecretWritten))
+			fmt.Fprintf(&b, "| %s | %d armed, %d hit |\n", f, n, rs.failpointKills(failpoint.DataSecretWritten))
 		case conflictsAndErrors:
-			conflicts, serverErrors := source.proxy.counts()
+			conflicts, serverErrors := env.proxy.counts()
 			fmt.Fprintf(&b, "| %s | %d windows: %d conflicts, %d server errors |\n", f, n, conflicts, serverErrors)
 		default:
 			fmt.Fprintf(&b, "| %s | %d |\n", f, n)
 		}
 	}
-	b.WriteString("| `clusterctl move` mid-scale, the target's leader killed while it scales | 1 |\n")
-	processes, exits := 0, 0
-	for _, rs := range all {
-		processes += rs.processes()
-		exits += len(rs.exited())
-	}
-	fmt.Fprintf(&b, "\n%d manager processes ran; %d were killed with SIGKILL; %d exits in all (kills, lost leases).\n\n", processes, sigkills(all), exits)
+	kills := rs.sigkills()
+	fmt.Fprintf(&b, "\n%d manager processes ran; %d were killed with SIGKILL; %d exits in all (kills, lost leases).\n\n", rs.processes(), kills, len(rs.exited()))
 	b.WriteString(table(rows))
 	return b.String()
 }
