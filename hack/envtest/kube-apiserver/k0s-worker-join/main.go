@@ -336,13 +336,19 @@ func registerNode(ctx context.Context, c kubernetes.Interface, name, providerID 
 	condition := func(t corev1.NodeConditionType, status corev1.ConditionStatus, reason string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: status, LastHeartbeatTime: now, LastTransitionTime: now, Reason: reason}
 	}
-	created.Status.Conditions = []corev1.NodeCondition{
+	// A patch of the conditions only, as the kubelet sends: an update
+	// would carry the taints as registered, and NodeRestriction refuses a
+	// node "modifying" taints the node lifecycle controller added since.
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": []corev1.NodeCondition{
 		condition(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady"),
 		condition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory"),
 		condition(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure"),
 		condition(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID"),
+	}}})
+	if err != nil {
+		return err
 	}
-	if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	if _, err := c.CoreV1().Nodes().Patch(ctx, created.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
 		return fmt.Errorf("reporting Node %s ready: %w", name, err)
 	}
 	return nil
