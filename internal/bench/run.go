@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/childprocess"
 )
 
 // Provider names.
@@ -321,8 +322,16 @@ func runScale(ctx context.Context, o RunOptions, p provider, e *environment, pro
 	if err := tracker.wait(ctx, measuredMD, o.N, o.Timeout); err != nil {
 		return Result{}, err
 	}
-	latencies, last := tracker.latencies(measuredMD)
+	_, last := tracker.latencies(measuredMD)
 	progress("%d data secrets in %s; counting follow-up requests for %s", o.N, last.Sub(start).Round(time.Millisecond), o.Settle)
+	return measured(ctx, o, p, e, proc, tracker, measuredMD, start, before)
+}
+
+// measured waits for the follow-up requests and gathers what every
+// scenario reports for the machines of pool, counted from start, when the
+// provider had used before.
+func measured(ctx context.Context, o RunOptions, p provider, e *environment, proc *Process, tracker *configTracker, pool string, start time.Time, before childprocess.Usage) (Result, error) {
+	latencies, last := tracker.latencies(pool)
 	if err := sleep(ctx, o.Settle); err != nil {
 		return Result{}, err
 	}
@@ -331,12 +340,13 @@ func runScale(ctx context.Context, o RunOptions, p provider, e *environment, pro
 	if err != nil {
 		return Result{}, err
 	}
+	wall := last.Sub(start)
 	result := Result{
-		Scenario:          ScaleScenario,
+		Scenario:          o.Scenario,
 		Provider:          o.Provider,
 		N:                 o.N,
-		WallSeconds:       last.Sub(start).Seconds(),
-		MachinesPerSecond: float64(o.N) / last.Sub(start).Seconds(),
+		WallSeconds:       wall.Seconds(),
+		MachinesPerSecond: float64(o.N) / wall.Seconds(),
 		P50Seconds:        percentile(latencies, 50).Seconds(),
 		P99Seconds:        percentile(latencies, 99).Seconds(),
 		CPUSeconds:        after.CPUSeconds - before.CPUSeconds,

@@ -197,34 +197,16 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 	if err := tracker.wait(ctx, saturationPool, o.N, o.Timeout); err != nil {
 		return Result{}, err
 	}
-	latencies, last := tracker.latencies(saturationPool)
+	_, last := tracker.latencies(saturationPool)
 	wall := last.Sub(start)
 	progress("%d configs written in %s, %d data secrets in %s (%.0f machines/s); counting follow-up requests for %s",
 		o.N, written.Round(time.Millisecond), o.N, wall.Round(time.Millisecond), float64(o.N)/wall.Seconds(), o.Settle)
-	if err := sleep(ctx, o.Settle); err != nil {
-		return Result{}, err
-	}
-	end := time.Now()
-	after, err := proc.Usage()
+	result, err := measured(ctx, o, p, e, proc, tracker, saturationPool, start, before)
 	if err != nil {
 		return Result{}, err
 	}
-	result := Result{
-		Scenario:          SaturationScenario,
-		Provider:          o.Provider,
-		N:                 o.N,
-		WallSeconds:       wall.Seconds(),
-		WriteSeconds:      written.Seconds(),
-		MachinesPerSecond: float64(o.N) / wall.Seconds(),
-		P50Seconds:        percentile(latencies, 50).Seconds(),
-		P99Seconds:        percentile(latencies, 99).Seconds(),
-		CPUSeconds:        after.CPUSeconds - before.CPUSeconds,
-		PeakRSSBytes:      after.PeakRSSBytes,
-		Ready:             tracker.readyCurve(saturationPool, start, plotPoints),
-	}
-	if err := countRequests(&result, e, p, start, end); err != nil {
-		return Result{}, err
-	}
+	result.WriteSeconds = written.Seconds()
+	result.Ready = tracker.readyCurve(saturationPool, start, plotPoints)
 	return result, nil
 }
 
