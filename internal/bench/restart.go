@@ -84,10 +84,6 @@ func measureRestart(ctx context.Context, o RunOptions, p provider, e *environmen
 		Configs: configs, IdleSeconds: idle.Sub(start).Seconds(), Reconciles: reconciles,
 		CPUSeconds: usage.CPUSeconds, PeakRSSBytes: usage.PeakRSSBytes,
 	}
-	// The audit log's last entries may lag the responses a little.
-	if err := sleep(ctx, time.Second); err != nil {
-		return nil, proc, err
-	}
 	management, workload := Client{Username: providerUser}, Client{UserAgentContains: p.workloadAgent}
 	if r.Management, err = e.managementAudit.Count(management, start, idle); err != nil {
 		return nil, proc, err

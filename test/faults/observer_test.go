@@ -47,58 +47,39 @@ func observe(ctx context.Context, env *environment) (*observer, error) {
 		env: env, configTokens: map[string]map[string]bool{}, tokenOwner: map[string]string{}, tokenSecrets: map[string]string{},
 		lostToken: map[string]string{}, remediated: map[string]bool{}, joined: map[string]bool{},
 	}
+	management, err := cache.New(env.management.Config, cache.Options{Scheme: env.management.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}}})
+	if err != nil {
+		return nil, err
+	}
 	workload, err := cache.New(env.workload.Config, cache.Options{DefaultNamespaces: map[string]cache.Config{metav1.NamespaceSystem: {}}})
 	if err != nil {
 		return nil, err
 	}
-	if err := o.watch(ctx, workload, handler{&corev1.Secret{}, o.token}); err != nil {
-		return nil, err
+	for _, w := range []struct {
+		c   cache.Cache
+		obj client.Object
+		fn  func(any)
+	}{
+		{management, &bootstrapv1.K0sWorkerConfig{}, o.config},
+		{management, &clusterv1.Machine{}, o.machine},
+		{workload, &corev1.Secret{}, o.token},
+	} {
+		informer, err := w.c.GetInformer(ctx, w.obj)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: w.fn, UpdateFunc: func(_, obj any) { w.fn(obj) }}); err != nil {
+			return nil, err
+		}
 	}
-	if err := o.follow(ctx, env); err != nil {
-		return nil, err
+	for _, c := range []cache.Cache{management, workload} {
+		go func() { _ = c.Start(ctx) }()
+		if !c.WaitForCacheSync(ctx) {
+			return nil, errors.New("the observer's caches did not sync")
+		}
 	}
 	go o.remediate(ctx)
 	return o, nil
-}
-
-// follow watches env's management cluster too, from now on the one the
-// observer remediates in: after clusterctl move, the target.
-func (o *observer) follow(ctx context.Context, env *environment) error {
-	management, err := cache.New(env.management.Config, cache.Options{Scheme: env.management.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}}})
-	if err != nil {
-		return err
-	}
-	if err := o.watch(ctx, management, handler{&bootstrapv1.K0sWorkerConfig{}, o.config}, handler{&clusterv1.Machine{}, o.machine}); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	o.env = env
-	o.mu.Unlock()
-	return nil
-}
-
-// handler is what the observer does with each version of a kind.
-type handler struct {
-	obj client.Object
-	fn  func(any)
-}
-
-// watch runs c with an informer per handler, and waits for them to sync.
-func (o *observer) watch(ctx context.Context, c cache.Cache, handlers ...handler) error {
-	for _, h := range handlers {
-		informer, err := c.GetInformer(ctx, h.obj)
-		if err != nil {
-			return err
-		}
-		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: h.fn, UpdateFunc: func(_, obj any) { h.fn(obj) }}); err != nil {
-			return err
-		}
-	}
-	go func() { _ = c.Start(ctx) }()
-	if !c.WaitForCacheSync(ctx) {
-		return errors.New("the observer's cache did not sync")
-	}
-	return nil
 }
 
 func (o *observer) config(obj any) {
@@ -159,7 +140,6 @@ func (o *observer) remediate(ctx context.Context) {
 		case <-time.After(2 * time.Second):
 		}
 		o.mu.Lock()
-		c := o.env.management.Client
 		todo := map[string]string{}
 		for config, machine := range o.lostToken {
 			if !o.remediated[config] && !strings.HasPrefix(machine, badInputPrefix) {
@@ -170,7 +150,7 @@ func (o *observer) remediate(ctx context.Context) {
 		o.mu.Unlock()
 		for config, machine := range todo {
 			m := &clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: machine}}
-			if err := c.Delete(ctx, m); err != nil && !apierrors.IsNotFound(err) {
+			if err := o.env.management.Client.Delete(ctx, m); err != nil && !apierrors.IsNotFound(err) {
 				o.mu.Lock()
 				delete(o.remediated, config)
 				o.mu.Unlock()
