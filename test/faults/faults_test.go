@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -151,10 +153,15 @@ func TestFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created := map[string]int{}
+	created := map[string]tokenCreated{}
 	for _, c := range creations {
 		if c.ByCabpk0s() {
-			created[c.ID]++
+			t := created[c.ID]
+			if t.times == 0 {
+				t.first = c.At
+			}
+			t.times++
+			created[c.ID] = t
 		}
 	}
 	evs, err := events(ctx, env)
@@ -223,7 +230,7 @@ func settle(ctx context.Context, e *environment, o *observer, replicas int, time
 	}
 }
 
-func unsettled(s state, e *environment, lost map[string]string, replicas int) string {
+func unsettled(s state, e *environment, lost map[types.UID]metav1.OwnerReference, replicas int) string {
 	running, deleting := 0, 0
 	var noData, notJoined []string
 	for name, m := range s.machines {
@@ -239,7 +246,7 @@ func unsettled(s state, e *environment, lost map[string]string, replicas int) st
 			noData = append(noData, name)
 			continue
 		}
-		if _, reported := lost[config.Name]; !reported && e.shouldBoot(&m) && !m.Status.NodeRef.IsDefined() {
+		if _, reported := lost[config.UID]; !reported && e.shouldBoot(&m) && !m.Status.NodeRef.IsDefined() {
 			notJoined = append(notJoined, name)
 		}
 	}

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -103,14 +105,14 @@ func configMachine(c bootstrapv1.K0sWorkerConfig) string {
 // token does not exist (revoked, or never created) or has expired,
 // leaving out configs that report JoinTokenMissing: their token outlived
 // an outage, and the condition says so.
-func deadTokenData(s state, lost map[string]string, now time.Time) []string {
+func deadTokenData(s state, lost map[types.UID]metav1.OwnerReference, now time.Time) []string {
 	var out []string
 	for name, d := range s.dataSecrets {
 		config, ok := s.configs[name]
 		if !ok || !config.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if _, reported := lost[name]; reported {
+		if _, reported := lost[config.UID]; reported {
 			continue
 		}
 		m, ok := s.machines[configMachine(config)]
@@ -131,12 +133,48 @@ func deadTokenData(s state, lost map[string]string, now time.Time) []string {
 	return out
 }
 
+// tokenCreated is how often cabpk0s created a token under one ID, and
+// when first.
+type tokenCreated struct {
+	times int
+	first time.Time
+}
+
+// tokenConfig is the config a token belongs to: the one that recorded its
+// ID (cabpk0s records the ID before it creates the token), or, when the
+// observer missed that annotation (an informer relists after the API
+// server restarts and skips what came and went), the config its
+// description names that existed when the token was first created: of
+// the configs of that name, the latest created before it.
+func (s seen) tokenConfig(id string, created time.Time) (types.UID, bool) {
+	for config, ids := range s.configTokens {
+		if ids[id] {
+			return config, true
+		}
+	}
+	name, ok := s.tokenOwner[id]
+	if !ok {
+		return "", false
+	}
+	var best types.UID
+	var bestCreated time.Time
+	for uid, c := range s.configs {
+		if c.name != name || (!created.IsZero() && c.created.After(created)) {
+			continue
+		}
+		if best == "" || c.created.After(bestCreated) {
+			best, bestCreated = uid, c.created
+		}
+	}
+	return best, best != ""
+}
+
 // runFacts is everything the invariants are computed from.
 type runFacts struct {
 	final      state
 	seen       seen
-	deadData   []string // from every check during the run and the final one
-	creations  map[string]int
+	deadData   []string                // from every check during the run and the final one
+	creations  map[string]tokenCreated // by token ID, those cabpk0s made
 	logFiles   []string
 	events     []string
 	caKey      []byte
@@ -154,7 +192,7 @@ func invariants(f runFacts) []invariant {
 			continue
 		}
 		config := f.final.configs[m.Spec.Bootstrap.ConfigRef.Name]
-		if _, reported := f.seen.lostToken[config.Name]; reported {
+		if _, reported := f.seen.lostToken[config.UID]; reported {
 			continue
 		}
 		should++
@@ -171,23 +209,15 @@ func invariants(f runFacts) []invariant {
 	})
 
 	// Join tokens ever minted per config.
-	minted := map[string]map[string]bool{}
+	minted := map[types.UID]map[string]bool{}
 	for config, ids := range f.seen.configTokens {
-		minted[config] = map[string]bool{}
-		for id := range ids {
-			minted[config][id] = true
-		}
+		minted[config] = maps.Clone(ids)
 	}
 	var unattributed []string
-	for id := range f.creations {
-		config, ok := f.seen.tokenOwner[id]
-		if !ok {
-			for c, ids := range f.seen.configTokens {
-				if ids[id] {
-					config, ok = c, true
-				}
-			}
-		}
+	recreated := 0
+	for id, c := range f.creations {
+		recreated += c.times - 1
+		config, ok := f.seen.tokenConfig(id, c.first)
 		if !ok {
 			unattributed = append(unattributed, id)
 			continue
@@ -205,12 +235,8 @@ func invariants(f runFacts) []invariant {
 		}
 		most = max(most, len(ids))
 		if len(ids) > 1 {
-			many = append(many, fmt.Sprintf("%s: %v", config, keys(ids)))
+			many = append(many, fmt.Sprintf("%s (%s): %v", f.seen.configs[config].name, config, keys(ids)))
 		}
-	}
-	recreated := 0
-	for _, n := range f.creations {
-		recreated += n - 1
 	}
 	rows = append(rows, invariant{
 		name: "join tokens ever minted per config", mustBe: "1",
@@ -221,14 +247,16 @@ func invariants(f runFacts) []invariant {
 	// Live tokens of joined or deleted Machines.
 	var stale []string
 	for id, t := range f.final.tokens {
-		config, ok := f.seen.tokenOwner[id]
+		config, ok := f.seen.tokenConfig(id, f.creations[id].first)
 		if !ok {
 			continue
 		}
-		c, exists := f.final.configs[config]
+		name := f.seen.configs[config].name
+		c, exists := f.final.configs[name]
+		exists = exists && c.UID == config
 		m, machineExists := f.final.machines[configMachine(c)]
 		if !exists || !machineExists || m.Status.NodeRef.IsDefined() {
-			stale = append(stale, fmt.Sprintf("%s of %s (expires %s)", id, config, t.Data[bootstrapapi.BootstrapTokenExpirationKey]))
+			stale = append(stale, fmt.Sprintf("%s of %s (expires %s)", id, name, t.Data[bootstrapapi.BootstrapTokenExpirationKey]))
 		}
 	}
 	rows = append(rows, invariant{

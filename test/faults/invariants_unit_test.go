@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -28,7 +29,7 @@ func pendingState(tokenExpires time.Time) state {
 			Spec:       clusterv1.MachineSpec{Bootstrap: clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{Name: "m1"}}},
 		}},
 		configs: map[string]bootstrapv1.K0sWorkerConfig{"m1": {
-			ObjectMeta: metav1.ObjectMeta{Name: "m1", OwnerReferences: owner, Annotations: map[string]string{controllers.TokenIDAnnotation: "abcdef"}},
+			ObjectMeta: metav1.ObjectMeta{Name: "m1", UID: "uid-m1", OwnerReferences: owner, Annotations: map[string]string{controllers.TokenIDAnnotation: "abcdef"}},
 			Status:     bootstrapv1.K0sWorkerConfigStatus{Initialization: bootstrapv1.K0sWorkerConfigInitializationStatus{DataSecretCreated: ptr.To(true)}},
 		}},
 		dataSecrets: map[string]corev1.Secret{"m1": {ObjectMeta: metav1.ObjectMeta{Name: "m1", Annotations: map[string]string{controllers.TokenIDAnnotation: "abcdef"}}}},
@@ -53,7 +54,7 @@ func TestDeadTokenDataFindsMissingAndExpiredTokens(t *testing.T) {
 	if got := deadTokenData(gone, nil, now); len(got) != 1 || !strings.Contains(got[0], "does not exist") {
 		t.Fatalf("a revoked token must be reported: %v", got)
 	}
-	if got := deadTokenData(gone, map[string]string{"m1": "m1"}, now); len(got) != 0 {
+	if got := deadTokenData(gone, map[types.UID]metav1.OwnerReference{"uid-m1": {Kind: "Machine", Name: "m1"}}, now); len(got) != 0 {
 		t.Fatalf("a config that reports its token lost is not counted: %v", got)
 	}
 }
@@ -73,9 +74,12 @@ func TestInvariantsFailWhenBroken(t *testing.T) {
 	now := time.Now()
 	boots := func(*clusterv1.Machine) bool { return true }
 	healthy := runFacts{
-		final:      pendingState(now.Add(time.Minute)),
-		seen:       seen{configTokens: map[string]map[string]bool{"m1": {"abcdef": true}}, tokenOwner: map[string]string{"abcdef": "m1"}, tokenSecrets: map[string]string{"abcdef": "0123456789abcdef"}},
-		creations:  map[string]int{"abcdef": 1},
+		final: pendingState(now.Add(time.Minute)),
+		seen: seen{
+			configTokens: map[types.UID]map[string]bool{"uid-m1": {"abcdef": true}}, configs: map[types.UID]seenConfig{"uid-m1": {name: "m1", created: now.Add(-time.Hour)}},
+			tokenOwner: map[string]string{"abcdef": "m1"}, tokenSecrets: map[string]string{"abcdef": "0123456789abcdef"},
+		},
+		creations:  map[string]tokenCreated{"abcdef": {times: 1, first: now.Add(-time.Hour)}},
 		shouldBoot: boots,
 	}
 	joined := healthy.final.machines["m1"]
@@ -95,13 +99,27 @@ func TestInvariantsFailWhenBroken(t *testing.T) {
 	}
 
 	twoTokens := healthy
-	twoTokens.creations = map[string]int{"abcdef": 1, "ghijkl": 1}
+	twoTokens.creations = map[string]tokenCreated{"abcdef": {times: 1, first: now.Add(-time.Hour)}, "ghijkl": {times: 1, first: now.Add(-time.Minute)}}
 	twoTokens.seen.tokenOwner = map[string]string{"abcdef": "m1", "ghijkl": "m1"}
 	if r := rowNamed(t, invariants(twoTokens), "join tokens ever minted"); r.ok {
 		t.Errorf("two tokens for one config must fail it: %s", r.got)
 	}
+	// Cluster API's five random characters come back: a later config of
+	// the same name, with a token of its own, is another config. Its token
+	// is told apart by the config that recorded it and, where the observer
+	// missed the annotation, by when it was created.
+	reused := twoTokens
+	reused.seen.configs = map[types.UID]seenConfig{"uid-m1": {name: "m1", created: now.Add(-time.Hour)}, "uid-m1-again": {name: "m1", created: now.Add(-2 * time.Minute)}}
+	reused.seen.configTokens = map[types.UID]map[string]bool{"uid-m1": {"abcdef": true}, "uid-m1-again": {}}
+	if r := rowNamed(t, invariants(reused), "join tokens ever minted"); !r.ok {
+		t.Errorf("one token each for two configs of one name must pass it: %s %v", r.got, r.detail)
+	}
+	reused.creations = map[string]tokenCreated{"abcdef": {times: 1, first: now.Add(-time.Hour)}, "ghijkl": {times: 1, first: now.Add(-30 * time.Minute)}}
+	if r := rowNamed(t, invariants(reused), "join tokens ever minted"); r.ok {
+		t.Errorf("a second token created before the later config existed is the first config's, and must fail it: %s", r.got)
+	}
 	unattributed := healthy
-	unattributed.creations = map[string]int{"abcdef": 1, "zzzzzz": 1}
+	unattributed.creations = map[string]tokenCreated{"abcdef": {times: 1}, "zzzzzz": {times: 1}}
 	if r := rowNamed(t, invariants(unattributed), "join tokens ever minted"); r.ok {
 		t.Errorf("a token of no config must fail it: %s", r.got)
 	}

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -25,27 +26,37 @@ import (
 // observer watches the run from outside, as the invariants need it: every
 // token ID each config recorded, every token the workload cluster held
 // (whose config it names, its secret half for the credential scan), the
-// configs that reported their token lost, the Machines that joined. It
+// configs that reported their token lost, the Machines that joined.
+// Configs and Machines are told apart by UID: Cluster API names them with
+// five random characters, and over a soak's thousands of Machines a name
+// comes back after its first owner is gone often enough to matter. It
 // also plays MachineHealthCheck: a Machine whose config says its token is
 // gone and it cannot join is deleted, as the condition tells a user to.
 type observer struct {
 	env *environment
 
 	mu           sync.Mutex
-	configTokens map[string]map[string]bool
-	tokenOwner   map[string]string
+	configTokens map[types.UID]map[string]bool
+	configs      map[types.UID]seenConfig
+	tokenOwner   map[string]string // token ID -> the config name its description gives
 	tokenSecrets map[string]string
-	lostToken    map[string]string // config -> its Machine
-	remediated   map[string]bool
-	joined       map[string]bool
+	lostToken    map[types.UID]metav1.OwnerReference // config -> its Machine
+	remediated   map[types.UID]bool
+	joined       map[types.UID]bool
+}
+
+// seenConfig is what tells a config apart from a later one of its name.
+type seenConfig struct {
+	name    string
+	created time.Time
 }
 
 const tokenDescriptionPrefix = "k0s worker join token for K0sWorkerConfig " + namespace + "/"
 
 func observe(ctx context.Context, env *environment) (*observer, error) {
 	o := &observer{
-		env: env, configTokens: map[string]map[string]bool{}, tokenOwner: map[string]string{}, tokenSecrets: map[string]string{},
-		lostToken: map[string]string{}, remediated: map[string]bool{}, joined: map[string]bool{},
+		env: env, configTokens: map[types.UID]map[string]bool{}, configs: map[types.UID]seenConfig{}, tokenOwner: map[string]string{},
+		tokenSecrets: map[string]string{}, lostToken: map[types.UID]metav1.OwnerReference{}, remediated: map[types.UID]bool{}, joined: map[types.UID]bool{},
 	}
 	management, err := cache.New(env.management.Config, cache.Options{Scheme: env.management.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}}})
 	if err != nil {
@@ -89,16 +100,17 @@ func (o *observer) config(obj any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.configTokens[config.Name] == nil {
-		o.configTokens[config.Name] = map[string]bool{}
+	o.configs[config.UID] = seenConfig{name: config.Name, created: config.CreationTimestamp.Time}
+	if o.configTokens[config.UID] == nil {
+		o.configTokens[config.UID] = map[string]bool{}
 	}
 	if id := config.Annotations[controllers.TokenIDAnnotation]; id != "" {
-		o.configTokens[config.Name][id] = true
+		o.configTokens[config.UID][id] = true
 	}
 	if conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) == bootstrapv1.JoinTokenMissingReason {
 		for _, ref := range config.OwnerReferences {
 			if ref.Kind == "Machine" {
-				o.lostToken[config.Name] = ref.Name
+				o.lostToken[config.UID] = ref
 			}
 		}
 	}
@@ -111,7 +123,7 @@ func (o *observer) machine(obj any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.joined[m.Name] = true
+	o.joined[m.UID] = true
 }
 
 func (o *observer) token(obj any) {
@@ -140,17 +152,19 @@ func (o *observer) remediate(ctx context.Context) {
 		case <-time.After(2 * time.Second):
 		}
 		o.mu.Lock()
-		todo := map[string]string{}
+		todo := map[types.UID]metav1.OwnerReference{}
 		for config, machine := range o.lostToken {
-			if !o.remediated[config] && !strings.HasPrefix(machine, badInputPrefix) {
+			if !o.remediated[config] && !strings.HasPrefix(machine.Name, badInputPrefix) {
 				todo[config] = machine
 				o.remediated[config] = true
 			}
 		}
 		o.mu.Unlock()
 		for config, machine := range todo {
-			m := &clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: machine}}
-			if err := o.env.management.Client.Delete(ctx, m); err != nil && !apierrors.IsNotFound(err) {
+			m := &clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: machine.Name}}
+			// The UID precondition: never a later Machine of the same name.
+			err := o.env.management.Client.Delete(ctx, m, client.Preconditions{UID: &machine.UID})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				o.mu.Lock()
 				delete(o.remediated, config)
 				o.mu.Unlock()
@@ -161,17 +175,21 @@ func (o *observer) remediate(ctx context.Context) {
 
 // snapshot copies what the observer saw.
 type seen struct {
-	configTokens map[string]map[string]bool
+	configTokens map[types.UID]map[string]bool
+	configs      map[types.UID]seenConfig
 	tokenOwner   map[string]string
 	tokenSecrets map[string]string
-	lostToken    map[string]string
-	joined       map[string]bool
+	lostToken    map[types.UID]metav1.OwnerReference
+	joined       map[types.UID]bool
 }
 
 func (o *observer) seen() seen {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := seen{configTokens: map[string]map[string]bool{}, tokenOwner: maps.Clone(o.tokenOwner), tokenSecrets: maps.Clone(o.tokenSecrets), lostToken: maps.Clone(o.lostToken), joined: maps.Clone(o.joined)}
+	s := seen{
+		configTokens: map[types.UID]map[string]bool{}, configs: maps.Clone(o.configs), tokenOwner: maps.Clone(o.tokenOwner),
+		tokenSecrets: maps.Clone(o.tokenSecrets), lostToken: maps.Clone(o.lostToken), joined: maps.Clone(o.joined),
+	}
 	for k, v := range o.configTokens {
 		s.configTokens[k] = maps.Clone(v)
 	}
