@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -91,6 +89,7 @@ func TestFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sourceReplicas := rs
 	stopped := false
 	stopReplicas := func() {
 		if !stopped {
@@ -109,7 +108,7 @@ func TestFaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\nreplica exits: %v", phase, err, rs.exited())
 		}
-		deadData = append(deadData, deadTokenData(s, obs.seen().lostToken, time.Now())...)
+		deadData = append(deadData, deadTokenData(s, obs.seen(), time.Now())...)
 		t.Logf("%s settled after %s: %d Machines, %d joined so far, %d SIGKILLs", phase, time.Since(started).Round(time.Second), len(s.machines), len(obs.seen().joined), rs.sigkills())
 	}
 	// Each phase: scale, deal its part of the deck while the Machines
@@ -132,6 +131,13 @@ func TestFaults(t *testing.T) {
 		check(fmt.Sprintf("phase %d (%d replicas)", i+1, n), n)
 	}
 
+	// The last fault: the cluster moved with clusterctl mid-scale; the
+	// rest of the run is on the target.
+	source := env
+	env, rs = moveMidScale(ctx, t, source, obs, rs, phases[len(phases)-1])
+	all := []*replicas{sourceReplicas, rs}
+	check(fmt.Sprintf("phase %d (clusterctl move mid-scale, then %d on the target)", len(phases)+1, phases[len(phases)-1]), phases[len(phases)-1])
+
 	var growth *growthFigures
 	if soak > 0 {
 		var soakDeadData []string
@@ -148,7 +154,7 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopReplicas()
-	deadData = append(deadData, deadTokenData(final, obs.seen().lostToken, time.Now())...)
+	deadData = append(deadData, deadTokenData(final, obs.seen(), time.Now())...)
 	creations, err := env.workload.TokenCreations()
 	if err != nil {
 		t.Fatal(err)
@@ -164,9 +170,13 @@ func TestFaults(t *testing.T) {
 			created[c.ID] = t
 		}
 	}
-	evs, err := events(ctx, env)
-	if err != nil {
-		t.Fatal(err)
+	var evs []string
+	for _, e := range []*environment{source, env} {
+		more, err := events(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, more...)
 	}
 	key, err := caKey(ctx, env)
 	if err != nil {
@@ -174,11 +184,11 @@ func TestFaults(t *testing.T) {
 	}
 	facts := runFacts{
 		final: final, seen: obs.seen(), deadData: dedupe(deadData), creations: created,
-		logFiles: logFiles(rs), events: evs, caKey: key, shouldBoot: env.shouldBoot,
+		logFiles: logFiles(all), events: evs, caKey: key, shouldBoot: env.shouldBoot,
 	}
 	rows := invariants(facts)
 	rows = append(rows, growth.row())
-	report := reportText(seed, time.Since(started), sched, rs, env, rows, soak)
+	report := reportText(seed, time.Since(started), sched, all, source, rows, soak)
 	t.Log("\n" + report)
 	if path := os.Getenv(reportEnv); path != "" {
 		if err := writeReport(path, report); err != nil {
@@ -190,10 +200,10 @@ func TestFaults(t *testing.T) {
 			t.Errorf("%s: %s, must be %s: %s", r.name, r.got, r.mustBe, strings.Join(first(r.detail, 10), "; "))
 		}
 	}
-	if kills := rs.sigkills(); kills < 20 {
+	if kills := sigkills(all); kills < 20 {
 		t.Errorf("only %d SIGKILLs in the run, want at least 20", kills)
 	}
-	if rs.failpointKills(failpoint.JoinTokenCreated) == 0 {
+	if sourceReplicas.failpointKills(failpoint.JoinTokenCreated) == 0 {
 		t.Error("no replica was killed between token creation and data write")
 	}
 }
@@ -213,7 +223,7 @@ func settle(ctx context.Context, e *environment, o *observer, replicas int, time
 		}
 		s, err := readState(ctx, e)
 		if err == nil {
-			if why = unsettled(s, e, o.seen().lostToken, replicas); why == "" {
+			if why = unsettled(s, e, o.seen(), replicas); why == "" {
 				return s, nil
 			}
 		} else {
@@ -230,7 +240,7 @@ func settle(ctx context.Context, e *environment, o *observer, replicas int, time
 	}
 }
 
-func unsettled(s state, e *environment, lost map[types.UID]metav1.OwnerReference, replicas int) string {
+func unsettled(s state, e *environment, seen seen, replicas int) string {
 	running, deleting := 0, 0
 	var noData, notJoined []string
 	for name, m := range s.machines {
@@ -246,7 +256,7 @@ func unsettled(s state, e *environment, lost map[types.UID]metav1.OwnerReference
 			noData = append(noData, name)
 			continue
 		}
-		if _, reported := lost[config.UID]; !reported && e.shouldBoot(&m) && !m.Status.NodeRef.IsDefined() {
+		if !seen.lost(config.UID) && e.shouldBoot(&m) && !m.Status.NodeRef.IsDefined() {
 			notJoined = append(notJoined, name)
 		}
 	}
@@ -274,44 +284,61 @@ func unsettled(s state, e *environment, lost map[types.UID]metav1.OwnerReference
 	return ""
 }
 
-func logFiles(rs *replicas) []string {
-	out := make([]string, 0, len(rs.list))
-	for _, r := range rs.list {
-		out = append(out, r.logPath)
+func logFiles(all []*replicas) []string {
+	var out []string
+	for _, rs := range all {
+		for _, r := range rs.list {
+			out = append(out, r.logPath)
+		}
 	}
 	return out
 }
 
-func reportText(seed int64, took time.Duration, sched *scheduler, rs *replicas, env *environment, rows []invariant, soak time.Duration) string {
+func sigkills(all []*replicas) int {
+	n := 0
+	for _, rs := range all {
+		n += rs.sigkills()
+	}
+	return n
+}
+
+// reportText: the faults were dealt on the source management cluster
+// (all[0]); the target's leader was killed once, mid-scale.
+func reportText(seed int64, took time.Duration, sched *scheduler, all []*replicas, source *environment, rows []invariant, soak time.Duration) string {
 	var b strings.Builder
 	kind := "short run (make test)"
 	if soak > 0 {
 		kind = fmt.Sprintf("soak of %s (make soak)", soak)
 	}
-	fmt.Fprintf(&b, "Fault suite, %s: seed %d, %s, MachineDeployment %v with %d%% of Machines joining, 2 replicas, token TTL %s.\n\n",
-		kind, seed, took.Round(time.Second), phases, bootPercent, tokenTTL)
+	fmt.Fprintf(&b, "Fault suite, %s: seed %d, %s, MachineDeployment %v with %d%% of Machines joining, then moved with clusterctl mid-scale to %d on another management cluster; 2 replicas per management cluster, token TTL %s.\n\n",
+		kind, seed, took.Round(time.Second), phases, bootPercent, phases[len(phases)-1], tokenTTL)
+	sourceReplicas := all[0]
 	b.WriteString("| fault | times |\n|---|---|\n")
 	for _, f := range faultOrder {
 		n := sched.count(f)
 		switch f {
 		case killAfterToken:
-			fmt.Fprintf(&b, "| %s | %d armed (one more before the first scale-up), %d hit |\n", f, n, rs.failpointKills(failpoint.JoinTokenCreated))
+			fmt.Fprintf(&b, "| %s | %d armed (one more before the first scale-up), %d hit |\n", f, n, sourceReplicas.failpointKills(failpoint.JoinTokenCreated))
 		case killAfterData:
-			fmt.Fprintf(&b, "| %s | %d armed, %d hit |\n", f, n, rs.failpointKills(failpoint.DataSecretWritten))
+			fmt.Fprintf(&b, "| %s | %d armed, %d hit |\n", f, n, sourceReplicas.failpointKills(failpoint.DataSecretWritten))
 		case conflictsAndErrors:
-			conflicts, serverErrors := env.proxy.counts()
+			conflicts, serverErrors := source.proxy.counts()
 			fmt.Fprintf(&b, "| %s | %d windows: %d conflicts, %d server errors |\n", f, n, conflicts, serverErrors)
 		default:
 			fmt.Fprintf(&b, "| %s | %d |\n", f, n)
 		}
 	}
-	kills := rs.sigkills()
-	fmt.Fprintf(&b, "\n%d manager processes ran; %d were killed with SIGKILL; %d exits in all (kills, lost leases).\n\n", rs.processes(), kills, len(rs.exited()))
+	b.WriteString("| `clusterctl move` mid-scale, the target's leader killed while it scales | 1 |\n")
+	processes, exits := 0, 0
+	for _, rs := range all {
+		processes += rs.processes()
+		exits += len(rs.exited())
+	}
+	fmt.Fprintf(&b, "\n%d manager processes ran; %d were killed with SIGKILL; %d exits in all (kills, lost leases).\n\n", processes, sigkills(all), exits)
 	b.WriteString(table(rows))
 	return b.String()
 }
 
-// writeReport puts report between the markers of a Markdown file.
 func writeReport(path, report string) error {
 	const begin, end = "<!-- faults:begin -->", "<!-- faults:end -->"
 	data, err := os.ReadFile(path)

@@ -105,14 +105,14 @@ func configMachine(c bootstrapv1.K0sWorkerConfig) string {
 // token does not exist (revoked, or never created) or has expired,
 // leaving out configs that report JoinTokenMissing: their token outlived
 // an outage, and the condition says so.
-func deadTokenData(s state, lost map[types.UID]metav1.OwnerReference, now time.Time) []string {
+func deadTokenData(s state, seen seen, now time.Time) []string {
 	var out []string
 	for name, d := range s.dataSecrets {
 		config, ok := s.configs[name]
 		if !ok || !config.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if _, reported := lost[config.UID]; reported {
+		if seen.lost(config.UID) {
 			continue
 		}
 		m, ok := s.machines[configMachine(config)]
@@ -192,7 +192,7 @@ func invariants(f runFacts) []invariant {
 			continue
 		}
 		config := f.final.configs[m.Spec.Bootstrap.ConfigRef.Name]
-		if _, reported := f.seen.lostToken[config.UID]; reported {
+		if f.seen.lost(config.UID) {
 			continue
 		}
 		should++
@@ -253,7 +253,7 @@ func invariants(f runFacts) []invariant {
 		}
 		name := f.seen.configs[config].name
 		c, exists := f.final.configs[name]
-		exists = exists && c.UID == config
+		exists = exists && f.seen.canonical(c.UID) == config
 		m, machineExists := f.final.machines[configMachine(c)]
 		if !exists || !machineExists || m.Status.NodeRef.IsDefined() {
 			stale = append(stale, fmt.Sprintf("%s of %s (expires %s)", id, name, t.Data[bootstrapapi.BootstrapTokenExpirationKey]))

@@ -43,18 +43,18 @@ func pendingState(tokenExpires time.Time) state {
 
 func TestDeadTokenDataFindsMissingAndExpiredTokens(t *testing.T) {
 	now := time.Now()
-	if got := deadTokenData(pendingState(now.Add(time.Minute)), nil, now); len(got) != 0 {
+	if got := deadTokenData(pendingState(now.Add(time.Minute)), seen{}, now); len(got) != 0 {
 		t.Fatalf("a live token is not dead: %v", got)
 	}
-	if got := deadTokenData(pendingState(now.Add(-time.Minute)), nil, now); len(got) != 1 || !strings.Contains(got[0], "expired") {
+	if got := deadTokenData(pendingState(now.Add(-time.Minute)), seen{}, now); len(got) != 1 || !strings.Contains(got[0], "expired") {
 		t.Fatalf("an expired token must be reported: %v", got)
 	}
 	gone := pendingState(now.Add(time.Minute))
 	delete(gone.tokens, "abcdef")
-	if got := deadTokenData(gone, nil, now); len(got) != 1 || !strings.Contains(got[0], "does not exist") {
+	if got := deadTokenData(gone, seen{}, now); len(got) != 1 || !strings.Contains(got[0], "does not exist") {
 		t.Fatalf("a revoked token must be reported: %v", got)
 	}
-	if got := deadTokenData(gone, map[types.UID]metav1.OwnerReference{"uid-m1": {Kind: "Machine", Name: "m1"}}, now); len(got) != 0 {
+	if got := deadTokenData(gone, seen{lostToken: map[types.UID]metav1.OwnerReference{"uid-m1": {Kind: "Machine", Name: "m1"}}}, now); len(got) != 0 {
 		t.Fatalf("a config that reports its token lost is not counted: %v", got)
 	}
 }

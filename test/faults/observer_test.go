@@ -43,6 +43,7 @@ type observer struct {
 	lostToken    map[types.UID]metav1.OwnerReference // config -> its Machine
 	remediated   map[types.UID]bool
 	joined       map[types.UID]bool
+	aliases      map[types.UID]types.UID // UID on the move's target -> UID on its source
 }
 
 // seenConfig is what tells a config apart from a later one of its name.
@@ -57,40 +58,68 @@ func observe(ctx context.Context, env *environment) (*observer, error) {
 	o := &observer{
 		env: env, configTokens: map[types.UID]map[string]bool{}, configs: map[types.UID]seenConfig{}, tokenOwner: map[string]string{},
 		tokenSecrets: map[string]string{}, lostToken: map[types.UID]metav1.OwnerReference{}, remediated: map[types.UID]bool{}, joined: map[types.UID]bool{},
-	}
-	management, err := cache.New(env.management.Config, cache.Options{Scheme: env.management.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}}})
-	if err != nil {
-		return nil, err
+		aliases: map[types.UID]types.UID{},
 	}
 	workload, err := cache.New(env.workload.Config, cache.Options{DefaultNamespaces: map[string]cache.Config{metav1.NamespaceSystem: {}}})
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range []struct {
-		c   cache.Cache
-		obj client.Object
-		fn  func(any)
-	}{
-		{management, &bootstrapv1.K0sWorkerConfig{}, o.config},
-		{management, &clusterv1.Machine{}, o.machine},
-		{workload, &corev1.Secret{}, o.token},
-	} {
-		informer, err := w.c.GetInformer(ctx, w.obj)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: w.fn, UpdateFunc: func(_, obj any) { w.fn(obj) }}); err != nil {
-			return nil, err
-		}
+	if err := watch(ctx, workload, handler{&corev1.Secret{}, o.token}); err != nil {
+		return nil, err
 	}
-	for _, c := range []cache.Cache{management, workload} {
-		go func() { _ = c.Start(ctx) }()
-		if !c.WaitForCacheSync(ctx) {
-			return nil, errors.New("the observer's caches did not sync")
-		}
+	if err := o.follow(ctx, env, nil); err != nil {
+		return nil, err
 	}
 	go o.remediate(ctx)
 	return o, nil
+}
+
+// follow watches env's management cluster from now on, and remediates
+// there: after clusterctl move, the target. moved maps the UIDs the
+// target gave the objects clusterctl created to their UIDs on the source:
+// a config that moved is the same config.
+func (o *observer) follow(ctx context.Context, env *environment, moved map[types.UID]types.UID) error {
+	o.mu.Lock()
+	maps.Copy(o.aliases, moved)
+	o.env = env
+	o.mu.Unlock()
+	management, err := cache.New(env.management.Config, cache.Options{Scheme: env.management.Scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}}})
+	if err != nil {
+		return err
+	}
+	return watch(ctx, management, handler{&bootstrapv1.K0sWorkerConfig{}, o.config}, handler{&clusterv1.Machine{}, o.machine})
+}
+
+// handler is what the observer does with each version of a kind.
+type handler struct {
+	obj client.Object
+	fn  func(any)
+}
+
+// watch starts c with an informer per handler and waits for them to sync.
+func watch(ctx context.Context, c cache.Cache, handlers ...handler) error {
+	for _, h := range handlers {
+		informer, err := c.GetInformer(ctx, h.obj)
+		if err != nil {
+			return err
+		}
+		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: h.fn, UpdateFunc: func(_, obj any) { h.fn(obj) }}); err != nil {
+			return err
+		}
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return errors.New("the observer's cache did not sync")
+	}
+	return nil
+}
+
+// canonical is the UID an object had where the run first saw it.
+func canonical(aliases map[types.UID]types.UID, uid types.UID) types.UID {
+	if first, ok := aliases[uid]; ok {
+		return first
+	}
+	return uid
 }
 
 func (o *observer) config(obj any) {
@@ -100,17 +129,20 @@ func (o *observer) config(obj any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.configs[config.UID] = seenConfig{name: config.Name, created: config.CreationTimestamp.Time}
-	if o.configTokens[config.UID] == nil {
-		o.configTokens[config.UID] = map[string]bool{}
+	uid := canonical(o.aliases, config.UID)
+	if _, ok := o.configs[uid]; !ok {
+		o.configs[uid] = seenConfig{name: config.Name, created: config.CreationTimestamp.Time}
+	}
+	if o.configTokens[uid] == nil {
+		o.configTokens[uid] = map[string]bool{}
 	}
 	if id := config.Annotations[controllers.TokenIDAnnotation]; id != "" {
-		o.configTokens[config.UID][id] = true
+		o.configTokens[uid][id] = true
 	}
 	if conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) == bootstrapv1.JoinTokenMissingReason {
 		for _, ref := range config.OwnerReferences {
 			if ref.Kind == "Machine" {
-				o.lostToken[config.UID] = ref
+				o.lostToken[uid] = ref
 			}
 		}
 	}
@@ -123,7 +155,7 @@ func (o *observer) machine(obj any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.joined[m.UID] = true
+	o.joined[canonical(o.aliases, m.UID)] = true
 }
 
 func (o *observer) token(obj any) {
@@ -152,6 +184,7 @@ func (o *observer) remediate(ctx context.Context) {
 		case <-time.After(2 * time.Second):
 		}
 		o.mu.Lock()
+		c := o.env.management.Client
 		todo := map[types.UID]metav1.OwnerReference{}
 		for config, machine := range o.lostToken {
 			if !o.remediated[config] && !strings.HasPrefix(machine.Name, badInputPrefix) {
@@ -163,7 +196,7 @@ func (o *observer) remediate(ctx context.Context) {
 		for config, machine := range todo {
 			m := &clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: machine.Name}}
 			// The UID precondition: never a later Machine of the same name.
-			err := o.env.management.Client.Delete(ctx, m, client.Preconditions{UID: &machine.UID})
+			err := c.Delete(ctx, m, client.Preconditions{UID: &machine.UID})
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				o.mu.Lock()
 				delete(o.remediated, config)
@@ -181,7 +214,17 @@ type seen struct {
 	tokenSecrets map[string]string
 	lostToken    map[types.UID]metav1.OwnerReference
 	joined       map[types.UID]bool
+	aliases      map[types.UID]types.UID
 }
+
+// lost tells whether the config of this UID reported its token lost.
+func (s seen) lost(uid types.UID) bool {
+	_, ok := s.lostToken[s.canonical(uid)]
+	return ok
+}
+
+// canonical is the UID under which the observer keeps the object of uid.
+func (s seen) canonical(uid types.UID) types.UID { return canonical(s.aliases, uid) }
 
 func (o *observer) seen() seen {
 	o.mu.Lock()
@@ -189,6 +232,7 @@ func (o *observer) seen() seen {
 	s := seen{
 		configTokens: map[types.UID]map[string]bool{}, configs: maps.Clone(o.configs), tokenOwner: maps.Clone(o.tokenOwner),
 		tokenSecrets: maps.Clone(o.tokenSecrets), lostToken: maps.Clone(o.lostToken), joined: maps.Clone(o.joined),
+		aliases: maps.Clone(o.aliases),
 	}
 	for k, v := range o.configTokens {
 		s.configTokens[k] = maps.Clone(v)

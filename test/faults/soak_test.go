@@ -69,7 +69,7 @@ func soakRun(ctx context.Context, t *testing.T, env *environment, obs *observer,
 		if err != nil {
 			return nil, nil, fmt.Errorf("soak cycle %d at 200: %w", cycle, err)
 		}
-		deadData = append(deadData, deadTokenData(s, obs.seen().lostToken, time.Now())...)
+		deadData = append(deadData, deadTokenData(s, obs.seen(), time.Now())...)
 		leader := rs.leader(ctx)
 		if leader == nil {
 			g.samePID = false
