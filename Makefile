@@ -3,7 +3,7 @@
 #   make demo       the product on an embedded management plane (no Docker)
 #   make test       everything a change must pass: unit + envtest integration tests
 #   make verify     generated files current, go vet, golangci-lint
-#   make bench      scale-up and saturation throughput, restart cost, beside CABPK and the floor
+#   make bench      scale-up and saturation throughput, restart cost, many clusters, pending machines, beside CABPK and the floor
 #   make bench-quick  the same at small N, about 5 minutes, nothing appended
 #   make soak       the fault suite's long run; figures into docs/reliability.md
 #   make generate   deepcopy, CRDs, webhook configuration, RBAC (commit the result)
@@ -123,13 +123,13 @@ test-deps: ## Install the Debian packages the tests use, when missing.
 BENCH_ARGS ?=
 # A development run: every scenario at a small N, the report printed, not
 # appended to docs/benchmarks.md.
-BENCH_QUICK_ARGS = -n 100 -saturation-n 1000 -restart-at 1000 -markdown ""
+BENCH_QUICK_ARGS = -n 100 -saturation-n 1000 -restart-at 1000 -clusters 1,10 -clusters-n 1000 -pending-n 1000 -token-ttl 1m -periods 2 -markdown ""
 # CABPK is built from the cluster-api release hack/bench/cabpk pins.
 CABPK_VER = $(shell cd hack/bench/cabpk && go list -m -f '{{.Version}}' sigs.k8s.io/cluster-api)
 CABPK = $(TOOLS_DIR)/cabpk-$(CABPK_VER)
 
 .PHONY: bench
-bench: envtest-assets build ## Measure cabpk0s, CABPK and the floor: scale-up N=1000, saturation N=1000 and 10000, a restart; appends to docs/benchmarks.md.
+bench: envtest-assets build ## Measure cabpk0s, CABPK and the floor: scale-up, saturation, a restart, many clusters, pending machines; appends to docs/benchmarks.md.
 	@[ -x "$(CABPK)" ] || hack/bench/build-cabpk.sh "$(CABPK)"
 	go build -o bin/bench ./hack/bench
 	bin/bench -manager bin/manager -cabpk "$(CABPK)" -cabpk-version "$(CABPK_VER)" $(BENCH_ARGS)

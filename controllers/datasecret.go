@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
-	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/render"
 )
 
@@ -190,7 +189,7 @@ func (r *K0sWorkerConfigReconciler) tokenToAdopt(ctx context.Context, s *scope, 
 	if err != nil {
 		return false, err
 	}
-	_, err = jointoken.Get(ctx, workload, id)
+	_, err = r.lookupToken(ctx, s.cluster, workload, id)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}

@@ -74,7 +74,9 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
 	}
 	server := joinServer(cluster)
-	workload, err := r.workloadClient(ctx, cluster)
+	// The data carries the token's secret half, which the cache does not
+	// keep: this path reads the workload cluster live.
+	workload, err := r.workloadLive(ctx, cluster)
 	if err != nil {
 		if firstData && workloadUnreachable(err) {
 			// Data that cannot render is the user's to fix, and says so
@@ -208,7 +210,7 @@ func (r *K0sWorkerConfigReconciler) mint(ctx context.Context, s *scope, workload
 
 // extend extends token when it is due, counting the extensions made.
 func (r *K0sWorkerConfigReconciler) extend(ctx context.Context, workload client.Client, token jointoken.Token, now time.Time) (jointoken.Token, error) {
-	extended, err := jointoken.Extend(ctx, workload, token, r.TokenTTL, r.machineRefreshBelow(), now)
+	extended, err := jointoken.Extend(ctx, workload, token, r.extendedLife(), r.machineRefreshBelow(), now)
 	if err == nil && !extended.Expiration.Equal(token.Expiration) {
 		joinTokenOperations.WithLabelValues(tokenExtended).Inc()
 	}
@@ -246,17 +248,25 @@ func tokenDescription(config *bootstrapv1.K0sWorkerConfig) string {
 	return fmt.Sprintf("k0s worker join token for K0sWorkerConfig %s/%s, managed by cabpk0s", config.Namespace, config.Name)
 }
 
-// The refresh policy. A pending Machine's token is checked every TTL/3 and
-// extended once less than 5/6 of a TTL remains, so it never has less than
-// two thirds of a TTL left when checked. A MachinePool still scaling (fewer
-// nodes joined than replicas) is treated the same: its instances are
+// The refresh policy. A pending Machine's token is created with a TTL of
+// life and looked at again the moment a quarter of a TTL is left; it is
+// then extended to a TTL and a quarter, so the next look, and the next
+// write, is one TTL later: one write per pending Machine per TTL, and never
+// less than a quarter of a TTL left while the manager runs. (Extending at
+// every check, as a shorter period would, costs a write per check; the
+// quarter is the margin for a late reconcile.) A MachinePool still scaling
+// (fewer nodes joined than replicas) is treated the same: its instances are
 // booting with the token. Once every instance joined, the pool's data gets
 // a new token when half of the old one's life is gone, so an instance
 // launched from the pool's data at any moment has at least half a TTL to
 // join.
-func (r *K0sWorkerConfigReconciler) machineRefreshBelow() time.Duration { return r.TokenTTL * 5 / 6 }
+func (r *K0sWorkerConfigReconciler) machineRefreshBelow() time.Duration { return r.TokenTTL / 4 }
 
-func (r *K0sWorkerConfigReconciler) machineCheckEvery() time.Duration { return r.TokenTTL / 3 }
+// extendedLife is the life an extension gives: the next one falls due one
+// TTL later.
+func (r *K0sWorkerConfigReconciler) extendedLife() time.Duration {
+	return r.TokenTTL + r.machineRefreshBelow()
+}
 
 func (r *K0sWorkerConfigReconciler) poolRotateBelow() time.Duration { return r.TokenTTL / 2 }
 
@@ -271,10 +281,12 @@ func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope, token jointoken.To
 	if s.owner.hasJoined() || s.config.Annotations[TokenIDAnnotation] == "" {
 		return ctrl.Result{}
 	}
+	below := r.machineRefreshBelow()
 	if s.owner.rotates() {
-		return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-r.poolRotateBelow(), time.Second)}
+		below = r.poolRotateBelow()
 	}
-	return ctrl.Result{RequeueAfter: r.machineCheckEvery()}
+	// An overdue refresh is retried soon, never at once in a hot loop.
+	return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-below, time.Second)}
 }
 
 // reconcileToken looks after the token of data already written.
@@ -324,12 +336,12 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 		}
 	}
 
-	token, err := jointoken.Get(ctx, workload, id)
+	token, err := r.lookupToken(ctx, s.cluster, workload, id)
 	switch {
 	case apierrors.IsNotFound(err) && owner.isPool():
 		return r.generate(ctx, s, true)
 	case apierrors.IsNotFound(err):
-		return r.recoverToken(ctx, s, workload)
+		return r.recoverToken(ctx, s)
 	case err != nil:
 		return ctrl.Result{}, err
 	}
@@ -354,7 +366,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 // and a token brought back to life is not handed to a machine that is
 // already running: the condition says so, and replacing the Machine is
 // the way out.
-func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope, workload client.Client) (ctrl.Result, error) {
+func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope) (ctrl.Result, error) {
 	config, machine := s.config, s.owner.machine
 	id := config.Annotations[TokenIDAnnotation]
 	if ptr.Deref(machine.Status.Initialization.InfrastructureProvisioned, false) {
@@ -374,6 +386,11 @@ func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope, 
 		// The data carries another token than the config records: write
 		// the data again, with the config's (created anew).
 		return r.generate(ctx, s, false)
+	}
+	// A token of that ID that exists after all is read back live.
+	workload, err := r.workloadLive(ctx, s.cluster)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	token, err = counted(tokenRecreated)(jointoken.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
 	if err != nil {

@@ -53,15 +53,54 @@ func TestPoolRotationBoundary(t *testing.T) {
 	due := jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(ttl / 4)}
 	g.Expect(r.requeueForToken(pool, due).RequeueAfter).To(Equal(time.Second), "an overdue rotation is retried soon, never at once in a hot loop")
 
-	// A pool still scaling is looked after like a pending Machine.
+	// A pool still scaling is looked after like a pending Machine: a fresh
+	// token is looked at again when a quarter of a TTL is left.
 	scaling := &scope{config: pool.config, owner: &configOwner{pool: &clusterv1.MachinePool{Spec: clusterv1.MachinePoolSpec{Replicas: ptr.To[int32](3)}}}}
-	g.Expect(r.requeueForToken(scaling, fresh).RequeueAfter).To(Equal(ttl / 3))
+	g.Expect(r.requeueForToken(scaling, fresh).RequeueAfter).To(BeNumerically("~", ttl*3/4, time.Second))
 
 	machine := &scope{config: pool.config, owner: &configOwner{machine: &clusterv1.Machine{}}}
-	g.Expect(r.requeueForToken(machine, fresh).RequeueAfter).To(Equal(ttl / 3))
-	// A Machine's token checked every TTL/3 is extended at each check, as
-	// 2/3 of a TTL left is below the 5/6 threshold.
-	g.Expect(ttl - r.machineCheckEvery()).To(BeNumerically("<", r.machineRefreshBelow()))
+	g.Expect(r.requeueForToken(machine, fresh).RequeueAfter).To(BeNumerically("~", ttl*3/4, time.Second))
+	// An extended token is looked at, and extended, one TTL later: one
+	// write per pending Machine per TTL, a quarter of a TTL to spare.
+	extended := jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(r.extendedLife())}
+	g.Expect(r.requeueForToken(machine, extended).RequeueAfter).To(BeNumerically("~", ttl, time.Second))
+	g.Expect(r.requeueForToken(machine, due).RequeueAfter).To(BeNumerically("~", time.Second, 10*time.Millisecond), "a token due for a refresh is looked at soon")
+	g.Expect(r.requeueForToken(machine, jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(-time.Minute)}).RequeueAfter).To(Equal(time.Second), "never at once in a hot loop")
+}
+
+// TestRefreshWritesOncePerTTL: the token of a Machine that stays pending is
+// followed through several TTLs, each reconcile at the moment the last one
+// asked for; the workload cluster sees one extension per TTL and the token
+// never has less than a quarter of a TTL left.
+func TestRefreshWritesOncePerTTL(t *testing.T) {
+	g := NewWithT(t)
+	const ttl = 15 * time.Minute
+	r := &K0sWorkerConfigReconciler{TokenTTL: ttl}
+	extensions := 0
+	workload := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
+			extensions++
+			return nil
+		},
+	}).Build()
+	machine := &scope{
+		config: &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{TokenIDAnnotation: "abcdef"}}},
+		owner:  &configOwner{machine: &clusterv1.Machine{}},
+	}
+	start := time.Now()
+	now := start
+	token := jointoken.Token{ID: "abcdef", Expiration: now.Add(ttl)} // as created
+	for now.Sub(start) < 10*ttl {
+		// The requeue is computed against the wall clock; shift it to now.
+		next := r.requeueForToken(machine, jointoken.Token{ID: token.ID, Expiration: time.Now().Add(token.Expiration.Sub(now))}).RequeueAfter
+		now = now.Add(next)
+		g.Expect(token.Expiration.Sub(now)).To(BeNumerically(">=", ttl/4-time.Second), "a quarter of a TTL left at each look")
+		var err error
+		token, err = r.extend(t.Context(), workload, token, now)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(extensions).To(BeNumerically("<=", 10), "one write per TTL over ten TTLs")
+	g.Expect(extensions).To(BeNumerically(">=", 9), "the token is kept alive")
 }
 
 // clusterCacheStub answers GetClient with one workload client; the rest of
@@ -72,6 +111,10 @@ type clusterCacheStub struct {
 }
 
 func (c clusterCacheStub) GetClient(context.Context, client.ObjectKey) (client.Client, error) {
+	return c.workload, nil
+}
+
+func (c clusterCacheStub) GetUncachedClient(context.Context, client.ObjectKey) (client.Client, error) {
 	return c.workload, nil
 }
 

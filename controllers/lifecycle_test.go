@@ -464,3 +464,39 @@ func TestCopiedConfigGetsItsOwnToken(t *testing.T) {
 	g.Expect(tokenExists(t, original)).To(BeTrue(), "the original's token is left alone")
 	g.Expect(tokenSecrets(t, ns, "copy")).To(HaveLen(1))
 }
+
+// TestTokenStateComesFromACacheWithoutSecrets: the ClusterCache cabpk0s
+// runs with (the one internal/manager sets up, shared here with Cluster
+// API's controllers) holds a workload cluster's bootstrap tokens, and only
+// their ID and expiration: a pending Machine's token is there, its secret
+// half is not, and no other Secret of the workload cluster is.
+func TestTokenStateComesFromACacheWithoutSecrets(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns, cluster, id := bootstrappedWorker(t, "tokencache")
+	other := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: ns + "-not-a-token"},
+		StringData: map[string]string{"note": "not for the cache"},
+	}
+	g.Expect(workload.Client.Create(ctx, other)).To(Succeed())
+	t.Cleanup(func() { _ = workload.Client.Delete(ctx, other) })
+
+	reader, err := env.ClusterCache.GetReader(ctx, client.ObjectKeyFromObject(cluster))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		cached := &corev1.Secret{}
+		g.Expect(reader.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}, cached)).To(Succeed())
+		g.Expect(cached.Data).To(HaveKeyWithValue(bootstrapapi.BootstrapTokenIDKey, []byte(id)))
+		g.Expect(cached.Data).To(HaveKey(bootstrapapi.BootstrapTokenExpirationKey))
+		g.Expect(cached.Data).NotTo(HaveKey(bootstrapapi.BootstrapTokenSecretKey))
+	}, waitTimeout, pollEvery).Should(Succeed())
+
+	all := &corev1.SecretList{}
+	g.Expect(reader.List(ctx, all)).To(Succeed())
+	g.Expect(all.Items).NotTo(BeEmpty())
+	for _, s := range all.Items {
+		g.Expect(s.Type).To(Equal(bootstrapapi.SecretTypeBootstrapToken), "only tokens are cached: %s", s.Name)
+		g.Expect(s.Data).NotTo(HaveKey(bootstrapapi.BootstrapTokenSecretKey), "no secret half in memory: %s", s.Name)
+	}
+	g.Expect(reader.Get(ctx, client.ObjectKeyFromObject(other), &corev1.Secret{})).NotTo(Succeed(), "another Secret is not cached")
+}

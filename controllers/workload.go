@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 )
 
 // workloadClient returns the ClusterCache's client for the cluster's
@@ -22,6 +25,30 @@ import (
 // waits the same way, for at most revocationGracePeriod.
 func (r *K0sWorkerConfigReconciler) workloadClient(ctx context.Context, cluster *clusterv1.Cluster) (client.Client, error) {
 	return r.ClusterCache.GetClient(ctx, client.ObjectKeyFromObject(cluster))
+}
+
+// workloadLive returns a live client for the cluster's workload API
+// server, for what the ClusterCache's cache does not hold: a token's
+// secret half. It fails as workloadClient does.
+func (r *K0sWorkerConfigReconciler) workloadLive(ctx context.Context, cluster *clusterv1.Cluster) (client.Client, error) {
+	return r.ClusterCache.GetUncachedClient(ctx, client.ObjectKeyFromObject(cluster))
+}
+
+// lookupToken reads token id's ID and expiration from the cache
+// (internal/manager has the ClusterCache cache bootstrap tokens). Before
+// anything acts on a token's absence (recreating it, rotating a pool's),
+// a live read confirms it: the cache may not have seen a token created a
+// moment ago.
+func (r *K0sWorkerConfigReconciler) lookupToken(ctx context.Context, cluster *clusterv1.Cluster, cached client.Reader, id string) (jointoken.Token, error) {
+	token, err := jointoken.Lookup(ctx, cached, id)
+	if !apierrors.IsNotFound(err) {
+		return token, err
+	}
+	live, err := r.workloadLive(ctx, cluster)
+	if err != nil {
+		return jointoken.Token{}, err
+	}
+	return jointoken.Lookup(ctx, live, id)
 }
 
 // workloadUnreachable tells whether err is the ClusterCache's "not

@@ -55,6 +55,9 @@ func run(ctx context.Context) error {
 	sizes := flag.String("n", "1000", "comma-separated machine counts of the scale-up scenario; empty for none")
 	saturationSizes := flag.String("saturation-n", "1000,10000", "comma-separated machine counts of the saturation scenario; empty for none")
 	restartAt := flag.Int("restart-at", 10000, "measure a restart after the saturation run of this N (cabpk0s and CABPK); 0 for none")
+	clusterCounts := flag.String("clusters", "1,10,100", "comma-separated workload cluster counts of the clusters scenario (cabpk0s and CABPK); empty for none")
+	clustersN := flag.Int("clusters-n", 10000, "machines the clusters scenario spreads over the clusters")
+	pendingN := flag.Int("pending-n", 10000, "pending machines of the pending scenario (cabpk0s and CABPK); 0 for none")
 	providers := flag.String("providers", strings.Join(bench.Providers(), ","), "comma-separated providers to measure")
 	var common measureFlags
 	common.register(flag.CommandLine)
@@ -87,19 +90,37 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	more, err := planClusters(*clusterCounts, *clustersN, *providers)
+	if err != nil {
+		return err
+	}
+	runs = append(runs, more...)
+	if *pendingN > 0 {
+		for _, p := range strings.Split(*providers, ",") {
+			if p = strings.TrimSpace(p); p != bench.Floor {
+				runs = append(runs, measurement{scenario: bench.PendingScenario, provider: p, n: *pendingN})
+			}
+		}
+	}
+	if len(runs) == 0 {
+		return errors.New("nothing to measure: -n, -saturation-n, -clusters and -pending-n are all empty")
+	}
 	for _, r := range runs {
-		fmt.Printf("measuring %s at N=%d (%s)\n", r.provider, r.n, r.scenario)
+		fmt.Printf("measuring %s at N=%d (%s%s)\n", r.provider, r.n, r.scenario, r.clustersLabel())
 		// Each measurement runs in a process of its own: a fresh
 		// harness, since Cluster API's controllers register
 		// process-wide names, and nothing left over from the last run.
 		dir := filepath.Join(outDir, fmt.Sprintf("%s-%s-%d", r.scenario, r.provider, r.n))
+		if r.clusters > 0 {
+			dir += fmt.Sprintf("-c%d", r.clusters)
+		}
 		resultPath := filepath.Join(dir, "result.json")
 		args := append([]string{"measure", "-scenario", r.scenario, "-provider", r.provider, "-n", strconv.Itoa(r.n),
-			"-restart=" + strconv.FormatBool(r.restart), "-dir", dir, "-result", resultPath}, common.args()...)
+			"-clusters", strconv.Itoa(r.clusters), "-restart=" + strconv.FormatBool(r.restart), "-dir", dir, "-result", resultPath}, common.args()...)
 		cmd := exec.CommandContext(ctx, self, args...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s %s at N=%d: %w", r.scenario, r.provider, r.n, err)
+			return fmt.Errorf("%s %s at N=%d%s: %w", r.scenario, r.provider, r.n, r.clustersLabel(), err)
 		}
 		var result bench.Result
 		data, err := os.ReadFile(resultPath) //nolint:gosec // written by the measure step just run
@@ -109,9 +130,13 @@ func run(ctx context.Context) error {
 		if err := json.Unmarshal(data, &result); err != nil {
 			return err
 		}
-		fmt.Printf("  %s %s N=%d: %.1f s (%.1f machines/s), p50 %.2f s, p99 %.2f s, %.1f CPU s, peak RSS %.0f MiB\n",
-			r.scenario, r.provider, r.n, result.WallSeconds, result.MachinesPerSecond, result.P50Seconds, result.P99Seconds,
+		fmt.Printf("  %s %s N=%d%s: %.1f s (%.1f machines/s), p50 %.2f s, p99 %.2f s, %.1f CPU s, peak RSS %.0f MiB\n",
+			r.scenario, r.provider, r.n, r.clustersLabel(), result.WallSeconds, result.MachinesPerSecond, result.P50Seconds, result.P99Seconds,
 			result.CPUSeconds, float64(result.PeakRSSBytes)/(1<<20))
+		if pr := result.Pending; pr != nil {
+			fmt.Printf("  pending for %d TTLs of %.0f s: %.2f token writes per machine per TTL, %.2f CPU s per TTL, %d tokens expired\n",
+				pr.Periods, pr.TTLSeconds, pr.WritesPerMachinePerTTL, pr.CPUSecondsPerPeriod, pr.TokensExpired)
+		}
 		if rs := result.Restart; rs != nil {
 			fmt.Printf("  restart with %d configs: idle after %.1f s, initial list %.1f s, %d writes, %d gets\n",
 				rs.Configs, rs.IdleSeconds, rs.InitialListSeconds, rs.Management.Writes()+rs.Workload.Writes(), rs.UncachedReads())
@@ -153,8 +178,36 @@ func run(ctx context.Context) error {
 // measurement is one step of the plan.
 type measurement struct {
 	scenario, provider string
-	n                  int
+	n, clusters        int
 	restart            bool
+}
+
+func (m measurement) clustersLabel() string {
+	if m.clusters == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d clusters", m.clusters)
+}
+
+// planClusters lists the clusters scenario's measurements: n machines
+// over each of counts clusters, for cabpk0s and CABPK among providers.
+func planClusters(counts string, n int, providers string) ([]measurement, error) {
+	if strings.TrimSpace(counts) == "" {
+		return nil, nil
+	}
+	var runs []measurement
+	for _, field := range strings.Split(counts, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("%q is not a cluster count", field)
+		}
+		for _, p := range strings.Split(providers, ",") {
+			if p = strings.TrimSpace(p); p != bench.Floor {
+				runs = append(runs, measurement{scenario: bench.ClustersScenario, provider: p, n: n, clusters: c})
+			}
+		}
+	}
+	return runs, nil
 }
 
 // plan lists the measurements: the scale-up at each of sizes, then the
@@ -177,9 +230,6 @@ func plan(sizes, saturationSizes, providers string, restartAt int) ([]measuremen
 			}
 		}
 	}
-	if len(runs) == 0 {
-		return nil, errors.New("nothing to measure: -n and -saturation-n are both empty")
-	}
 	return runs, nil
 }
 
@@ -188,8 +238,14 @@ func plan(sizes, saturationSizes, providers string, restartAt int) ([]measuremen
 // them relative to itself.
 func writePlots(report *bench.Report, markdown, jsonOut string) error {
 	base := strings.TrimSuffix(jsonOut, filepath.Ext(jsonOut))
+	plots := map[string]bench.Plot{}
 	for n, plot := range report.SaturationPlots() {
-		path := fmt.Sprintf("%s-saturation-%d.svg", base, n)
+		plots[fmt.Sprintf("%s-saturation-%d.svg", base, n)] = plot
+	}
+	if plot, ok := report.ClustersPlot(); ok {
+		plots[base+"-clusters-rss.svg"] = plot
+	}
+	for path, plot := range plots {
 		f, err := os.Create(path) //nolint:gosec // beside the report this run writes
 		if err != nil {
 			return err
@@ -220,6 +276,7 @@ func measure(ctx context.Context, args []string) error {
 	provider := fs.String("provider", "", "provider to measure")
 	restart := fs.Bool("restart", false, "measure a restart once the configs are settled")
 	n := fs.Int("n", 0, "machine count")
+	clusters := fs.Int("clusters", 0, "workload clusters (clusters scenario)")
 	dir := fs.String("dir", "", "directory for logs and audit logs")
 	resultPath := fs.String("result", "", "where to write the JSON result")
 	var common measureFlags
@@ -239,13 +296,13 @@ func measure(ctx context.Context, args []string) error {
 		log = zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.InfoLevel))
 	}
 	result, err := bench.Run(ctx, bench.RunOptions{
-		Scenario: *scenario, Provider: *provider, N: *n, Restart: *restart,
+		Scenario: *scenario, Provider: *provider, N: *n, Clusters: *clusters, Restart: *restart,
 		Commands: bench.Commands{
 			Manager: bench.Command{Path: common.manager},
 			CABPK:   bench.Command{Path: common.cabpk},
 			Floor:   bench.Command{Path: self, Args: []string{"floor"}},
 		},
-		Dir: *dir, Timeout: common.timeout, Settle: common.settle,
+		Dir: *dir, Timeout: common.timeout, Settle: common.settle, TokenTTL: common.tokenTTL, Periods: common.periods,
 		Log: log, Progress: os.Stdout,
 	})
 	if err != nil {
@@ -260,9 +317,10 @@ func measure(ctx context.Context, args []string) error {
 
 // measureFlags are the flags the benchmark passes on to each measurement.
 type measureFlags struct {
-	manager, cabpk  string
-	timeout, settle time.Duration
-	verbose         bool
+	manager, cabpk            string
+	timeout, settle, tokenTTL time.Duration
+	periods                   int
+	verbose                   bool
 }
 
 func (m *measureFlags) register(fs *flag.FlagSet) {
@@ -271,11 +329,14 @@ func (m *measureFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&m.timeout, "timeout", 30*time.Minute, "how long one run may wait for N data secrets")
 	fs.DurationVar(&m.settle, "settle", 5*time.Second, "how long requests are still counted after the last data secret")
 	fs.BoolVar(&m.verbose, "v", false, "print the harness's logs")
+	fs.DurationVar(&m.tokenTTL, "token-ttl", 2*time.Minute, "the providers' token TTL (pending scenario)")
+	fs.IntVar(&m.periods, "periods", 3, "token TTLs the pending scenario watches")
 }
 
 func (m *measureFlags) args() []string {
 	return []string{"-manager", m.manager, "-cabpk", m.cabpk, "-timeout", m.timeout.String(),
-		"-settle", m.settle.String(), "-v=" + strconv.FormatBool(m.verbose)}
+		"-settle", m.settle.String(), "-v=" + strconv.FormatBool(m.verbose),
+		"-token-ttl", m.tokenTTL.String(), "-periods", strconv.Itoa(m.periods)}
 }
 
 // kubeAPIServerVersion asks the envtest kube-apiserver the runs use.

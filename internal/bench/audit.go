@@ -109,12 +109,20 @@ func (r Requests) ByVerb() map[string]int {
 func (r Requests) Writes() int {
 	n := 0
 	for verb, v := range r.ByVerb() {
-		switch verb {
-		case "create", "update", "patch", "delete", "deletecollection":
+		if isWrite(verb) {
 			n += v
 		}
 	}
 	return n
+}
+
+// isWrite tells whether a request of verb changes the object.
+func isWrite(verb string) bool {
+	switch verb {
+	case "create", "update", "patch", "delete", "deletecollection":
+		return true
+	}
+	return false
 }
 
 // Keys returns the request kinds in a stable order.

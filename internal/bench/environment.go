@@ -131,7 +131,7 @@ func (e *environment) setUp(ctx context.Context, dir string) error {
 	if _, err := fixtures.CreateCluster(ctx, c, e.workload, namespace, clusterName, fixtures.ClusterOptions{}); err != nil {
 		return err
 	}
-	if err := addCAKey(ctx, c); err != nil {
+	if err := addCAKey(ctx, c, clusterName); err != nil {
 		return err
 	}
 	if err := fixtures.CreateAWSMachineTemplate(ctx, c, namespace, "bench"); err != nil {
@@ -189,7 +189,7 @@ func (e *environment) stop() error {
 // without one, even for workers, which never use it. The workload API
 // server's real CA key is not exposed by envtest, so this key is a
 // stand-in that signs nothing.
-func addCAKey(ctx context.Context, c client.Client) error {
+func addCAKey(ctx context.Context, c client.Client, cluster string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -199,7 +199,7 @@ func addCAKey(ctx context.Context, c client.Client) error {
 		return err
 	}
 	ca := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secret.Name(clusterName, secret.ClusterCA)}, ca); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secret.Name(cluster, secret.ClusterCA)}, ca); err != nil {
 		return err
 	}
 	ca.Data[secret.TLSKeyDataName] = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})

@@ -41,9 +41,26 @@ func (r Ratio) Met() bool {
 	return r.Value <= r.Goal
 }
 
-func (r *Report) find(scenario, provider string, n int) (Result, bool) {
+// size is what tells a scenario's results apart: N, or for the clusters
+// scenario the cluster count.
+func (r Result) size() int {
+	if r.scenario() == ClustersScenario {
+		return r.Clusters
+	}
+	return r.N
+}
+
+// sizeLabel names the size, for the report.
+func (r Result) sizeLabel() string {
+	if r.scenario() == ClustersScenario {
+		return fmt.Sprintf("N=%d over %d clusters", r.N, r.Clusters)
+	}
+	return fmt.Sprintf("N=%d", r.N)
+}
+
+func (r *Report) find(scenario, provider string, size int) (Result, bool) {
 	for _, res := range r.Results {
-		if res.scenario() == scenario && res.Provider == provider && res.N == n {
+		if res.scenario() == scenario && res.Provider == provider && res.size() == size {
 			return res, true
 		}
 	}
@@ -64,12 +81,13 @@ func (r *Report) ordered(scenario string) []Result {
 	return results
 }
 
-// Sizes returns the distinct N of a scenario's results, ascending.
+// Sizes returns the distinct sizes (N, or clusters) of a scenario's
+// results, ascending.
 func (r *Report) Sizes(scenario string) []int {
 	set := map[int]bool{}
 	for _, res := range r.Results {
 		if res.scenario() == scenario {
-			set[res.N] = true
+			set[res.size()] = true
 		}
 	}
 	sizes := make([]int, 0, len(set))
@@ -130,6 +148,57 @@ func (r *Report) ComputeRatios() {
 		}
 	}
 	r.saturationRatios()
+	r.clustersRatios()
+	for _, n := range r.Sizes(PendingScenario) {
+		ours, okOurs := r.find(PendingScenario, Cabpk0s, n)
+		theirs, okTheirs := r.find(PendingScenario, CABPK, n)
+		if okOurs && okTheirs && ours.Pending != nil && theirs.Pending != nil && theirs.Pending.WritesPerMachinePerTTL > 0 {
+			r.Ratios = append(r.Ratios, Ratio{Name: "pending: cabpk0s/CABPK token writes per machine per TTL", N: n,
+				Value: ours.Pending.WritesPerMachinePerTTL / theirs.Pending.WritesPerMachinePerTTL})
+		}
+	}
+}
+
+// The goals of the clusters scenario, in MiB.
+const (
+	clustersPeakRSSGoal = 200
+	clustersSlopeGoal   = 0.5
+)
+
+// rssSlope is a provider's resident memory per workload cluster: the
+// growth of peak RSS from the fewest to the most clusters of the clusters
+// scenario, per cluster added, in MiB; ok is false without two sizes.
+func (r *Report) rssSlope(provider string) (slope float64, ok bool) {
+	sizes := r.Sizes(ClustersScenario)
+	if len(sizes) < 2 {
+		return 0, false
+	}
+	few, okFew := r.find(ClustersScenario, provider, sizes[0])
+	many, okMany := r.find(ClustersScenario, provider, sizes[len(sizes)-1])
+	if !okFew || !okMany {
+		return 0, false
+	}
+	return float64(many.PeakRSSBytes-few.PeakRSSBytes) / (1 << 20) / float64(many.Clusters-few.Clusters), true
+}
+
+// clustersRatios compares cabpk0s with CABPK at each cluster count.
+func (r *Report) clustersRatios() {
+	for _, c := range r.Sizes(ClustersScenario) {
+		ours, okOurs := r.find(ClustersScenario, Cabpk0s, c)
+		theirs, okTheirs := r.find(ClustersScenario, CABPK, c)
+		if !okOurs || !okTheirs || theirs.PeakRSSBytes == 0 || theirs.WallSeconds == 0 {
+			continue
+		}
+		name := fmt.Sprintf("clusters: cabpk0s/CABPK %%s, %d clusters", c)
+		r.Ratios = append(r.Ratios,
+			Ratio{Name: fmt.Sprintf(name, "peak RSS"), N: ours.N, Value: float64(ours.PeakRSSBytes) / float64(theirs.PeakRSSBytes)},
+			Ratio{Name: fmt.Sprintf(name, "time to ready"), N: ours.N, Value: ours.WallSeconds / theirs.WallSeconds})
+	}
+	ours, okOurs := r.rssSlope(Cabpk0s)
+	theirs, okTheirs := r.rssSlope(CABPK)
+	if okOurs && okTheirs && theirs > 0 {
+		r.Ratios = append(r.Ratios, Ratio{Name: "clusters: cabpk0s/CABPK RSS per cluster", Value: ours / theirs})
+	}
 }
 
 // saturationRatios compares the saturation scenario's figures against the
@@ -219,6 +288,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			res.CPUSeconds, float64(res.PeakRSSBytes)/(1<<20))
 	}
 	r.writeSaturation(&b)
+	r.writeClusters(&b)
+	r.writePending(&b)
 	if len(r.Ratios) > 0 {
 		b.WriteString("\n| ratio (same run) | value | goal |\n|---|---:|---:|\n")
 		for _, ratio := range r.Ratios {
@@ -243,7 +314,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\nRequests per machine, by verb and resource:\n\n")
 	for _, scenario := range Scenarios() {
 		for _, res := range r.ordered(scenario) {
-			fmt.Fprintf(&b, "- %s, %s N=%d: management %s; workload %s\n", scenario, res.Provider, res.N, perMachineDetail(res.Management, res.N), perMachineDetail(res.Workload, res.N))
+			fmt.Fprintf(&b, "- %s, %s %s: management %s; workload %s\n", scenario, res.Provider, res.sizeLabel(), perMachineDetail(res.Management, res.N), perMachineDetail(res.Workload, res.N))
 			if res.Restart != nil {
 				fmt.Fprintf(&b, "- restart, %s with %d configs (totals): management %s; workload %s\n", res.Provider, res.Restart.Configs,
 					totalsDetail(res.Restart.Management), totalsDetail(res.Restart.Workload))
@@ -330,6 +401,96 @@ func totalsDetail(r Requests) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// writeClusters writes the clusters scenario's table.
+func (r *Report) writeClusters(b *strings.Builder) {
+	results := r.ordered(ClustersScenario)
+	if len(results) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nMany clusters (the saturation scenario with its machines spread over C Clusters, each with its own kubeconfig user and CA Secret, sharing one workload API server; goals: peak RSS at the most clusters <= %d MiB, RSS per cluster <= %.1f MiB):\n\n", clustersPeakRSSGoal, clustersSlopeGoal)
+	b.WriteString("| clusters | N | provider | time to ready | machines/s | p99 | peak RSS | workload connections | CPU s per 1,000 |\n")
+	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, res := range results {
+		fmt.Fprintf(b, "| %d | %d | %s | %.1f s | %.1f | %.2f s | %.0f MiB | %d | %.2f |\n",
+			res.Clusters, res.N, res.Provider, res.WallSeconds, res.MachinesPerSecond, res.P99Seconds,
+			float64(res.PeakRSSBytes)/(1<<20), res.WorkloadConnections, res.CPUSeconds*1000/float64(res.N))
+	}
+	sizes := r.Sizes(ClustersScenario)
+	b.WriteString("\n| provider | peak RSS at the most clusters | RSS per cluster |\n|---|---:|---:|\n")
+	for _, p := range []string{Cabpk0s, CABPK} {
+		most, ok := r.find(ClustersScenario, p, sizes[len(sizes)-1])
+		if !ok {
+			continue
+		}
+		peak := float64(most.PeakRSSBytes) / (1 << 20)
+		slope := "-"
+		if v, ok := r.rssSlope(p); ok {
+			slope = fmt.Sprintf("%.2f MiB%s", v, verdict(p == Cabpk0s, v <= clustersSlopeGoal))
+		}
+		fmt.Fprintf(b, "| %s | %.0f MiB%s | %s |\n", p, peak, verdict(p == Cabpk0s, peak <= clustersPeakRSSGoal), slope)
+	}
+}
+
+// pendingWritesGoal is the most token writes per pending machine per TTL.
+const pendingWritesGoal = 1
+
+// writePending writes the pending scenario's table.
+func (r *Report) writePending(b *strings.Builder) {
+	results := r.ordered(PendingScenario)
+	if len(results) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nPending machines (the saturation scenario's configs get their data, then no machine joins for several token TTLs; goal: <= %d write per machine per TTL, nothing else):\n\n", pendingWritesGoal)
+	b.WriteString("| N | provider | TTL | watched | workload writes/machine/TTL | other workload requests | management requests | CPU s per TTL | tokens expired |\n")
+	b.WriteString("|---:|---|---:|---:|---:|---|---|---:|---:|\n")
+	for _, res := range results {
+		pr := res.Pending
+		if pr == nil {
+			continue
+		}
+		other := Requests{}
+		for key, v := range pr.Workload {
+			if verb, _, _ := strings.Cut(key, " "); !isWrite(verb) {
+				other[key] = v
+			}
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %.2f%s | %s | %s | %.2f | %d |\n",
+			res.N, res.Provider, time.Duration(pr.TTLSeconds*float64(time.Second)), time.Duration(pr.WindowSeconds*float64(time.Second)).Round(time.Second),
+			pr.WritesPerMachinePerTTL, verdict(res.Provider == Cabpk0s, pr.WritesPerMachinePerTTL <= pendingWritesGoal),
+			totalsDetail(other), totalsDetail(pr.Management), pr.CPUSecondsPerPeriod, pr.TokensExpired)
+	}
+}
+
+// verdict marks a figure held to a goal (cabpk0s's) as meeting it or not.
+func verdict(held, met bool) string {
+	switch {
+	case !held:
+		return ""
+	case met:
+		return " (goal met)"
+	default:
+		return " (goal missed)"
+	}
+}
+
+// ClustersPlot is peak RSS against the number of workload clusters, a
+// line per provider; ok is false without the clusters scenario.
+func (r *Report) ClustersPlot() (Plot, bool) {
+	plot := Plot{Title: "Peak RSS against workload clusters", XLabel: "workload clusters", YLabel: "peak RSS (MiB)"}
+	for _, p := range []string{Cabpk0s, CABPK} {
+		s := Series{Name: p}
+		for _, c := range r.Sizes(ClustersScenario) {
+			if res, ok := r.find(ClustersScenario, p, c); ok {
+				s.Points = append(s.Points, [2]float64{float64(c), float64(res.PeakRSSBytes) / (1 << 20)})
+			}
+		}
+		if len(s.Points) > 0 {
+			plot.Series = append(plot.Series, s)
+		}
+	}
+	return plot, len(plot.Series) > 0
 }
 
 // SaturationPlots returns, per N of the saturation scenario, the ready

@@ -53,6 +53,13 @@ type RunOptions struct {
 	Scenario string
 	Provider string
 	N        int
+	// Clusters is how many workload clusters the clusters scenario
+	// spreads the N machines over.
+	Clusters int
+	// TokenTTL and Periods shape the pending scenario: the providers'
+	// token TTL, and how many of them the run watches.
+	TokenTTL time.Duration
+	Periods  int
 	// Restart measures a restart of the provider once the N configs are
 	// settled (not for the floor, which keeps no state to settle).
 	Restart  bool
@@ -74,6 +81,13 @@ type Result struct {
 	Scenario string `json:"scenario,omitempty"`
 	Provider string `json:"provider"`
 	N        int    `json:"n"`
+	// Clusters is how many workload clusters the machines were spread
+	// over (clusters scenario).
+	Clusters int `json:"clusters,omitempty"`
+	// WorkloadConnections is the provider's open connections to the
+	// workload API server at the end (clusters scenario): one per Cluster
+	// it keeps a client for.
+	WorkloadConnections int `json:"workloadConnections,omitempty"`
 	// WallSeconds is from the scale-up (saturation: the first config
 	// written) to the last data secret.
 	WallSeconds float64 `json:"wallSeconds"`
@@ -86,6 +100,8 @@ type Result struct {
 	Ready []ReadyPoint `json:"ready,omitempty"`
 	// Restart is the provider restarted with the N configs settled.
 	Restart *RestartResult `json:"restart,omitempty"`
+	// Pending is the pending scenario's window after the last data secret.
+	Pending *PendingResult `json:"pending,omitempty"`
 	// P50Seconds and P99Seconds are per-machine latencies, from the
 	// config's creation (as the harness saw it) to its data secret.
 	P50Seconds float64 `json:"p50Seconds"`
@@ -196,6 +212,7 @@ func startManager(cmd Command, o RunOptions, e *environment, a addrs, logName st
 		"--webhook-cert-dir", e.management.WebhookCertDir(),
 		"--diagnostics-address", a.metrics, "--insecure-diagnostics",
 	}
+	args = append(args, pendingArgs(o)...)
 	return StartProcess(cmd, args, filepath.Join(o.Dir, logName+".log"), a.health)
 }
 
@@ -214,6 +231,12 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	if !slices.Contains(Scenarios(), o.Scenario) {
 		return Result{}, fmt.Errorf("unknown scenario %q (want one of %v)", o.Scenario, Scenarios())
 	}
+	if o.Scenario == ClustersScenario && (o.Clusters < 1 || o.Provider == Floor) {
+		return Result{}, fmt.Errorf("the clusters scenario needs -clusters >= 1 and cabpk0s or CABPK (the floor serves one cluster), not %d clusters with %s", o.Clusters, o.Provider)
+	}
+	if o.Scenario == PendingScenario && (o.TokenTTL <= 0 || o.Periods < 1 || o.Provider == Floor) {
+		return Result{}, fmt.Errorf("the pending scenario needs a token TTL, at least one period and cabpk0s or CABPK (the floor refreshes nothing), not %s, %d with %s", o.TokenTTL, o.Periods, o.Provider)
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -221,7 +244,11 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 		return Result{}, err
 	}
 	progress := func(format string, args ...any) {
-		fmt.Fprintf(o.Progress, "  %s %s N=%d: %s\n", o.Scenario, o.Provider, o.N, fmt.Sprintf(format, args...))
+		size := fmt.Sprintf("N=%d", o.N)
+		if o.Scenario == ClustersScenario {
+			size += fmt.Sprintf(" C=%d", o.Clusters)
+		}
+		fmt.Fprintf(o.Progress, "  %s %s %s: %s\n", o.Scenario, o.Provider, size, fmt.Sprintf(format, args...))
 	}
 
 	progress("starting API servers and the harness")
@@ -232,6 +259,12 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 		return Result{}, err
 	}
 	defer func() { retErr = errors.Join(retErr, e.stop()) }()
+	if o.Scenario == ClustersScenario {
+		progress("creating %d Clusters", o.Clusters)
+		if err := e.createClusters(ctx, o.Clusters); err != nil {
+			return Result{}, err
+		}
+	}
 
 	var a addrs
 	if a.health, err = freeAddr(); err == nil {
@@ -260,8 +293,11 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 		return Result{}, fmt.Errorf("warm-up: %w", err)
 	}
 
-	if o.Scenario == SaturationScenario {
+	if o.Scenario != ScaleScenario {
 		result, err = runSaturation(ctx, o, p, e, proc, tracker, progress)
+		if err == nil && o.Scenario == PendingScenario {
+			result.Pending, err = watchPending(ctx, o, p, e, proc, progress)
+		}
 	} else {
 		result, err = runScale(ctx, o, p, e, proc, tracker, progress)
 	}
@@ -287,15 +323,15 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 
 // warmUp bootstraps one machine the way the scenario makes them.
 func warmUp(ctx context.Context, o RunOptions, p provider, e *environment, tracker *configTracker) error {
-	if o.Scenario == SaturationScenario {
-		if err := markClusterReady(ctx, e.management.Client); err != nil {
+	if o.Scenario != ScaleScenario {
+		if err := markClusterReady(ctx, e.management.Client, clusterName); err != nil {
 			return err
 		}
-		machines, err := createMachines(ctx, e.management.Client, warmupMD, 1, p.configGVK, p.version)
+		machines, err := createMachines(ctx, e.management.Client, warmupMD, 1, p.configGVK, p.version, oneCluster)
 		if err != nil {
 			return err
 		}
-		if err := createConfigs(ctx, e.management.Client, warmupMD, 1, p.configGVK, p.configSpec, machines); err != nil {
+		if err := createConfigs(ctx, e.management.Client, warmupMD, 1, p.configGVK, p.configSpec, machines, oneCluster); err != nil {
 			return err
 		}
 	} else if err := e.createMachineDeployment(ctx, warmupMD, 1, p.templateGVK, p.version); err != nil {

@@ -29,10 +29,18 @@ const (
 	// configs as fast as the API server takes them, with none of Cluster
 	// API's controllers running: the provider is the only thing at work.
 	SaturationScenario = "saturation"
+	// ClustersScenario is the saturation scenario with the N machines
+	// spread over RunOptions.Clusters workload clusters.
+	ClustersScenario = "clusters"
+	// PendingScenario is the saturation scenario followed by
+	// RunOptions.Periods token TTLs in which no machine joins.
+	PendingScenario = "pending"
 )
 
 // Scenarios lists the scenario names Run accepts.
-func Scenarios() []string { return []string{ScaleScenario, SaturationScenario} }
+func Scenarios() []string {
+	return []string{ScaleScenario, SaturationScenario, ClustersScenario, PendingScenario}
+}
 
 // saturationPool labels the configs the saturation scenario measures.
 const saturationPool = "saturation"
@@ -44,9 +52,9 @@ const creators = 32
 // markClusterReady writes what Cluster API's Cluster controller would
 // report, since it does not run in the saturation scenario: the
 // infrastructure provisioned and the control plane initialized.
-func markClusterReady(ctx context.Context, c client.Client) error {
+func markClusterReady(ctx context.Context, c client.Client, name string) error {
 	cluster := &clusterv1.Cluster{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: clusterName}, cluster); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cluster); err != nil {
 		return err
 	}
 	base := cluster.DeepCopy()
@@ -106,18 +114,22 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) er
 // saturationMachineName names the i-th Machine of a pool and its config.
 func saturationMachineName(pool string, i int) string { return fmt.Sprintf("%s-%05d", pool, i) }
 
-// createMachines writes n Machines of pool, each naming a config of kind
-// gvk by its own name (not created yet), as a MachineSet writes them, and
-// returns their UIDs by name.
-func createMachines(ctx context.Context, c client.Client, pool string, n int, gvk schema.GroupVersionKind, version string) (map[string]types.UID, error) {
+// oneCluster puts every machine in the run's Cluster.
+func oneCluster(int) string { return clusterName }
+
+// createMachines writes n Machines of pool, the i-th in Cluster
+// clusterOf(i), each naming a config of kind gvk by its own name (not
+// created yet), as a MachineSet writes them, and returns their UIDs by
+// name.
+func createMachines(ctx context.Context, c client.Client, pool string, n int, gvk schema.GroupVersionKind, version string, clusterOf func(int) string) (map[string]types.UID, error) {
 	var mu sync.Mutex
 	uids := make(map[string]types.UID, n)
 	err := parallel(ctx, n, func(ctx context.Context, i int) error {
 		name := saturationMachineName(pool, i)
 		m := &clusterv1.Machine{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{poolLabel: pool}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{poolLabel: pool, clusterv1.ClusterNameLabel: clusterOf(i)}},
 			Spec: clusterv1.MachineSpec{
-				ClusterName: clusterName,
+				ClusterName: clusterOf(i),
 				Version:     version,
 				Bootstrap: clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{
 					APIGroup: gvk.Group, Kind: gvk.Kind, Name: name,
@@ -140,14 +152,14 @@ func createMachines(ctx context.Context, c client.Client, pool string, n int, gv
 
 // createConfigs writes the config of every Machine of pool, owned by it
 // as a MachineSet and the Machine controller leave it.
-func createConfigs(ctx context.Context, c client.Client, pool string, n int, gvk schema.GroupVersionKind, spec map[string]any, machines map[string]types.UID) error {
+func createConfigs(ctx context.Context, c client.Client, pool string, n int, gvk schema.GroupVersionKind, spec map[string]any, machines map[string]types.UID, clusterOf func(int) string) error {
 	return parallel(ctx, n, func(ctx context.Context, i int) error {
 		name := saturationMachineName(pool, i)
 		config := &unstructured.Unstructured{Object: map[string]any{"spec": runtimeDeepCopy(spec)}}
 		config.SetGroupVersionKind(gvk)
 		config.SetNamespace(namespace)
 		config.SetName(name)
-		config.SetLabels(map[string]string{clusterv1.ClusterNameLabel: clusterName, poolLabel: pool})
+		config.SetLabels(map[string]string{clusterv1.ClusterNameLabel: clusterOf(i), poolLabel: pool})
 		config.SetOwnerReferences([]metav1.OwnerReference{{
 			APIVersion: clusterv1.GroupVersion.String(), Kind: "Machine", Name: name, UID: machines[name],
 			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
@@ -174,7 +186,11 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 		return Result{}, err
 	}
 	progress("writing %d Machines (not measured)", o.N)
-	machines, err := createMachines(ctx, c, saturationPool, o.N, p.configGVK, p.version)
+	clusterOf := oneCluster
+	if o.Scenario == ClustersScenario {
+		clusterOf = spreadClusters(o.Clusters)
+	}
+	machines, err := createMachines(ctx, c, saturationPool, o.N, p.configGVK, p.version, clusterOf)
 	if err != nil {
 		return Result{}, err
 	}
@@ -190,7 +206,7 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 	}
 	progress("writing %d configs with %d in flight", o.N, creators)
 	start := time.Now()
-	if err := createConfigs(ctx, c, saturationPool, o.N, p.configGVK, p.configSpec, machines); err != nil {
+	if err := createConfigs(ctx, c, saturationPool, o.N, p.configGVK, p.configSpec, machines, clusterOf); err != nil {
 		return Result{}, err
 	}
 	written := time.Since(start)
@@ -207,6 +223,12 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 	}
 	result.WriteSeconds = written.Seconds()
 	result.Ready = tracker.readyCurve(saturationPool, start, plotPoints)
+	if o.Scenario == ClustersScenario {
+		result.Clusters = o.Clusters
+		if result.WorkloadConnections, err = e.workloadConnections(proc); err != nil {
+			return Result{}, err
+		}
+	}
 	return result, nil
 }
 

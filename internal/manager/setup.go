@@ -3,16 +3,20 @@ package manager
 import (
 	"context"
 	"fmt"
+	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/webhooks"
 )
 
@@ -26,16 +30,29 @@ func (o *Options) Setup(ctx context.Context, mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	clusterCache, err := clustercache.SetupWithManager(ctx, mgr, clustercache.Options{
-		SecretClient:     secretClient,
-		Cache:            coresetup.ClusterCacheCacheOptions(),
-		Client:           coresetup.ClusterCacheClientOptions(controllerName, o.ClusterCacheClientQPS, o.ClusterCacheClientBurst),
-		WatchFilterValue: o.WatchFilterValue,
-	}, controller.Options{MaxConcurrentReconciles: o.Concurrency})
+	cacheOptions := ClusterCacheOptions(secretClient, controllerName, o.ClusterCacheClientQPS, o.ClusterCacheClientBurst)
+	cacheOptions.WatchFilterValue = o.WatchFilterValue
+	clusterCache, err := clustercache.SetupWithManager(ctx, mgr, cacheOptions, controller.Options{MaxConcurrentReconciles: o.Concurrency})
 	if err != nil {
 		return fmt.Errorf("setting up the ClusterCache: %w", err)
 	}
 	return o.SetupReconcilers(ctx, mgr, clusterCache)
+}
+
+// ClusterCacheOptions are Cluster API's ClusterCache settings but for one
+// thing: a workload cluster's bootstrap tokens are cached (only those, and
+// only their ID and expiration; see jointoken.CacheByObject), so looking
+// after a pending Machine's token is a read from memory, also right after
+// a restart. Every other Secret stays uncached, as in Cluster API.
+func ClusterCacheOptions(secretClient client.Client, userAgent string, qps float32, burst int) clustercache.Options {
+	cacheOptions := coresetup.ClusterCacheCacheOptions()
+	cacheOptions.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: jointoken.CacheByObject()}
+	clientOptions := coresetup.ClusterCacheClientOptions(userAgent, qps, burst)
+	clientOptions.Cache.DisableFor = slices.DeleteFunc(slices.Clone(clientOptions.Cache.DisableFor), func(o client.Object) bool {
+		_, secret := o.(*corev1.Secret)
+		return secret
+	})
+	return clustercache.Options{SecretClient: secretClient, Cache: cacheOptions, Client: clientOptions}
 }
 
 // SetupReconcilers registers cabpk0s's controllers using clusterCache.

@@ -58,7 +58,7 @@ func CAPICoreProvider() Provider {
 		if err := testenv.SetupCAPIWebhooks(mgr); err != nil {
 			return err
 		}
-		_, err := testenv.SetupCAPIControllers(ctx, mgr)
+		_, err := testenv.SetupCAPIControllers(ctx, mgr, testenv.CAPIClusterCacheOptions)
 		return err
 	})
 }

@@ -16,6 +16,7 @@ import (
 	coreadmission "sigs.k8s.io/cluster-api/core/webhooks/admission"
 	"sigs.k8s.io/cluster-api/util/index"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 )
 
@@ -49,10 +50,20 @@ func SetupCAPIWebhooks(mgr ctrl.Manager) error {
 	return nil
 }
 
+// CAPIClusterCacheOptions are Cluster API's own ClusterCache settings.
+func CAPIClusterCacheOptions(secretClient client.Client) clustercache.Options {
+	return clustercache.Options{
+		SecretClient: secretClient,
+		Cache:        coresetup.ClusterCacheCacheOptions(),
+		Client:       coresetup.ClusterCacheClientOptions("testenv", 100, 200),
+	}
+}
+
 // SetupCAPIControllers runs Cluster API's core reconcilers (Cluster,
 // Machine, MachineSet, MachineDeployment, MachinePool) in the manager, with
-// the ClusterCache they share with the controllers under test.
-func SetupCAPIControllers(ctx context.Context, mgr ctrl.Manager) (clustercache.ClusterCache, error) {
+// the ClusterCache they share with the controllers under test, set up by
+// cacheOptions (CAPIClusterCacheOptions for Cluster API alone).
+func SetupCAPIControllers(ctx context.Context, mgr ctrl.Manager, cacheOptions func(secretClient client.Client) clustercache.Options) (clustercache.ClusterCache, error) {
 	// The field indexes Cluster API's controllers look objects up by (for
 	// example a Machine by the provider ID of a Node that just registered).
 	if err := index.AddDefaultIndexes(ctx, mgr); err != nil {
@@ -62,11 +73,7 @@ func SetupCAPIControllers(ctx context.Context, mgr ctrl.Manager) (clustercache.C
 	if err != nil {
 		return nil, err
 	}
-	clusterCache, err := clustercache.SetupWithManager(ctx, mgr, clustercache.Options{
-		SecretClient: secretClient,
-		Cache:        coresetup.ClusterCacheCacheOptions(),
-		Client:       coresetup.ClusterCacheClientOptions("testenv", 100, 200),
-	}, controller.Options{MaxConcurrentReconciles: 10})
+	clusterCache, err := clustercache.SetupWithManager(ctx, mgr, cacheOptions(secretClient), controller.Options{MaxConcurrentReconciles: 10})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the ClusterCache: %w", err)
 	}

@@ -243,7 +243,13 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 		return fmt.Errorf("registering cabpk0s webhooks: %w", err)
 	}
 	if opts.CAPIControllers {
-		if m.ClusterCache, err = SetupCAPIControllers(ctx, mgr); err != nil {
+		// One ClusterCache for Cluster API's controllers and cabpk0s's
+		// (opts.Setup), with cabpk0s's settings: its bootstrap tokens are
+		// cached, and Cluster API's controllers read no workload Secret.
+		sharedCache := func(secretClient client.Client) clustercache.Options {
+			return manager.ClusterCacheOptions(secretClient, "testenv", 100, 200)
+		}
+		if m.ClusterCache, err = SetupCAPIControllers(ctx, mgr, sharedCache); err != nil {
 			return err
 		}
 	}

@@ -214,6 +214,22 @@ func (w *Workload) Endpoint() (string, int32, error) {
 // Cluster so they move and go with it. The Cluster must exist (its UID is
 // the owner's).
 func (w *Workload) ClusterSecrets(cluster *clusterv1.Cluster) []*corev1.Secret {
+	return w.clusterSecrets(cluster, w.clusterAdmin)
+}
+
+// ClusterSecretsAs are ClusterSecrets with a kubeconfig of an
+// administrator of its own, user (in system:masters, with a client
+// certificate of its own): clients of two such Clusters share no
+// connection, as clients of two workload clusters would not.
+func (w *Workload) ClusterSecretsAs(cluster *clusterv1.Cluster, user string) ([]*corev1.Secret, error) {
+	admin, err := w.env.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, w.Config)
+	if err != nil {
+		return nil, fmt.Errorf("adding workload administrator %s: %w", user, err)
+	}
+	return w.clusterSecrets(cluster, admin.Config()), nil
+}
+
+func (w *Workload) clusterSecrets(cluster *clusterv1.Cluster, admin *rest.Config) []*corev1.Secret {
 	owner := *metav1.NewControllerRef(cluster, clusterv1.GroupVersion.WithKind("Cluster"))
 	ca := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -224,7 +240,7 @@ func (w *Workload) ClusterSecrets(cluster *clusterv1.Cluster) []*corev1.Secret {
 		Type: clusterv1.ClusterSecretType,
 		Data: map[string][]byte{secret.TLSCrtDataName: w.ca.CertPEM, secret.TLSKeyDataName: w.ca.KeyPEM},
 	}
-	kc := kubeconfig.GenerateSecretWithOwner(client.ObjectKeyFromObject(cluster), kubeconfig.FromEnvTestConfig(w.clusterAdmin, cluster), owner)
+	kc := kubeconfig.GenerateSecretWithOwner(client.ObjectKeyFromObject(cluster), kubeconfig.FromEnvTestConfig(admin, cluster), owner)
 	return []*corev1.Secret{ca, kc}
 }
 
