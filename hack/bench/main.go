@@ -302,7 +302,7 @@ func measure(ctx context.Context, args []string) error {
 			CABPK:   bench.Command{Path: common.cabpk},
 			Floor:   bench.Command{Path: self, Args: []string{"floor"}},
 		},
-		Dir: *dir, Timeout: common.timeout, Settle: common.settle, TokenTTL: common.tokenTTL, Periods: common.periods,
+		Dir: *dir, Timeout: common.timeout, Settle: common.settle, TokenTTL: common.tokenTTL, Periods: common.periods, Profile: common.profile,
 		Log: log, Progress: os.Stdout,
 	})
 	if err != nil {
@@ -321,6 +321,7 @@ type measureFlags struct {
 	timeout, settle, tokenTTL time.Duration
 	periods                   int
 	verbose                   bool
+	profile                   time.Duration
 }
 
 func (m *measureFlags) register(fs *flag.FlagSet) {
@@ -331,12 +332,13 @@ func (m *measureFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&m.verbose, "v", false, "print the harness's logs")
 	fs.DurationVar(&m.tokenTTL, "token-ttl", 2*time.Minute, "the providers' token TTL (pending scenario)")
 	fs.IntVar(&m.periods, "periods", 3, "token TTLs the pending scenario watches")
+	fs.DurationVar(&m.profile, "profile", 30*time.Second, "CPU profile length of cabpk0s in the saturation and clusters scenarios (cpu.pprof, heap.pprof beside its log); 0 for none")
 }
 
 func (m *measureFlags) args() []string {
 	return []string{"-manager", m.manager, "-cabpk", m.cabpk, "-timeout", m.timeout.String(),
 		"-settle", m.settle.String(), "-v=" + strconv.FormatBool(m.verbose),
-		"-token-ttl", m.tokenTTL.String(), "-periods", strconv.Itoa(m.periods)}
+		"-token-ttl", m.tokenTTL.String(), "-periods", strconv.Itoa(m.periods), "-profile", m.profile.String()}
 }
 
 // kubeAPIServerVersion asks the envtest kube-apiserver the runs use.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,10 +79,11 @@ func TestRequestsPerMachine(t *testing.T) {
 			}
 			t.Run(scenario+"/"+tc.provider, func(t *testing.T) {
 				g := NewWithT(t)
+				dir := t.TempDir()
 				result, err := Run(context.Background(), RunOptions{
 					Scenario: scenario, Provider: tc.provider, N: n, Clusters: clusters, Restart: tc.provider == Cabpk0s && scenario == SaturationScenario,
-					TokenTTL: pendingTTL, Periods: periods,
-					Commands: commands, Dir: t.TempDir(),
+					TokenTTL: pendingTTL, Periods: periods, Profile: time.Second,
+					Commands: commands, Dir: dir,
 					Timeout: 2 * time.Minute, Settle: 2 * time.Second, Log: logr.Discard(),
 				})
 				g.Expect(err).NotTo(HaveOccurred())
@@ -133,6 +135,13 @@ func TestRequestsPerMachine(t *testing.T) {
 					g.Expect(pr.Management.Writes()).To(BeZero(), "nothing written to the management cluster: %v", pr.Management)
 					g.Expect(pr.TokensExpired).To(BeZero())
 					g.Expect(pr.CPUSecondsPerPeriod).To(BeNumerically(">", 0))
+				}
+				if tc.provider == Cabpk0s && (scenario == SaturationScenario || scenario == ClustersScenario) {
+					for _, file := range []string{"cpu.pprof", "heap.pprof"} {
+						profile, err := os.ReadFile(filepath.Join(dir, file))
+						g.Expect(err).NotTo(HaveOccurred())
+						g.Expect(profile).To(HavePrefix("\x1f\x8b"), "%s is a gzipped pprof profile", file)
+					}
 				}
 				if scenario == ClustersScenario {
 					g.Expect(result.Clusters).To(Equal(clusters))

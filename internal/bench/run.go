@@ -56,6 +56,9 @@ type RunOptions struct {
 	// Clusters is how many workload clusters the clusters scenario
 	// spreads the N machines over.
 	Clusters int
+	// Profile is how long cabpk0s's CPU is profiled from the first config
+	// written (saturation and clusters scenarios; 0 for no profiles).
+	Profile time.Duration
 	// TokenTTL and Periods shape the pending scenario: the providers'
 	// token TTL, and how many of them the run watches.
 	TokenTTL time.Duration
@@ -141,6 +144,9 @@ type ReadyPoint struct {
 // addrs are where a provider process serves its probes and metrics.
 type addrs struct {
 	health, metrics string
+	// pprof is where cabpk0s serves pprof (saturation and clusters
+	// scenarios), empty for none.
+	pprof string
 }
 
 type provider struct {
@@ -213,6 +219,9 @@ func startManager(cmd Command, o RunOptions, e *environment, a addrs, logName st
 		"--diagnostics-address", a.metrics, "--insecure-diagnostics",
 	}
 	args = append(args, pendingArgs(o)...)
+	if a.pprof != "" {
+		args = append(args, "--profiler-address", a.pprof)
+	}
 	return StartProcess(cmd, args, filepath.Join(o.Dir, logName+".log"), a.health)
 }
 
@@ -270,6 +279,9 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	if a.health, err = freeAddr(); err == nil {
 		a.metrics, err = freeAddr()
 	}
+	if err == nil && o.Profile > 0 && o.Provider == Cabpk0s && (o.Scenario == SaturationScenario || o.Scenario == ClustersScenario) {
+		a.pprof, err = freeAddr()
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -294,7 +306,11 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	}
 
 	if o.Scenario != ScaleScenario {
-		result, err = runSaturation(ctx, o, p, e, proc, tracker, progress)
+		var prof *profiler
+		if a.pprof != "" {
+			prof = &profiler{addr: a.pprof, dir: o.Dir, cpu: o.Profile}
+		}
+		result, err = runSaturation(ctx, o, p, e, proc, tracker, prof, progress)
 		if err == nil && o.Scenario == PendingScenario {
 			result.Pending, err = watchPending(ctx, o, p, e, proc, progress)
 		}

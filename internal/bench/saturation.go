@@ -180,7 +180,7 @@ func runtimeDeepCopy(m map[string]any) map[string]any {
 // written first (not measured), then, from the start of the clock, their
 // N configs as fast as the API server takes them. The clock stops at the
 // last data secret.
-func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment, proc *Process, tracker *configTracker, progress func(string, ...any)) (Result, error) {
+func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment, proc *Process, tracker *configTracker, prof *profiler, progress func(string, ...any)) (Result, error) {
 	c, err := fastClient(e)
 	if err != nil {
 		return Result{}, err
@@ -205,6 +205,7 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 		return Result{}, err
 	}
 	progress("writing %d configs with %d in flight", o.N, creators)
+	prof.startCPUProfile(ctx)
 	start := time.Now()
 	if err := createConfigs(ctx, c, saturationPool, o.N, p.configGVK, p.configSpec, machines, clusterOf); err != nil {
 		return Result{}, err
@@ -219,6 +220,9 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 		o.N, written.Round(time.Millisecond), o.N, wall.Round(time.Millisecond), float64(o.N)/wall.Seconds(), o.Settle)
 	result, err := measured(ctx, o, p, e, proc, tracker, saturationPool, start, before)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := prof.finish(ctx); err != nil {
 		return Result{}, err
 	}
 	result.WriteSeconds = written.Seconds()
