@@ -20,6 +20,13 @@ var CRDs embed.FS
 //go:embed webhook/manifests.yaml
 var WebhookManifest []byte
 
+// WebhookMatchConditions is webhook/match_conditions.yaml: the kustomize
+// patch that gives the validating webhooks their matchConditions, which
+// controller-gen's markers cannot say.
+//
+//go:embed webhook/match_conditions.yaml
+var WebhookMatchConditions []byte
+
 // Samples holds samples/*.yaml: the seed document's manifests, and the
 // kustomization that lists them.
 //

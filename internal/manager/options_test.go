@@ -7,6 +7,9 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 )
 
 // TestCacheKeepsOnlyCACertificates: the cache holds a cluster CA's
@@ -34,4 +37,23 @@ func TestCacheKeepsOnlyCACertificates(t *testing.T) {
 	g.Expect(transform("prod-kubeconfig")).To(HaveKey("value"))
 	g.Expect(transform("worker-0")).To(BeEmpty())
 	g.Expect(transform("prod-etcd")).To(BeEmpty())
+}
+
+// TestCacheDropsManagedFields: configs and Machines reach the cache without
+// their managed fields (every writer adds an entry; nothing here reads
+// them), Secrets still through their own transform.
+func TestCacheDropsManagedFields(t *testing.T) {
+	g := NewWithT(t)
+	opts := CacheOptions(NewScheme(), "options-test-managed-fields", "", time.Minute)
+	g.Expect(opts.DefaultTransform).NotTo(BeNil())
+	managed := []metav1.ManagedFieldsEntry{{Manager: "capi-machineset", Operation: metav1.ManagedFieldsOperationApply}}
+	for _, obj := range []metav1.Object{
+		&bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Name: "w", ManagedFields: managed}},
+		&clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Name: "m", ManagedFields: managed}},
+	} {
+		out, err := opts.DefaultTransform(obj)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(out.(metav1.Object).GetManagedFields()).To(BeEmpty())
+		g.Expect(out.(metav1.Object).GetName()).To(Equal(obj.GetName()))
+	}
 }

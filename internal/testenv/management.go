@@ -139,6 +139,9 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 			return nil, err
 		}
 	}
+	if err := addMatchConditions(webhookOptions.ValidatingWebhooks, cabpk0sconfig.WebhookMatchConditions); err != nil {
+		return nil, err
+	}
 	capi, err := capiCRDs()
 	if err != nil {
 		return nil, err
@@ -212,12 +215,16 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 	ctrl.SetLogger(logger)
 
 	wh := m.env.WebhookInstallOptions
+	// As in Cluster API's and cabpk0s's managers: Secrets and ConfigMaps
+	// are read live, only cluster Secrets are cached. Managed fields stay:
+	// Cluster API's controllers, which share this cache, read them for
+	// server-side apply.
+	cacheOptions := manager.CacheOptions(m.Scheme, InformerName("testenv"), "", 10*time.Minute)
+	cacheOptions.DefaultTransform = nil
 	mgr, err := ctrl.NewManager(m.Config, ctrl.Options{
-		Scheme: m.Scheme,
-		Logger: logger,
-		// As in Cluster API's and cabpk0s's managers: Secrets and ConfigMaps
-		// are read live, only cluster Secrets are cached.
-		Cache:                  manager.CacheOptions(m.Scheme, InformerName("testenv"), "", 10*time.Minute),
+		Scheme:                 m.Scheme,
+		Logger:                 logger,
+		Cache:                  cacheOptions,
 		Client:                 coresetup.ManagerClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -297,6 +304,31 @@ func addWebhookConfigurations(opts *envtest.WebhookInstallOptions, manifest []by
 		}
 		if err := yaml.Unmarshal(raw, cfg); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// addMatchConditions applies the kustomize patch that gives cabpk0s's
+// validating webhooks their matchConditions, as kustomize does for a
+// release: each webhook the patch names, wherever it is configured, gets
+// the patch's conditions.
+func addMatchConditions(configs []*admissionv1.ValidatingWebhookConfiguration, patch []byte) error {
+	p := &admissionv1.ValidatingWebhookConfiguration{}
+	if err := yaml.Unmarshal(patch, p); err != nil {
+		return fmt.Errorf("parsing the webhook matchConditions patch: %w", err)
+	}
+	for _, want := range p.Webhooks {
+		found := false
+		for _, cfg := range configs {
+			for i := range cfg.Webhooks {
+				if cfg.Webhooks[i].Name == want.Name {
+					cfg.Webhooks[i].MatchConditions, found = want.MatchConditions, true
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("the webhook matchConditions patch names %s, which no webhook configuration has", want.Name)
 		}
 	}
 	return nil
