@@ -280,6 +280,30 @@ func TestMissingSourceMintsNoToken(t *testing.T) {
 	g.Expect(user.Username).To(Equal("system:bootstrap:" + id))
 }
 
+// TestLabelledSourceWakesItsConfig: a source Secret that carries the
+// cluster-name label is not in the source cache (the manager's cache keeps
+// those, and each Secret is kept once); its appearance still wakes the
+// config at once.
+func TestLabelledSourceWakesItsConfig(t *testing.T) {
+	g := NewWithT(t)
+	ctx := t.Context()
+	ns := newNamespace(t, "labelled-source")
+	cluster := createCluster(t, ns, "labelled", fixtures.ClusterOptions{})
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", motdFrom("worker-files")))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.DataSecretAvailableCondition), waitTimeout, pollEvery).
+		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/worker-files"))
+
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker-files", Labels: map[string]string{clusterv1.ClusterNameLabel: cluster.Name}},
+		Data:       map[string][]byte{"motd": []byte("labelled")},
+	})).To(Succeed())
+	start := time.Now()
+	data := waitForDataSecret(t, ns, "worker")
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second), "woken by the watch, not by a resync")
+	g.Expect(cloudConfigFiles(t, data.Data["value"])).To(HaveKeyWithValue("/etc/motd", "labelled"))
+}
+
 // TestTokenExtendedUntilNodeJoins: while the Machine has no node the
 // token's expiry keeps moving; once it joined, the token is deleted.
 func TestTokenExtendedUntilNodeJoins(t *testing.T) {

@@ -44,24 +44,32 @@ func sourceKey(kind, name string) string { return kind + "/" + name }
 
 // sourceWatches wake the configs that read a Secret or ConfigMap when it
 // is created or changes, so a missing source is picked up the moment it
-// appears rather than at a poll. They watch metadata only, in a cache of
-// their own: the manager's cache holds only Secrets with a cluster label
-// (and no ConfigMaps), and a source of user content has none.
-func (r *K0sWorkerConfigReconciler) sourceWatches(c client.Client, sourceCache cache.Cache) []source.Source {
-	watch := func(kind string) source.Source {
+// appears rather than at a poll. Sources without a cluster label are
+// watched by their metadata only, in a cache of their own (sourceCache);
+// Secrets with a cluster label (data Secrets among them) are already in
+// the manager's cache, for the Secret caching client, and are watched
+// there: kept once, not twice.
+func (r *K0sWorkerConfigReconciler) sourceWatches(c client.Client, managerCache, sourceCache cache.Cache) []source.Source {
+	configsReading := func(ctx context.Context, kind string, o client.Object) []ctrl.Request {
+		configs := &bootstrapv1.K0sWorkerConfigList{}
+		if err := c.List(ctx, configs, client.InNamespace(o.GetNamespace()), client.MatchingFields{configBySourceIndex: sourceKey(kind, o.GetName())}); err != nil {
+			return nil
+		}
+		requests := make([]ctrl.Request, 0, len(configs.Items))
+		for i := range configs.Items {
+			requests = append(requests, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&configs.Items[i])})
+		}
+		return requests
+	}
+	metadataWatch := func(kind string) source.Source {
 		obj := &metav1.PartialObjectMetadata{}
 		obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
 		return source.Kind(sourceCache, obj, handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *metav1.PartialObjectMetadata) []ctrl.Request {
-			configs := &bootstrapv1.K0sWorkerConfigList{}
-			if err := c.List(ctx, configs, client.InNamespace(o.Namespace), client.MatchingFields{configBySourceIndex: sourceKey(kind, o.Name)}); err != nil {
-				return nil
-			}
-			requests := make([]ctrl.Request, 0, len(configs.Items))
-			for i := range configs.Items {
-				requests = append(requests, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&configs.Items[i])})
-			}
-			return requests
+			return configsReading(ctx, kind, o)
 		}))
 	}
-	return []source.Source{watch("Secret"), watch("ConfigMap")}
+	labelledSecrets := source.Kind(managerCache, &corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o *corev1.Secret) []ctrl.Request {
+		return configsReading(ctx, "Secret", o)
+	}))
+	return []source.Source{metadataWatch("Secret"), metadataWatch("ConfigMap"), labelledSecrets}
 }

@@ -45,7 +45,7 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &bootstrapv1.K0sWorkerConfig{}, configBySourceIndex, indexConfigBySource); err != nil {
 		return fmt.Errorf("indexing K0sWorkerConfigs by content source: %w", err)
 	}
-	sources := r.sourceWatches(mgr.GetClient(), r.SourceCache)
+	sources := r.sourceWatches(mgr.GetClient(), mgr.GetCache(), r.SourceCache)
 	registerMetrics(mgr.GetClient())
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&bootstrapv1.K0sWorkerConfig{}, builder.WithPredicates(configChanged)).
@@ -64,6 +64,7 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 		WatchesRawSource(r.ClusterCache.GetClusterSource("k0sworkerconfig", clusterToConfigs)).
 		WatchesRawSource(sources[0]).
 		WatchesRawSource(sources[1]).
+		WatchesRawSource(sources[2]).
 		WithEventFilter(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.WatchFilterValue)).
 		Complete(r)
 }

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,7 +91,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	more, err := planClusters(*clusterCounts, *clustersN, *providers)
+	more, fromSaturation, err := planClusters(*clusterCounts, *clustersN, *providers, *saturationSizes)
 	if err != nil {
 		return err
 	}
@@ -143,6 +144,13 @@ func run(ctx context.Context) error {
 		}
 		report.Results = append(report.Results, result)
 	}
+	if fromSaturation {
+		for _, res := range slices.Clone(report.Results) {
+			if res.Scenario == bench.SaturationScenario && res.N == *clustersN && res.Provider != bench.Floor {
+				report.Results = append(report.Results, bench.OneClusterResult(res))
+			}
+		}
+	}
 	report.ComputeRatios()
 	if err := writePlots(report, *markdown, *jsonOut); err != nil {
 		return err
@@ -190,16 +198,23 @@ func (m measurement) clustersLabel() string {
 }
 
 // planClusters lists the clusters scenario's measurements: n machines
-// over each of counts clusters, for cabpk0s and CABPK among providers.
-func planClusters(counts string, n int, providers string) ([]measurement, error) {
+// over each of counts clusters, for cabpk0s and CABPK among providers. One
+// Cluster is not measured again when the saturation scenario runs at n:
+// fromSaturation says its result is to be taken from there.
+func planClusters(counts string, n int, providers, saturationSizes string) (_ []measurement, fromSaturation bool, _ error) {
 	if strings.TrimSpace(counts) == "" {
-		return nil, nil
+		return nil, false, nil
 	}
+	saturationAtN := slices.ContainsFunc(strings.Split(saturationSizes, ","), func(f string) bool { return strings.TrimSpace(f) == strconv.Itoa(n) })
 	var runs []measurement
 	for _, field := range strings.Split(counts, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || c < 1 {
-			return nil, fmt.Errorf("%q is not a cluster count", field)
+			return nil, false, fmt.Errorf("%q is not a cluster count", field)
+		}
+		if c == 1 && saturationAtN {
+			fromSaturation = true
+			continue
 		}
 		for _, p := range strings.Split(providers, ",") {
 			if p = strings.TrimSpace(p); p != bench.Floor {
@@ -207,7 +222,7 @@ func planClusters(counts string, n int, providers string) ([]measurement, error)
 			}
 		}
 	}
-	return runs, nil
+	return runs, fromSaturation, nil
 }
 
 // plan lists the measurements: the scale-up at each of sizes, then the
@@ -302,7 +317,7 @@ func measure(ctx context.Context, args []string) error {
 			CABPK:   bench.Command{Path: common.cabpk},
 			Floor:   bench.Command{Path: self, Args: []string{"floor"}},
 		},
-		Dir: *dir, Timeout: common.timeout, Settle: common.settle, TokenTTL: common.tokenTTL, Periods: common.periods, Profile: common.profile,
+		Dir: *dir, Timeout: common.timeout, Budget: common.budget, Settle: common.settle, TokenTTL: common.tokenTTL, Periods: common.periods, Profile: common.profile,
 		Log: log, Progress: os.Stdout,
 	})
 	if err != nil {
@@ -319,6 +334,7 @@ func measure(ctx context.Context, args []string) error {
 type measureFlags struct {
 	manager, cabpk            string
 	timeout, settle, tokenTTL time.Duration
+	budget                    time.Duration
 	periods                   int
 	verbose                   bool
 	profile                   time.Duration
@@ -328,6 +344,7 @@ func (m *measureFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.manager, "manager", "bin/manager", "cabpk0s manager binary")
 	fs.StringVar(&m.cabpk, "cabpk", "", "CABPK binary (Cluster API's bootstrap/kubeadm)")
 	fs.DurationVar(&m.timeout, "timeout", 30*time.Minute, "how long one run may wait for N data secrets")
+	fs.DurationVar(&m.budget, "budget", 6*time.Minute, "how long a saturation, clusters or restart measurement may take: a provider not done by then is reported with what it did (0: -timeout)")
 	fs.DurationVar(&m.settle, "settle", 5*time.Second, "how long requests are still counted after the last data secret")
 	fs.BoolVar(&m.verbose, "v", false, "print the harness's logs")
 	fs.DurationVar(&m.tokenTTL, "token-ttl", 2*time.Minute, "the providers' token TTL (pending scenario)")
@@ -336,7 +353,7 @@ func (m *measureFlags) register(fs *flag.FlagSet) {
 }
 
 func (m *measureFlags) args() []string {
-	return []string{"-manager", m.manager, "-cabpk", m.cabpk, "-timeout", m.timeout.String(),
+	return []string{"-manager", m.manager, "-cabpk", m.cabpk, "-timeout", m.timeout.String(), "-budget", m.budget.String(),
 		"-settle", m.settle.String(), "-v=" + strconv.FormatBool(m.verbose),
 		"-token-ttl", m.tokenTTL.String(), "-periods", strconv.Itoa(m.periods), "-profile", m.profile.String()}
 }

@@ -172,6 +172,26 @@ func TestRequestsPerMachine(t *testing.T) {
 	}
 }
 
+// TestOverBudget: a provider that is not done within the budget is
+// reported with what it finished, at the rate it managed, and not
+// restarted on configs that are not settled; the run does not fail.
+func TestOverBudget(t *testing.T) {
+	g := NewWithT(t)
+	const n, budget = 3, time.Millisecond
+	result, err := Run(context.Background(), RunOptions{
+		Scenario: SaturationScenario, Provider: Cabpk0s, N: n, Restart: true,
+		Commands: testCommands(t), Dir: t.TempDir(),
+		Timeout: 2 * time.Minute, Budget: budget, Settle: time.Second, Log: logr.Discard(),
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(result.Unfinished).To(BeTrue(), "three configs cannot have data a millisecond after the first is written")
+	g.Expect(result.Finished).To(BeNumerically("<", n))
+	g.Expect(result.WallSeconds).To(Equal(budget.Seconds()))
+	g.Expect(result.MachinesPerSecond).To(Equal(float64(result.Finished) / budget.Seconds()))
+	g.Expect(result.Restart).To(BeNil(), "unsettled configs are not a restart's measure")
+	g.Expect(result.rate()).To(HaveSuffix(fmt.Sprintf("(%d of %d within 0 s)", result.Finished, n)))
+}
+
 // testCommands runs the providers as this very test binary (see TestMain).
 func testCommands(t *testing.T) Commands {
 	self, err := os.Executable()

@@ -50,3 +50,14 @@ func (e *environment) workloadConnections(proc *Process) (int, error) {
 	}
 	return proc.Connections(int(port))
 }
+
+// OneClusterResult is the clusters scenario's point for one Cluster, taken
+// from the saturation run of the same N: the same measurement (N machines
+// in one Cluster, its own kubeconfig and CA), so the benchmark does not
+// run it twice.
+func OneClusterResult(saturation Result) Result {
+	r := saturation
+	r.Scenario, r.Clusters, r.FromScenario = ClustersScenario, 1, SaturationScenario
+	r.Restart, r.Ready = nil, nil
+	return r
+}

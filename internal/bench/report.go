@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -175,7 +176,7 @@ func (r *Report) rssSlope(provider string) (slope float64, ok bool) {
 	}
 	few, okFew := r.find(ClustersScenario, provider, sizes[0])
 	many, okMany := r.find(ClustersScenario, provider, sizes[len(sizes)-1])
-	if !okFew || !okMany {
+	if !okFew || !okMany || few.N != many.N {
 		return 0, false
 	}
 	return float64(many.PeakRSSBytes-few.PeakRSSBytes) / (1 << 20) / float64(many.Clusters-few.Clusters), true
@@ -186,7 +187,7 @@ func (r *Report) clustersRatios() {
 	for _, c := range r.Sizes(ClustersScenario) {
 		ours, okOurs := r.find(ClustersScenario, Cabpk0s, c)
 		theirs, okTheirs := r.find(ClustersScenario, CABPK, c)
-		if !okOurs || !okTheirs || theirs.PeakRSSBytes == 0 || theirs.WallSeconds == 0 {
+		if !okOurs || !okTheirs || ours.N != theirs.N || theirs.PeakRSSBytes == 0 || theirs.WallSeconds == 0 {
 			continue
 		}
 		name := fmt.Sprintf("clusters: cabpk0s/CABPK %%s, %d clusters", c)
@@ -366,8 +367,8 @@ func (r *Report) writeSaturation(b *strings.Builder) {
 	b.WriteString("| N | provider | machines/s | configs written in | p50 | p99 | CPU s per 1,000 | writes/machine | peak RSS |\n")
 	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range results {
-		fmt.Fprintf(b, "| %d | %s | %.1f | %.1f s | %.2f s | %.2f s | %.2f | %.2f | %.0f MiB |\n",
-			res.N, res.Provider, res.MachinesPerSecond, res.WriteSeconds, res.P50Seconds, res.P99Seconds,
+		fmt.Fprintf(b, "| %d | %s | %s | %.1f s | %.2f s | %.2f s | %.2f | %.2f | %.0f MiB |\n",
+			res.N, res.Provider, res.rate(), res.WriteSeconds, res.P50Seconds, res.P99Seconds,
 			res.CPUSeconds*1000/float64(res.N), res.PerMachine(res.Management.Writes()+res.Workload.Writes()),
 			float64(res.PeakRSSBytes)/(1<<20))
 	}
@@ -385,8 +386,12 @@ func (r *Report) writeSaturation(b *strings.Builder) {
 	b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range restarts {
 		rs := res.Restart
-		fmt.Fprintf(b, "| %d | %s | %.1f s | %.1f s | %d | %d | %d | %.0f | %.1f s | %.0f MiB |\n",
-			rs.Configs, res.Provider, rs.IdleSeconds, rs.InitialListSeconds, rs.Management.Writes()+rs.Workload.Writes(),
+		idle := fmt.Sprintf("%.1f s", rs.IdleSeconds)
+		if rs.NotIdle {
+			idle = "not idle after " + idle
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %.1f s | %d | %d | %d | %.0f | %.1f s | %.0f MiB |\n",
+			rs.Configs, res.Provider, idle, rs.InitialListSeconds, rs.Management.Writes()+rs.Workload.Writes(),
 			rs.UncachedReads(), rs.Management.ByVerb()["list"]+rs.Workload.ByVerb()["list"], rs.Reconciles,
 			rs.CPUSeconds, float64(rs.PeakRSSBytes)/(1<<20))
 	}
@@ -413,8 +418,12 @@ func (r *Report) writeClusters(b *strings.Builder) {
 	b.WriteString("| clusters | N | provider | time to ready | machines/s | p99 | peak RSS | workload connections | CPU s per 1,000 |\n")
 	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range results {
-		fmt.Fprintf(b, "| %d | %d | %s | %.1f s | %.1f | %.2f s | %.0f MiB | %d | %.2f |\n",
-			res.Clusters, res.N, res.Provider, res.WallSeconds, res.MachinesPerSecond, res.P99Seconds,
+		clusters := strconv.Itoa(res.Clusters)
+		if res.FromScenario != "" {
+			clusters += " (the " + res.FromScenario + " run)"
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %.1f s | %s | %.2f s | %.0f MiB | %d | %.2f |\n",
+			clusters, res.N, res.Provider, res.WallSeconds, res.rate(), res.P99Seconds,
 			float64(res.PeakRSSBytes)/(1<<20), res.WorkloadConnections, res.CPUSeconds*1000/float64(res.N))
 	}
 	sizes := r.Sizes(ClustersScenario)
@@ -518,4 +527,13 @@ func (r *Report) SaturationPlots() map[int]Plot {
 		}
 	}
 	return out
+}
+
+// rate is machines per second as a table shows it: for a provider that
+// did not finish within the budget, with how many it finished.
+func (r Result) rate() string {
+	if r.Unfinished {
+		return fmt.Sprintf("%.1f (%d of %d within %.0f s)", r.MachinesPerSecond, r.Finished, r.N, r.WallSeconds)
+	}
+	return fmt.Sprintf("%.1f", r.MachinesPerSecond)
 }

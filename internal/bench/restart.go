@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -20,6 +21,10 @@ type RestartResult struct {
 	// IdleSeconds is from the new process's start until its work queues
 	// are empty and its reconcile count no longer moves.
 	IdleSeconds float64 `json:"idleSeconds"`
+	// NotIdle is true when the new process was still working when the
+	// budget ran out: IdleSeconds is then the budget, and the requests are
+	// those made until then.
+	NotIdle bool `json:"notIdle,omitempty"`
 	// InitialListSeconds is how long listing the configs and Machines the
 	// provider caches takes, measured by the harness on the same API
 	// server right after: the least any process needs before it knows its
@@ -72,8 +77,9 @@ func measureRestart(ctx context.Context, o RunOptions, p provider, e *environmen
 	if err := proc.WaitReady(ctx, 2*time.Minute); err != nil {
 		return nil, proc, err
 	}
-	idle, reconciles, err := waitIdle(ctx, a.metrics, configs, o.Timeout)
-	if err != nil {
+	idle, reconciles, err := waitIdle(ctx, a.metrics, configs, start.Add(o.budget()))
+	notIdle := errors.Is(err, errNotIdle)
+	if err != nil && !notIdle {
 		return nil, proc, err
 	}
 	usage, err := proc.Usage()
@@ -81,7 +87,7 @@ func measureRestart(ctx context.Context, o RunOptions, p provider, e *environmen
 		return nil, proc, err
 	}
 	r := &RestartResult{
-		Configs: configs, IdleSeconds: idle.Sub(start).Seconds(), Reconciles: reconciles,
+		Configs: configs, IdleSeconds: idle.Sub(start).Seconds(), NotIdle: notIdle, Reconciles: reconciles,
 		CPUSeconds: usage.CPUSeconds, PeakRSSBytes: usage.PeakRSSBytes,
 	}
 	management, workload := Client{Username: providerUser}, Client{UserAgentContains: p.workloadAgent}
@@ -97,11 +103,14 @@ func measureRestart(ctx context.Context, o RunOptions, p provider, e *environmen
 	return r, proc, nil
 }
 
+// errNotIdle: the provider was still working at the deadline.
+var errNotIdle = errors.New("not idle")
+
 // waitIdle scrapes a provider's metrics until its work queues are empty and
 // its reconcile count, at least atLeast, has not moved for idleQuiet. It
-// returns when the count last moved, and the count.
-func waitIdle(ctx context.Context, metricsAddr string, atLeast int, timeout time.Duration) (time.Time, float64, error) {
-	deadline := time.Now().Add(timeout)
+// returns when the count last moved, and the count; at the deadline, the
+// deadline and the count so far with errNotIdle.
+func waitIdle(ctx context.Context, metricsAddr string, atLeast int, deadline time.Time) (time.Time, float64, error) {
 	keep := func(name string) bool {
 		return name == "workqueue_depth" || name == "controller_runtime_reconcile_total"
 	}
@@ -133,7 +142,7 @@ func waitIdle(ctx context.Context, metricsAddr string, atLeast int, timeout time
 			return moved, count, nil
 		}
 		if now.After(deadline) {
-			return time.Time{}, 0, fmt.Errorf("not idle after %s: %.0f reconciles (want at least %d), %.0f queued", timeout, count, atLeast, depth)
+			return now, count, fmt.Errorf("%w at %s: %.0f reconciles (want at least %d), %.0f queued", errNotIdle, deadline.Format(time.TimeOnly), count, atLeast, depth)
 		}
 		if err := sleep(ctx, 250*time.Millisecond); err != nil {
 			return time.Time{}, 0, err

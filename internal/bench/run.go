@@ -71,6 +71,12 @@ type RunOptions struct {
 	Dir string
 	// Timeout bounds the wait for N data secrets.
 	Timeout time.Duration
+	// Budget bounds the measured window of the saturation and clusters
+	// scenarios and of a restart (0: Timeout): a provider that has not
+	// finished by then is reported with what it did (Result.Finished,
+	// RestartResult.NotIdle) rather than waited for, so one slow provider
+	// cannot take the whole benchmark's time.
+	Budget time.Duration
 	// Settle is how long requests are still counted after the last data
 	// secret, so follow-up work (status, token checks) shows.
 	Settle time.Duration
@@ -88,9 +94,13 @@ type Result struct {
 	// over (clusters scenario).
 	Clusters int `json:"clusters,omitempty"`
 	// WorkloadConnections is the provider's open connections to the
-	// workload API server at the end (clusters scenario): one per Cluster
-	// it keeps a client for.
+	// workload API server at the end (saturation and clusters scenarios):
+	// one per Cluster it keeps a client for.
 	WorkloadConnections int `json:"workloadConnections,omitempty"`
+	// FromScenario names the run a result was taken from when it was not
+	// measured on its own: the clusters scenario's one Cluster is the
+	// saturation run at the same N (see OneClusterResult).
+	FromScenario string `json:"fromScenario,omitempty"`
 	// WallSeconds is from the scale-up (saturation: the first config
 	// written) to the last data secret.
 	WallSeconds float64 `json:"wallSeconds"`
@@ -99,6 +109,12 @@ type Result struct {
 	WriteSeconds float64 `json:"writeSeconds,omitempty"`
 	// MachinesPerSecond is N over WallSeconds.
 	MachinesPerSecond float64 `json:"machinesPerSecond,omitempty"`
+	// Unfinished is true when the provider did not produce all N data
+	// secrets within the budget; Finished is then how many it did,
+	// WallSeconds the budget, MachinesPerSecond Finished over it, and the
+	// latencies are those of the finished machines only.
+	Unfinished bool `json:"unfinished,omitempty"`
+	Finished   int  `json:"finished,omitempty"`
 	// Ready is the count of data secrets over time (saturation only).
 	Ready []ReadyPoint `json:"ready,omitempty"`
 	// Restart is the provider restarted with the N configs settled.
@@ -325,7 +341,9 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 			return Result{}, err
 		}
 	}
-	if o.Restart && o.Provider != Floor {
+	if o.Restart && o.Provider != Floor && result.Unfinished {
+		progress("not restarting: only %d of %d configs have their data", result.Finished, o.N)
+	} else if o.Restart && o.Provider != Floor {
 		progress("restarting the provider with %d settled configs", o.N+1)
 		restart, restarted, err := measureRestart(ctx, o, p, e, proc, a, o.N+1)
 		proc = restarted
@@ -384,6 +402,10 @@ func runScale(ctx context.Context, o RunOptions, p provider, e *environment, pro
 // provider had used before.
 func measured(ctx context.Context, o RunOptions, p provider, e *environment, proc *Process, tracker *configTracker, pool string, start time.Time, before childprocess.Usage) (Result, error) {
 	latencies, last := tracker.latencies(pool)
+	unfinished := len(latencies) < o.N
+	if unfinished {
+		last = start.Add(o.budget())
+	}
 	if err := sleep(ctx, o.Settle); err != nil {
 		return Result{}, err
 	}
@@ -399,15 +421,47 @@ func measured(ctx context.Context, o RunOptions, p provider, e *environment, pro
 		N:                 o.N,
 		WallSeconds:       wall.Seconds(),
 		MachinesPerSecond: float64(o.N) / wall.Seconds(),
+		Unfinished:        unfinished,
 		P50Seconds:        percentile(latencies, 50).Seconds(),
 		P99Seconds:        percentile(latencies, 99).Seconds(),
 		CPUSeconds:        after.CPUSeconds - before.CPUSeconds,
 		PeakRSSBytes:      after.PeakRSSBytes,
 	}
+	if unfinished {
+		result.Finished = len(latencies)
+		result.MachinesPerSecond = float64(result.Finished) / wall.Seconds()
+	}
 	if err := countRequests(&result, e, p, start, end); err != nil {
 		return Result{}, err
 	}
 	return result, nil
+}
+
+// budget is how long a measured window may last.
+func (o RunOptions) budget() time.Duration {
+	if o.Budget > 0 {
+		return min(o.Budget, o.Timeout)
+	}
+	return o.Timeout
+}
+
+// waitWithin waits for n data secrets of pool, or until budget passed
+// since start, whichever comes first; how many there are is the tracker's.
+func (t *configTracker) waitWithin(ctx context.Context, pool string, n int, start time.Time, budget time.Duration) error {
+	deadline := time.After(time.Until(start.Add(budget)))
+	for {
+		if t.readyCount(pool) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return nil
+		case <-t.changed:
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // countRequests fills the result's request counts for [start, end].

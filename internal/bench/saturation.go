@@ -211,13 +211,21 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 		return Result{}, err
 	}
 	written := time.Since(start)
-	if err := tracker.wait(ctx, saturationPool, o.N, o.Timeout); err != nil {
+	if err := tracker.waitWithin(ctx, saturationPool, o.N, start, o.budget()); err != nil {
 		return Result{}, err
 	}
-	_, last := tracker.latencies(saturationPool)
-	wall := last.Sub(start)
-	progress("%d configs written in %s, %d data secrets in %s (%.0f machines/s); counting follow-up requests for %s",
-		o.N, written.Round(time.Millisecond), o.N, wall.Round(time.Millisecond), float64(o.N)/wall.Seconds(), o.Settle)
+	latencies, last := tracker.latencies(saturationPool)
+	if done := len(latencies); done < o.N {
+		if o.Scenario == PendingScenario {
+			return Result{}, fmt.Errorf("only %d of %d configs have their data after %s: the pending scenario needs them all (raise -budget or lower -pending-n)", done, o.N, o.budget())
+		}
+		progress("%d configs written in %s, only %d data secrets within the budget of %s (%.0f machines/s); counting follow-up requests for %s",
+			o.N, written.Round(time.Millisecond), done, o.budget(), float64(done)/o.budget().Seconds(), o.Settle)
+	} else {
+		wall := last.Sub(start)
+		progress("%d configs written in %s, %d data secrets in %s (%.0f machines/s); counting follow-up requests for %s",
+			o.N, written.Round(time.Millisecond), o.N, wall.Round(time.Millisecond), float64(o.N)/wall.Seconds(), o.Settle)
+	}
 	result, err := measured(ctx, o, p, e, proc, tracker, saturationPool, start, before)
 	if err != nil {
 		return Result{}, err
@@ -229,9 +237,9 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 	result.Ready = tracker.readyCurve(saturationPool, start, plotPoints)
 	if o.Scenario == ClustersScenario {
 		result.Clusters = o.Clusters
-		if result.WorkloadConnections, err = e.workloadConnections(proc); err != nil {
-			return Result{}, err
-		}
+	}
+	if result.WorkloadConnections, err = e.workloadConnections(proc); err != nil {
+		return Result{}, err
 	}
 	return result, nil
 }

@@ -20,11 +20,13 @@ import (
 	"sigs.k8s.io/cluster-api/util/secret"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	bootstrapv1beta1 "github.com/cabpk0s/cabpk0s/api/v1beta1"
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/controllers"
 )
 
 // DefaultBootstrapTokenTTL is how long a join token lives without a refresh.
@@ -200,9 +202,18 @@ func (o *Options) informerName() string {
 // dropped before it reaches the cache), and no cached object keeps its
 // managed fields, which nothing here reads (CABPK drops them too): memory
 // and garbage-collection work per config and Machine.
+//
+// Machines keep only what a config's reconcile reads (see
+// machineForCache): a Machine's conditions, addresses and infrastructure
+// details are most of its size, and cabpk0s caches every Machine of every
+// cluster.
 func CacheOptions(scheme *runtime.Scheme, controllerName, namespace string, syncPeriod time.Duration) cache.Options {
 	opts := coresetup.ManagerCacheOptions(scheme, controllerName, namespace, syncPeriod)
 	opts.DefaultTransform = cache.TransformStripManagedFields()
+	if opts.ByObject == nil {
+		opts.ByObject = map[client.Object]cache.ByObject{}
+	}
+	opts.ByObject[&clusterv1.Machine{}] = cache.ByObject{Transform: machineForCache}
 	for obj, byObject := range opts.ByObject {
 		if _, ok := obj.(*corev1.Secret); !ok {
 			continue
@@ -210,6 +221,9 @@ func CacheOptions(scheme *runtime.Scheme, controllerName, namespace string, sync
 		capiTransform := byObject.Transform
 		byObject.Transform = func(in any) (any, error) {
 			s, ok := in.(*corev1.Secret)
+			if ok && !secret.HasPurposeSuffix(s.Name) {
+				return capiTransform(trimDataSecret(s))
+			}
 			if !ok || !strings.HasSuffix(s.Name, "-"+string(secret.ClusterCA)) {
 				return capiTransform(in)
 			}
@@ -226,4 +240,54 @@ func CacheOptions(scheme *runtime.Scheme, controllerName, namespace string, sync
 		opts.ByObject[obj] = byObject
 	}
 	return opts
+}
+
+// SharedCacheOptions are CacheOptions for a manager whose cache Cluster
+// API's own controllers share (the embedded management plane): they read
+// managed fields for server-side apply and every field of a Machine, so
+// nothing is stripped but what Cluster API strips itself.
+func SharedCacheOptions(scheme *runtime.Scheme, controllerName, namespace string, syncPeriod time.Duration) cache.Options {
+	opts := CacheOptions(scheme, controllerName, namespace, syncPeriod)
+	opts.DefaultTransform = nil
+	for obj := range opts.ByObject {
+		if _, ok := obj.(*clusterv1.Machine); ok {
+			delete(opts.ByObject, obj)
+		}
+	}
+	return opts
+}
+
+// machineForCache keeps of a Machine what cabpk0s reads: its metadata
+// (without managed fields), the Cluster it belongs to, its version and
+// bootstrap reference, its node and whether its infrastructure is
+// provisioned. cabpk0s never writes a Machine (its RBAC cannot), so
+// nothing is written back from the trimmed copy.
+func machineForCache(in any) (any, error) {
+	m, ok := in.(*clusterv1.Machine)
+	if !ok {
+		return in, nil
+	}
+	m.ManagedFields = nil
+	m.Spec = clusterv1.MachineSpec{ClusterName: m.Spec.ClusterName, Version: m.Spec.Version, Bootstrap: m.Spec.Bootstrap}
+	m.Status = clusterv1.MachineStatus{NodeRef: m.Status.NodeRef, Initialization: m.Status.Initialization}
+	return m, nil
+}
+
+// trimDataSecret keeps of a cluster Secret that is not one of Cluster API's
+// (a data Secret, mostly) what cabpk0s reads from the cache: the cluster
+// name and the token ID its data carries. Owner references and user
+// metadata (spec.secretMetadata) are read live, where they matter.
+func trimDataSecret(s *corev1.Secret) *corev1.Secret {
+	s.OwnerReferences = nil
+	s.Labels = keepOnly(s.Labels, clusterv1.ClusterNameLabel)
+	s.Annotations = keepOnly(s.Annotations, controllers.TokenIDAnnotation)
+	return s
+}
+
+func keepOnly(m map[string]string, key string) map[string]string {
+	v, ok := m[key]
+	if !ok {
+		return nil
+	}
+	return map[string]string{key: v}
 }

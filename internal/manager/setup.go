@@ -7,7 +7,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	coresetup "sigs.k8s.io/cluster-api/core/setup"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -81,18 +83,28 @@ func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, cluste
 }
 
 // sourceCache is a cache of its own, run by mgr, for the metadata of the
-// Secrets and ConfigMaps configs read content from: the manager's cache
-// keeps only Secrets with a cluster label, and no ConfigMaps.
+// Secrets and ConfigMaps configs read content from that the manager's
+// cache does not keep: it has the Secrets with a cluster label (every data
+// Secret among them), and no ConfigMaps.
 func (o *Options) sourceCache(mgr ctrl.Manager) (cache.Cache, error) {
+	req, err := labels.NewRequirement(clusterv1.ClusterNameLabel, selection.DoesNotExist, nil)
+	if err != nil {
+		return nil, err
+	}
 	opts := cache.Options{
 		HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), SyncPeriod: &o.SyncPeriod,
+		ByObject: map[client.Object]cache.ByObject{&metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}: {
+			Label: labels.NewSelector().Add(*req),
+		}},
 		// Only a source's name matters: annotations (kubectl's
-		// last-applied-configuration holds a Secret's data), labels and
-		// managed fields are dropped before they reach memory.
+		// last-applied-configuration holds a Secret's data), labels, owner
+		// references and managed fields are dropped before they reach
+		// memory.
 		DefaultTransform: func(in any) (any, error) {
 			if obj, ok := in.(metav1.Object); ok {
 				obj.SetAnnotations(nil)
 				obj.SetLabels(nil)
+				obj.SetOwnerReferences(nil)
 				obj.SetManagedFields(nil)
 			}
 			return in, nil

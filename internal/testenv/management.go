@@ -216,11 +216,9 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 
 	wh := m.env.WebhookInstallOptions
 	// As in Cluster API's and cabpk0s's managers: Secrets and ConfigMaps
-	// are read live, only cluster Secrets are cached. Managed fields stay:
-	// Cluster API's controllers, which share this cache, read them for
-	// server-side apply.
-	cacheOptions := manager.CacheOptions(m.Scheme, InformerName("testenv"), "", 10*time.Minute)
-	cacheOptions.DefaultTransform = nil
+	// are read live, only cluster Secrets are cached. Managed fields and
+	// whole Machines stay: Cluster API's controllers share this cache.
+	cacheOptions := manager.SharedCacheOptions(m.Scheme, InformerName("testenv"), "", 10*time.Minute)
 	mgr, err := ctrl.NewManager(m.Config, ctrl.Options{
 		Scheme:                 m.Scheme,
 		Logger:                 logger,
