@@ -250,19 +250,27 @@ func TestWaitsForControlPlaneInitialization(t *testing.T) {
 		bootstrapv1.DataSecretAvailableReason + ": Neither the config nor its Machine sets a version: the machine installs the latest k0s release"))
 }
 
+// workerWaitingForSource creates a Cluster, a config named worker whose
+// file reads Secret worker-files (not created) and its Machine, and waits
+// until the config says it waits for the Secret.
+func workerWaitingForSource(t *testing.T, prefix string) (ns, clusterName string) {
+	t.Helper()
+	g := NewWithT(t)
+	ns = newNamespace(t, prefix)
+	cluster := createCluster(t, ns, prefix, fixtures.ClusterOptions{})
+	g.Expect(env.Client.Create(t.Context(), newConfig(ns, "worker", motdFrom("worker-files")))).To(Succeed())
+	createMachine(t, ns, cluster.Name, "worker", "worker")
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.DataSecretAvailableCondition), waitTimeout, pollEvery).
+		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/worker-files"))
+	return ns, cluster.Name
+}
+
 // TestMissingSourceMintsNoToken: a missing contentFrom Secret is found
 // before a join token exists, so retries keep no token alive that no data
 // will carry; after the fix exactly one token ever existed for the config.
 func TestMissingSourceMintsNoToken(t *testing.T) {
 	g := NewWithT(t)
-	ctx := t.Context()
-	ns := newNamespace(t, "retry")
-	cluster := createCluster(t, ns, "retry", fixtures.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", motdFrom("worker-files")))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
-
-	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.DataSecretAvailableCondition), waitTimeout, pollEvery).
-		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/worker-files"))
+	ns, _ := workerWaitingForSource(t, "retry")
 	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(BeEmpty())
 	g.Expect(getConfig(t, ns, "worker").Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
 
@@ -286,16 +294,9 @@ func TestMissingSourceMintsNoToken(t *testing.T) {
 // config at once.
 func TestLabelledSourceWakesItsConfig(t *testing.T) {
 	g := NewWithT(t)
-	ctx := t.Context()
-	ns := newNamespace(t, "labelled-source")
-	cluster := createCluster(t, ns, "labelled", fixtures.ClusterOptions{})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", motdFrom("worker-files")))).To(Succeed())
-	createMachine(t, ns, cluster.Name, "worker", "worker")
-	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.DataSecretAvailableCondition), waitTimeout, pollEvery).
-		Should(Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for Secret " + ns + "/worker-files"))
-
-	g.Expect(env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker-files", Labels: map[string]string{clusterv1.ClusterNameLabel: cluster.Name}},
+	ns, clusterName := workerWaitingForSource(t, "labelled")
+	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker-files", Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
 		Data:       map[string][]byte{"motd": []byte("labelled")},
 	})).To(Succeed())
 	start := time.Now()
