@@ -34,5 +34,6 @@ done
 
 "$out/kube-apiserver" --version >&2
 "$out/kube-controller-manager" --version >&2
-"$out/etcd" --version | head -1 >&2
+# sed reads all of it: head would leave etcd a SIGPIPE (141 under pipefail).
+"$out/etcd" --version | sed -n 1p >&2
 echo "$stamp" > "$out/.stamp"
