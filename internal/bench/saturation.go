@@ -211,13 +211,19 @@ func runSaturation(ctx context.Context, o RunOptions, p provider, e *environment
 		return Result{}, err
 	}
 	written := time.Since(start)
-	if err := tracker.waitWithin(ctx, saturationPool, o.N, start, o.budget()); err != nil {
+	// The pending scenario measures what comes after the data, so its
+	// fill is not a measured window: it may take the whole timeout.
+	limit := o.budget()
+	if o.Scenario == PendingScenario {
+		limit = o.Timeout
+	}
+	if err := tracker.waitWithin(ctx, saturationPool, o.N, start, limit); err != nil {
 		return Result{}, err
 	}
 	latencies, last := tracker.latencies(saturationPool)
 	if done := len(latencies); done < o.N {
 		if o.Scenario == PendingScenario {
-			return Result{}, fmt.Errorf("only %d of %d configs have their data after %s: the pending scenario needs them all (raise -budget or lower -pending-n)", done, o.N, o.budget())
+			return Result{}, fmt.Errorf("only %d of %d configs have their data after %s: the pending scenario needs them all (raise -timeout or lower -pending-n)", done, o.N, limit)
 		}
 		progress("%d configs written in %s, only %d data secrets within the budget of %s (%.0f machines/s); counting follow-up requests for %s",
 			o.N, written.Round(time.Millisecond), done, o.budget(), float64(done)/o.budget().Seconds(), o.Settle)
