@@ -121,7 +121,9 @@ func provisionedWorker(t *testing.T, prefix string, spec bootstrapv1.K0sWorkerCo
 func TestJoinedNodeIsWhatTheConfigAsks(t *testing.T) {
 	g := NewWithT(t)
 	ns, _, machine, id := provisionedWorker(t, "node", bootstrapv1.K0sWorkerConfigSpec{
-		Version:          "v1.33.4+k0s.0",
+		K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+			Version: "v1.33.4+k0s.0",
+		},
 		Labels:           map[string]string{"example.com/pool": "blue", "topology.kubernetes.io/zone": "us-east-1a"},
 		Taints:           []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}},
 		KubeletExtraArgs: map[string]string{"max-pods": "42"},
@@ -147,7 +149,7 @@ func TestJoinedNodeIsWhatTheConfigAsks(t *testing.T) {
 // says so; once it is published, the same machine joins.
 func TestProfileJoinsOnceThePlaneDefinesIt(t *testing.T) {
 	g := NewWithT(t)
-	ns, _, machine, id := provisionedWorker(t, "profile", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0", Profile: "gpu"})
+	ns, _, machine, id := provisionedWorker(t, "profile", bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}, Profile: "gpu"})
 	_, err := bootMachine(t, machine)
 	g.Expect(err).To(MatchError(ContainSubstring(`worker profile "gpu" does not exist for Kubernetes 1.33`)))
 	g.Consistently(machinePhase(t, ns, machine.Name), 2*time.Second, pollEvery).ShouldNot(Equal(string(clusterv1.MachinePhaseRunning)))
@@ -168,7 +170,7 @@ func TestProfileJoinsOnceThePlaneDefinesIt(t *testing.T) {
 // says what to do.
 func TestRevokedTokenFailsTheTLSBootstrap(t *testing.T) {
 	g := NewWithT(t)
-	ns, _, machine, id := provisionedWorker(t, "revoked", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"})
+	ns, _, machine, id := provisionedWorker(t, "revoked", bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}})
 	deleteToken(t, id)
 	_, err := bootMachine(t, machine)
 	g.Expect(err).To(MatchError(And(ContainSubstring("TLS bootstrap failed"), ContainSubstring("Unauthorized"))))
@@ -186,7 +188,7 @@ func TestRevokedTokenFailsTheTLSBootstrap(t *testing.T) {
 // machine booting after that cannot join. Unpaused, the config says so.
 func TestExpiredTokenIsCollectedByTheTokenCleaner(t *testing.T) {
 	g := NewWithT(t)
-	ns, cluster, machine, id := provisionedWorker(t, "expired", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"})
+	ns, cluster, machine, id := provisionedWorker(t, "expired", bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}})
 	setClusterPaused(t, cluster, true)
 
 	expectRevokedBy(t, id, false, true)

@@ -206,7 +206,7 @@ func TestPausedClusterGetsNoDataUntilUnpaused(t *testing.T) {
 	ctx := t.Context()
 	ns := newNamespace(t, "paused")
 	cluster := createCluster(t, ns, "paused", fixtures.ClusterOptions{ControlPlaneUninitialized: true})
-	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}}))).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker", "worker")
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.WaitingForControlPlaneInitializationReason))
 
@@ -369,7 +369,9 @@ func TestDeletingAConfigRevokesItsToken(t *testing.T) {
 	ns := newNamespace(t, "delete")
 	cluster := createCluster(t, ns, "delete", fixtures.ClusterOptions{})
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{
-		SecretMetadata: &bootstrapv1.SecretMetadata{Labels: map[string]string{"team": "blue"}, Annotations: map[string]string{"note": "x"}},
+		K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+			SecretMetadata: &bootstrapv1.SecretMetadata{Labels: map[string]string{"team": "blue"}, Annotations: map[string]string{"note": "x"}},
+		},
 	}))).To(Succeed())
 	machine := createMachine(t, ns, cluster.Name, "worker", "worker")
 	data := waitForDataSecret(t, ns, "worker")

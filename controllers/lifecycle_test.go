@@ -31,7 +31,7 @@ func clusterWithConfig(t *testing.T, prefix, configName string) (string, *cluste
 	t.Helper()
 	ns := newNamespace(t, prefix)
 	cluster := createCluster(t, ns, prefix, fixtures.ClusterOptions{})
-	NewWithT(t).Expect(env.Client.Create(t.Context(), newConfig(ns, configName, bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"}))).To(Succeed())
+	NewWithT(t).Expect(env.Client.Create(t.Context(), newConfig(ns, configName, bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}}))).To(Succeed())
 	return ns, cluster
 }
 
@@ -112,10 +112,15 @@ func waitForNewToken(t *testing.T, data *corev1.Secret, old string, timeout time
 }
 
 func motdFrom(secretName string) bootstrapv1.K0sWorkerConfigSpec {
-	return bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0", Files: []bootstrapv1.File{{
-		Path:        "/etc/motd",
-		ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: secretName, Key: "motd"}},
-	}}}
+	return bootstrapv1.K0sWorkerConfigSpec{
+		K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+			Version: "v1.33.4+k0s.0",
+			Files: []bootstrapv1.File{{
+				Path:        "/etc/motd",
+				ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: secretName, Key: "motd"}},
+			}},
+		},
+	}
 }
 
 func createMotd(t *testing.T, ns, name, text string) {
@@ -235,9 +240,13 @@ func TestInvalidSpecMintsNoToken(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "userdata"},
 		Data:       map[string][]byte{"value": []byte("#!/bin/sh\necho not cloud-config\n")},
 	})).To(Succeed())
-	spec := bootstrapv1.K0sWorkerConfigSpec{Provisioner: bootstrapv1.ProvisionerSpec{
-		CustomUserDataRef: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "userdata", Key: "value"}},
-	}}
+	spec := bootstrapv1.K0sWorkerConfigSpec{
+		K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+			Provisioner: bootstrapv1.ProvisionerSpec{
+				CustomUserDataRef: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "userdata", Key: "value"}},
+			},
+		},
+	}
 	g.Expect(env.Client.Create(ctx, newConfig(ns, "worker", spec))).To(Succeed())
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
 		Should(Equal(bootstrapv1.DataSecretGenerationFailedReason + ": Cannot render the bootstrap data: custom cloud-config is not a cloud-config mapping (key: value)"))
@@ -452,7 +461,7 @@ func TestLostTokenOfAProvisionedMachineIsReported(t *testing.T) {
 func TestCopiedConfigGetsItsOwnToken(t *testing.T) {
 	g := NewWithT(t)
 	ns, cluster, original := bootstrappedWorker(t, "copied")
-	copied := newConfig(ns, "copy", bootstrapv1.K0sWorkerConfigSpec{Version: "v1.33.4+k0s.0"})
+	copied := newConfig(ns, "copy", bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}})
 	copied.Annotations = map[string]string{controllers.TokenIDAnnotation: original}
 	g.Expect(env.Client.Create(t.Context(), copied)).To(Succeed())
 	createMachine(t, ns, cluster.Name, "copy", "copy")

@@ -30,11 +30,13 @@ func TestOfflineRenderIsWhatTheControllerWrites(t *testing.T) {
 	ns := newNamespace(t, "offline")
 	cluster := createCluster(t, ns, "offline", fixtures.ClusterOptions{})
 	config := newConfig(ns, "worker", bootstrapv1.K0sWorkerConfigSpec{
-		Version:          "v1.33.4+k0s.0",
+		K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+			Version:        "v1.33.4+k0s.0",
+			PreK0sCommands: []string{"echo before"},
+			Files:          []bootstrapv1.File{{Path: "/etc/motd", Content: "hello {{ v1.instance_id }}", Permissions: "0640"}},
+		},
 		Labels:           map[string]string{"pool": "offline"},
 		KubeletExtraArgs: map[string]string{"max-pods": "64"},
-		PreK0sCommands:   []string{"echo before"},
-		Files:            []bootstrapv1.File{{Path: "/etc/motd", Content: "hello {{ v1.instance_id }}", Permissions: "0640"}},
 	})
 	g.Expect(env.Client.Create(ctx, config)).To(Succeed())
 	createMachine(t, ns, cluster.Name, "worker-0", "worker")

@@ -98,8 +98,18 @@ func ConvertK0sWorkerConfigTemplateHubToV1Beta1(ctx context.Context, src *v1beta
 	return utilconversion.MarshalDataUnsafeNoCopy(src, dst)
 }
 
-// restoreSpec copies back the hub fields v1beta1 has no place for.
+// restoreSpec copies back the worker fields v1beta1 has no place for.
 func restoreSpec(restored, dst *v1beta2.K0sWorkerConfigSpec) {
+	restoreInstall(&restored.K0sInstallSpec, &dst.K0sInstallSpec)
+	dst.WorkingDir = restored.WorkingDir
+	dst.Labels = restored.Labels
+	dst.Taints = restored.Taints
+	dst.KubeletExtraArgs = restored.KubeletExtraArgs
+	dst.Profile = restored.Profile
+}
+
+// restoreInstall copies back the shared fields v1beta1 has no place for.
+func restoreInstall(restored, dst *v1beta2.K0sInstallSpec) {
 	// v1beta1 implies the type from the presence of ignition settings. Keep
 	// the stored type while that presence is unchanged; if a v1beta1 client
 	// added or removed the ignition settings, the implied type wins.
@@ -107,17 +117,30 @@ func restoreSpec(restored, dst *v1beta2.K0sWorkerConfigSpec) {
 		dst.Provisioner.Type = restored.Provisioner.Type
 	}
 	dst.Provisioner.Platform = restored.Provisioner.Platform
-	dst.WorkingDir = restored.WorkingDir
 	dst.DownloadSHA256 = restored.DownloadSHA256
-	dst.Labels = restored.Labels
-	dst.Taints = restored.Taints
-	dst.KubeletExtraArgs = restored.KubeletExtraArgs
-	dst.Profile = restored.Profile
 }
 
 func convertSpecToHub(src *K0sWorkerConfigSpec, dst *v1beta2.K0sWorkerConfigSpec) {
+	*dst = v1beta2.K0sWorkerConfigSpec{}
+	installToHub(&src.K0sInstallSpec, &dst.K0sInstallSpec)
+	if md := src.SecretMetadata.DeepCopy(); md != nil {
+		dst.SecretMetadata = &v1beta2.SecretMetadata{Labels: md.Labels, Annotations: md.Annotations}
+	}
+}
+
+func convertSpecFromHub(src *v1beta2.K0sWorkerConfigSpec, dst *K0sWorkerConfigSpec) {
+	*dst = K0sWorkerConfigSpec{}
+	installFromHub(&src.K0sInstallSpec, &dst.K0sInstallSpec)
+	if md := src.SecretMetadata.DeepCopy(); md != nil {
+		dst.SecretMetadata = &SecretMetadata{Labels: md.Labels, Annotations: md.Annotations}
+	}
+}
+
+// installToHub converts the shared fields; workingDir and secretMetadata,
+// which v1beta1 holds on one kind each, are left to the kind's conversion.
+func installToHub(src *K0sInstallSpec, dst *v1beta2.K0sInstallSpec) {
 	in := src.DeepCopy()
-	*dst = v1beta2.K0sWorkerConfigSpec{
+	*dst = v1beta2.K0sInstallSpec{
 		K0sInstallDir:     in.K0sInstallDir,
 		Version:           in.Version,
 		UseSystemHostname: in.UseSystemHostname,
@@ -142,14 +165,11 @@ func convertSpecToHub(src *K0sWorkerConfigSpec, dst *v1beta2.K0sWorkerConfigSpec
 			dst.Files[i] = v1beta2.File{Path: f.Path, Content: f.Content, Permissions: f.Permissions, ContentFrom: contentSourceToHub(f.ContentFrom)}
 		}
 	}
-	if in.SecretMetadata != nil {
-		dst.SecretMetadata = &v1beta2.SecretMetadata{Labels: in.SecretMetadata.Labels, Annotations: in.SecretMetadata.Annotations}
-	}
 }
 
-func convertSpecFromHub(src *v1beta2.K0sWorkerConfigSpec, dst *K0sWorkerConfigSpec) {
+func installFromHub(src *v1beta2.K0sInstallSpec, dst *K0sInstallSpec) {
 	in := src.DeepCopy()
-	*dst = K0sWorkerConfigSpec{
+	*dst = K0sInstallSpec{
 		K0sInstallDir:     in.K0sInstallDir,
 		Version:           in.Version,
 		UseSystemHostname: in.UseSystemHostname,
@@ -168,9 +188,6 @@ func convertSpecFromHub(src *v1beta2.K0sWorkerConfigSpec, dst *K0sWorkerConfigSp
 		for i, f := range in.Files {
 			dst.Files[i] = File{Path: f.Path, Content: f.Content, Permissions: f.Permissions, ContentFrom: contentSourceFromHub(f.ContentFrom)}
 		}
-	}
-	if in.SecretMetadata != nil {
-		dst.SecretMetadata = &SecretMetadata{Labels: in.SecretMetadata.Labels, Annotations: in.SecretMetadata.Annotations}
 	}
 }
 

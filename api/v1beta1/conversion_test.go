@@ -1,6 +1,7 @@
 package v1beta1
 
 import (
+	"encoding/json"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +44,12 @@ func TestFuzzyConversion(t *testing.T) {
 		ConvertSpokeToHubFunc: ConvertK0sWorkerConfigTemplateV1Beta1ToHub,
 		FuzzerFuncs:           fuzzFuncs,
 	}))
+	t.Run("K0sControllerConfig", utilconversion.SpokeConverterFuzzTestFunc(utilconversion.SpokeConverterFuzzTestFuncInput[*v1beta2.K0sControllerConfig, *K0sControllerConfig]{
+		Scheme:                scheme,
+		ConvertHubToSpokeFunc: ConvertK0sControllerConfigHubToV1Beta1,
+		ConvertSpokeToHubFunc: ConvertK0sControllerConfigV1Beta1ToHub,
+		FuzzerFuncs:           fuzzFuncs,
+	}))
 }
 
 // fuzzFuncs keeps the fuzzer to values the API server can store: a pointer
@@ -50,6 +57,16 @@ func TestFuzzyConversion(t *testing.T) {
 var fuzzFuncs = []fuzzer.FuzzerFuncs{
 	func(runtimeserializer.CodecFactory) []any {
 		return []any{
+			// spec.k0s is any JSON object as the API server stores it:
+			// compact, never random bytes.
+			func(r *runtime.RawExtension, c randfill.Continue) {
+				raw, err := json.Marshal(map[string]any{"apiVersion": "k0s.k0sproject.io/v1beta1", "kind": "ClusterConfig",
+					"spec": map[string]any{"api": map[string]any{"externalAddress": c.String(20), "port": c.Int31()}}})
+				if err != nil {
+					panic(err)
+				}
+				*r = runtime.RawExtension{Raw: raw}
+			},
 			func(t *corev1.Taint, c randfill.Continue) {
 				c.FillNoCustom(t)
 				if t.TimeAdded != nil && t.TimeAdded.IsZero() {

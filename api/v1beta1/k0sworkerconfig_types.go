@@ -4,9 +4,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// K0sWorkerConfigSpec describes how a machine installs k0s and joins the
-// cluster as a worker (k0smotron 1.x field names).
-type K0sWorkerConfigSpec struct {
+// K0sInstallSpec is how a machine gets k0s and what it writes and runs
+// around it: the fields workers and controllers share (k0smotron 1.x
+// field names).
+type K0sInstallSpec struct {
 	// ignition, when set, makes the bootstrap data an Ignition config instead
 	// of cloud-config.
 	// +optional
@@ -35,7 +36,7 @@ type K0sWorkerConfigSpec struct {
 	// +kubebuilder:validation:MaxItems=200
 	Files []File `json:"files,omitempty"`
 
-	// args are extra arguments for `k0s install worker`.
+	// args are extra arguments for `k0s install worker` (or controller).
 	// +optional
 	// +listType=atomic
 	Args []string `json:"args,omitempty"`
@@ -45,7 +46,7 @@ type K0sWorkerConfigSpec struct {
 	// +listType=atomic
 	PreStartCommands []string `json:"preStartCommands,omitempty"`
 
-	// postStartCommands are shell commands run after the k0s worker has started.
+	// postStartCommands are shell commands run after k0s has started.
 	// +optional
 	// +listType=atomic
 	PostStartCommands []string `json:"postStartCommands,omitempty"`
@@ -63,6 +64,13 @@ type K0sWorkerConfigSpec struct {
 	// is merged with the generated one.
 	// +optional
 	CustomUserDataRef *ContentSource `json:"customUserDataRef,omitempty"`
+}
+
+// K0sWorkerConfigSpec describes how a machine installs k0s and joins the
+// cluster as a worker (k0smotron 1.x field names).
+type K0sWorkerConfigSpec struct {
+	// The fields every k0s machine's bootstrap data is made of.
+	K0sInstallSpec `json:",inline"`
 
 	// secretMetadata holds labels and annotations added to the bootstrap data Secret.
 	// +optional

@@ -36,9 +36,10 @@ const (
 	IgnitionVariantFlatcar IgnitionVariant = "flatcar"
 )
 
-// K0sWorkerConfigSpec describes how a machine installs k0s and joins the
-// cluster as a worker.
-type K0sWorkerConfigSpec struct {
+// K0sInstallSpec is how a machine gets k0s, what it writes and runs
+// around it, and how its data Secret looks: the fields workers and
+// controllers share, with k0smotron's names.
+type K0sInstallSpec struct {
 	// provisioner selects the bootstrap data format (cloud-config or Ignition)
 	// and its format-specific settings. Empty means cloud-config.
 	// +optional
@@ -60,7 +61,8 @@ type K0sWorkerConfigSpec struct {
 	Version string `json:"version,omitempty"`
 
 	// useSystemHostname makes the node register under the machine's own
-	// hostname. By default the node is named after the Machine.
+	// hostname. By default the node is named after the Machine. (A
+	// controller registers a node only with --enable-worker or --single.)
 	// +optional
 	UseSystemHostname bool `json:"useSystemHostname,omitempty"`
 
@@ -70,10 +72,11 @@ type K0sWorkerConfigSpec struct {
 	// +kubebuilder:validation:MaxItems=200
 	Files []File `json:"files,omitempty"`
 
-	// args are extra arguments for `k0s install worker`, for example
-	// "--debug". Prefer the typed fields (labels, taints, kubeletExtraArgs,
-	// profile) where one exists.
-	// See https://docs.k0sproject.io/stable/cli/k0s_worker/
+	// args are extra arguments for `k0s install worker` (or `k0s install
+	// controller`), for example "--debug". On a worker, prefer the typed
+	// fields (labels, taints, kubeletExtraArgs, profile) where one exists.
+	// See https://docs.k0sproject.io/stable/cli/k0s_worker/ and
+	// https://docs.k0sproject.io/stable/cli/k0s_controller/
 	// +optional
 	// +listType=atomic
 	Args []string `json:"args,omitempty"`
@@ -83,7 +86,7 @@ type K0sWorkerConfigSpec struct {
 	// +listType=atomic
 	PreK0sCommands []string `json:"preK0sCommands,omitempty"`
 
-	// postK0sCommands are shell commands run after the k0s worker has started.
+	// postK0sCommands are shell commands run after k0s has started.
 	// +optional
 	// +listType=atomic
 	PostK0sCommands []string `json:"postK0sCommands,omitempty"`
@@ -112,10 +115,18 @@ type K0sWorkerConfigSpec struct {
 	// +optional
 	SecretMetadata *SecretMetadata `json:"secretMetadata,omitempty"`
 
-	// workingDir is where the join token file is written. Empty means /etc.
+	// workingDir is where the join token file (and a controller's k0s.yaml)
+	// is written. Empty means /etc.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	WorkingDir string `json:"workingDir,omitempty"`
+}
+
+// K0sWorkerConfigSpec describes how a machine installs k0s and joins the
+// cluster as a worker.
+type K0sWorkerConfigSpec struct {
+	// The fields every k0s machine's bootstrap data is made of.
+	K0sInstallSpec `json:",inline"`
 
 	// labels are added to the Kubernetes Node when it registers (the
 	// kubelet's --node-labels). In the kubernetes.io and k8s.io namespaces

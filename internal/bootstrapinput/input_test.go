@@ -21,10 +21,14 @@ func (s oneSource) Read(context.Context, *bootstrapv1.ContentSource) (string, er
 // uninitialized taint comes first; the node name follows useSystemHostname.
 func TestBuild(t *testing.T) {
 	g := NewWithT(t)
-	spec := &bootstrapv1.K0sWorkerConfigSpec{Files: []bootstrapv1.File{
-		{Path: "/etc/inline", Content: "{{ v1.instance_id }}"},
-		{Path: "/etc/from-source", ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "s", Key: "k"}}},
-	}}
+	spec := &bootstrapv1.K0sWorkerConfigSpec{
+		K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+			Files: []bootstrapv1.File{
+				{Path: "/etc/inline", Content: "{{ v1.instance_id }}"},
+				{Path: "/etc/from-source", ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "s", Key: "k"}}},
+			},
+		},
+	}
 	in, err := Build(context.Background(), spec, Machine{NodeName: NodeName(spec, "worker-0"), OwnerVersion: "v1.33.4"}, oneSource("{{ $labels }}"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(in.Files).To(Equal([]render.File{

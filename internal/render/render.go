@@ -33,6 +33,11 @@ const (
 	DefaultWorkingDir = "/etc"
 	// TokenFileName is the join token's file name inside the working dir.
 	TokenFileName = "k0s.token"
+	// K0sConfigFileName is a controller's k0s configuration inside the
+	// working dir.
+	K0sConfigFileName = "k0s.yaml"
+	// PKIDir is where k0s keeps the cluster's certificates.
+	PKIDir = "/var/lib/k0s/pki"
 
 	// GetK0sURL is the k0s install script used when DownloadURL is empty.
 	GetK0sURL = "https://get.k0s.sh"
@@ -87,6 +92,25 @@ func TokenPath(workingDir string) string {
 		workingDir = DefaultWorkingDir
 	}
 	return path.Join(workingDir, TokenFileName)
+}
+
+// K0sConfigPath is where a controller's k0s configuration is written for a
+// working directory ("" is the default).
+func K0sConfigPath(workingDir string) string {
+	if workingDir == "" {
+		workingDir = DefaultWorkingDir
+	}
+	return path.Join(workingDir, K0sConfigFileName)
+}
+
+// PKIFiles are the cluster certificates and keys the first controller
+// brings, where k0s looks for them: Cluster API's cluster CA, etcd CA,
+// front-proxy CA and service-account key pair.
+var PKIFiles = []string{
+	PKIDir + "/ca.crt", PKIDir + "/ca.key",
+	PKIDir + "/etcd/ca.crt", PKIDir + "/etcd/ca.key",
+	PKIDir + "/front-proxy-ca.crt", PKIDir + "/front-proxy-ca.key",
+	PKIDir + "/sa.pub", PKIDir + "/sa.key",
 }
 
 // machineFile is a file the bootstrap data writes.

@@ -71,6 +71,18 @@ func ReservedPaths(workingDir string) map[string]string {
 	}
 }
 
+// ControllerReservedPaths are the files a controller's bootstrap data
+// writes on top of a worker's: its k0s configuration and the cluster
+// certificates the first controller brings.
+func ControllerReservedPaths(workingDir string) map[string]string {
+	paths := ReservedPaths(workingDir)
+	paths[K0sConfigPath(workingDir)] = "the k0s configuration (spec.k0s)"
+	for _, f := range PKIFiles {
+		paths[f] = "a cluster certificate or key"
+	}
+	return paths
+}
+
 // OCIRef is an oci:// downloadURL taken apart for oras.
 type OCIRef struct {
 	// Ref is what oras takes: host/repository@digest or host/repository:tag.

@@ -83,12 +83,14 @@ func any1[T any](r *rand.Rand, values []T) T { return values[r.IntN(len(values))
 // randomSpec builds a spec from the pools, mixing valid and invalid values.
 func randomSpec(r *rand.Rand) (bootstrapv1.K0sWorkerConfigSpec, string) {
 	spec := bootstrapv1.K0sWorkerConfigSpec{
-		Version:          versions.pick(r),
-		WorkingDir:       dirs.pick(r),
-		K0sInstallDir:    dirs.pick(r),
-		PreInstalledK0s:  r.IntN(3) == 0,
-		DownloadURL:      urls.pick(r),
-		DownloadSHA256:   shas.pick(r),
+		K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+			Version:         versions.pick(r),
+			WorkingDir:      dirs.pick(r),
+			K0sInstallDir:   dirs.pick(r),
+			PreInstalledK0s: r.IntN(3) == 0,
+			DownloadURL:     urls.pick(r),
+			DownloadSHA256:  shas.pick(r),
+		},
 		Labels:           labels.pick(r),
 		Taints:           taints.pick(r),
 		KubeletExtraArgs: kubeletArgs.pick(r),
@@ -173,9 +175,17 @@ func FuzzEveryAdmittedSpecRenders(f *testing.F) {
 	f.Add("/etc/k0s.token", "", "", "", "'", "a b", false)
 	f.Fuzz(func(t *testing.T, path, dir, url, perm, arg, profile string, preinstalled bool) {
 		spec := bootstrapv1.K0sWorkerConfigSpec{
-			WorkingDir: dir, K0sInstallDir: dir, DownloadURL: url, PreInstalledK0s: preinstalled, Profile: profile,
-			Args: []string{arg}, PreK0sCommands: []string{arg}, KubeletExtraArgs: map[string]string{"v": arg},
-			Files: []bootstrapv1.File{{Path: path, Content: arg, Permissions: perm}},
+			K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+				WorkingDir:      dir,
+				K0sInstallDir:   dir,
+				DownloadURL:     url,
+				PreInstalledK0s: preinstalled,
+				Args:            []string{arg},
+				PreK0sCommands:  []string{arg},
+				Files:           []bootstrapv1.File{{Path: path, Content: arg, Permissions: perm}},
+			},
+			Profile:          profile,
+			KubeletExtraArgs: map[string]string{"v": arg},
 		}
 		admitsAndRenders(t, 0, &spec, arg)
 	})

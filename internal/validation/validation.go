@@ -1,7 +1,8 @@
-// Package validation holds the one set of rules a K0sWorkerConfig spec must
-// satisfy. The admission webhooks, the reconciler (before it mints a join
-// token) and `cabpk0s render` all call [Spec]; internal/render trusts its
-// input to have passed it. A spec Spec admits renders: a property test feeds
+// Package validation holds the one set of rules a K0sWorkerConfig spec
+// ([Spec]) and a K0sControllerConfig spec ([ControllerSpec]) must satisfy.
+// The admission webhooks, the reconcilers (before they mint a join token)
+// and `cabpk0s render` all call them; internal/render trusts its input to
+// have passed them. A spec Spec admits renders: a property test feeds
 // generated specs to both.
 package validation
 
@@ -35,6 +36,20 @@ var (
 // problem at once, each naming its field, and warnings for settings that
 // are accepted but have no effect.
 func Spec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.ErrorList, []string) {
+	errs, warnings := install(&spec.K0sInstallSpec, render.ReservedPaths(spec.WorkingDir), fldPath)
+	errs = append(errs, metav1validation.ValidateLabels(spec.Labels, fldPath.Child("labels"))...)
+	errs = append(errs, nodeLabels(spec.Labels, fldPath.Child("labels"))...)
+	errs = append(errs, taints(spec.Taints, fldPath.Child("taints"))...)
+	errs = append(errs, kubeletExtraArgs(spec.KubeletExtraArgs, fldPath.Child("kubeletExtraArgs"))...)
+	if spec.Profile != "" && strings.ContainsFunc(spec.Profile, isSpaceOrControl) {
+		errs = append(errs, field.Invalid(fldPath.Child("profile"), spec.Profile, "must not contain whitespace or control characters"))
+	}
+	return errs, warnings
+}
+
+// install checks the fields workers and controllers share. reserved are
+// the machine paths the kind's bootstrap data writes itself.
+func install(spec *bootstrapv1.K0sInstallSpec, reserved map[string]string, fldPath *field.Path) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	var warnings []string
 
@@ -47,7 +62,7 @@ func Spec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.Err
 	errs = append(errs, provisioner(&spec.Provisioner, fldPath.Child("provisioner"))...)
 	errs = append(errs, directory(spec.K0sInstallDir, fldPath.Child("k0sInstallDir"))...)
 	errs = append(errs, directory(spec.WorkingDir, fldPath.Child("workingDir"))...)
-	errs = append(errs, files(spec, fldPath)...)
+	errs = append(errs, files(spec, reserved, fldPath)...)
 
 	downloadErrs, downloadWarnings := download(spec, fldPath)
 	errs = append(errs, downloadErrs...)
@@ -55,19 +70,12 @@ func Spec(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.Err
 
 	errs = append(errs, templates(spec, fldPath)...)
 
-	errs = append(errs, metav1validation.ValidateLabels(spec.Labels, fldPath.Child("labels"))...)
-	errs = append(errs, nodeLabels(spec.Labels, fldPath.Child("labels"))...)
 	errs = append(errs, argLabels(spec.Args, fldPath.Child("args"))...)
-	errs = append(errs, taints(spec.Taints, fldPath.Child("taints"))...)
-	errs = append(errs, kubeletExtraArgs(spec.KubeletExtraArgs, fldPath.Child("kubeletExtraArgs"))...)
 	for i, arg := range spec.Args {
 		// A process argument is a C string: a NUL would silently cut it short.
 		if strings.ContainsRune(arg, 0) {
 			errs = append(errs, field.Invalid(fldPath.Child("args").Index(i), arg, "must not contain a NUL character"))
 		}
-	}
-	if spec.Profile != "" && strings.ContainsFunc(spec.Profile, isSpaceOrControl) {
-		errs = append(errs, field.Invalid(fldPath.Child("profile"), spec.Profile, "must not contain whitespace or control characters"))
 	}
 
 	if md := spec.SecretMetadata; md != nil {
@@ -124,10 +132,9 @@ func directory(dir string, fldPath *field.Path) field.ErrorList {
 	return nil
 }
 
-func files(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) field.ErrorList {
+func files(spec *bootstrapv1.K0sInstallSpec, reserved map[string]string, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	filesPath := fldPath.Child("files")
-	reserved := render.ReservedPaths(spec.WorkingDir)
 	seen := make(map[string]int, len(spec.Files))
 	for i := range spec.Files {
 		f := &spec.Files[i]
@@ -181,7 +188,7 @@ func contentSource(src *bootstrapv1.ContentSource, fldPath *field.Path) field.Er
 // is downloaded: a downloadURL or downloadSHA256 is accepted (k0smotron
 // accepts it, and its manifests must apply unchanged), left out of the
 // bootstrap data, and reported as a warning.
-func download(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) (field.ErrorList, []string) {
+func download(spec *bootstrapv1.K0sInstallSpec, fldPath *field.Path) (field.ErrorList, []string) {
 	var errs field.ErrorList
 	var warnings []string
 	urlPath := fldPath.Child("downloadURL")
@@ -299,7 +306,7 @@ func kubeletExtraArgs(args map[string]string, fldPath *field.Path) field.ErrorLi
 // Jinja cannot parse makes cloud-init drop the whole user data, so the
 // machine would never bootstrap. The content itself is never echoed: it
 // may hold credentials.
-func templates(spec *bootstrapv1.K0sWorkerConfigSpec, fldPath *field.Path) field.ErrorList {
+func templates(spec *bootstrapv1.K0sInstallSpec, fldPath *field.Path) field.ErrorList {
 	if spec.Provisioner.Type == bootstrapv1.ProvisioningFormatIgnition {
 		return nil
 	}

@@ -71,11 +71,11 @@ func TestSeedManifestsApplyVerbatim(t *testing.T) {
 	// The config reads back as v1beta2 with the same meaning...
 	config := &bootstrapv1.K0sWorkerConfig{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "machine-test-config"}, config)).To(Succeed())
-	g.Expect(config.Spec).To(Equal(bootstrapv1.K0sWorkerConfigSpec{Version: "v1.27.2+k0s.0"}))
+	g.Expect(config.Spec).To(Equal(bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.27.2+k0s.0"}}))
 
 	template := &bootstrapv1.K0sWorkerConfigTemplate{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "md-test-config"}, template)).To(Succeed())
-	g.Expect(template.Spec.Template.Spec).To(Equal(bootstrapv1.K0sWorkerConfigSpec{Version: "v1.27.2+k0s.0"}))
+	g.Expect(template.Spec.Template.Spec).To(Equal(bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.27.2+k0s.0"}}))
 
 	// ...and as v1beta1 identical to what was applied.
 	for _, kind := range []string{"K0sWorkerConfig", "K0sWorkerConfigTemplate"} {

@@ -207,8 +207,24 @@ func TestValidationRejectsBadInput(t *testing.T) {
 			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want a 422 Invalid, got %v", err)
 			g.Expect(err.Error()).To(ContainSubstring(strings.Replace(tc.field, "spec.", "spec.template.spec.", 1) + ": "))
 			g.Expect(err.Error()).To(ContainSubstring(tc.message))
+
+			// A mistake in the fields every kind shares is one in a
+			// K0sControllerConfig too.
+			if !workerOnlyFieldsSet(&config.Spec) {
+				controller := &bootstrapv1.K0sControllerConfig{ObjectMeta: config.ObjectMeta}
+				controller.Spec.K0sInstallSpec = config.Spec.K0sInstallSpec
+				err = env.Client.Create(t.Context(), controller)
+				g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want a 422 Invalid for the controller config, got %v", err)
+				g.Expect(err.Error()).To(ContainSubstring(tc.field + ": "))
+				g.Expect(err.Error()).To(ContainSubstring(tc.message))
+			}
 		})
 	}
+}
+
+// workerOnlyFieldsSet tells a spec that uses a field only workers have.
+func workerOnlyFieldsSet(spec *bootstrapv1.K0sWorkerConfigSpec) bool {
+	return spec.Labels != nil || spec.Taints != nil || spec.KubeletExtraArgs != nil || spec.Profile != ""
 }
 
 // TestValidationAcceptsGoodInput is the control for the rejection table:
@@ -218,17 +234,21 @@ func TestValidationAcceptsGoodInput(t *testing.T) {
 	ns := createNamespace(t, "valid")
 	for i, spec := range []bootstrapv1.K0sWorkerConfigSpec{
 		{},
-		{Version: "v1.33.4+k0s.0"},
-		{Version: "v1.33.4-k0s.0", DownloadURL: "oci://registry.example.com/k0s@sha256:" + strings.Repeat("0", 64)},
+		{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}},
+		{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4-k0s.0", DownloadURL: "oci://registry.example.com/k0s@sha256:" + strings.Repeat("0", 64)}},
 		everyFieldSpec(bootstrapv1.ProvisioningFormatCloudConfig),
 		everyFieldSpec(bootstrapv1.ProvisioningFormatIgnition),
 		// Jinja-looking text that is not a template on the machine: inline
 		// under Ignition (no Jinja pass), or guarded by {% raw %}.
-		{Provisioner: bootstrapv1.ProvisionerSpec{Type: bootstrapv1.ProvisioningFormatIgnition, Ignition: &bootstrapv1.IgnitionSpec{Variant: bootstrapv1.IgnitionVariantFCOS, Version: "1.5.0"}},
-			Files: []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{{ $labels.instance }}"}}},
-		{Files: []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{% raw %}{{ $labels.instance }}{% endraw %}"}}},
+		{
+			K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+				Provisioner: bootstrapv1.ProvisionerSpec{Type: bootstrapv1.ProvisioningFormatIgnition, Ignition: &bootstrapv1.IgnitionSpec{Variant: bootstrapv1.IgnitionVariantFCOS, Version: "1.5.0"}},
+				Files:       []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{{ $labels.instance }}"}},
+			},
+		},
+		{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Files: []bootstrapv1.File{{Path: "/etc/rules.yaml", Content: "{% raw %}{{ $labels.instance }}{% endraw %}"}}}},
 		// One template across the commands of a list, as on the machine.
-		{PreK0sCommands: []string{"{% if v1.cloud_name == 'aws' %}", "echo on aws", "{% endif %}"}},
+		{K0sInstallSpec: bootstrapv1.K0sInstallSpec{PreK0sCommands: []string{"{% if v1.cloud_name == 'aws' %}", "echo on aws", "{% endif %}"}}},
 	} {
 		config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("good-%d", i)}, Spec: spec}
 		g.Expect(env.Client.Create(t.Context(), config)).To(Succeed(), "spec %d", i)

@@ -1,5 +1,6 @@
 // Package webhooks wires admission validation and v1beta1 <-> v1beta2
-// conversion for the cabpk0s kinds into a controller-runtime manager.
+// conversion for the cabpk0s kinds (K0sWorkerConfig, its template, and
+// K0sControllerConfig) into a controller-runtime manager.
 //
 // There is no defaulting webhook: no field has a persisted default (defaults
 // apply when the bootstrap data is rendered), so ClusterClass server-side
@@ -24,6 +25,7 @@ import (
 )
 
 // +kubebuilder:webhook:verbs=create;update,path=/validate-bootstrap-cluster-x-k8s-io-v1beta2-k0sworkerconfig,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigs,versions=v1beta2,name=validation.k0sworkerconfig.bootstrap.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
+// +kubebuilder:webhook:verbs=create;update,path=/validate-bootstrap-cluster-x-k8s-io-v1beta2-k0scontrollerconfig,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=bootstrap.cluster.x-k8s.io,resources=k0scontrollerconfigs,versions=v1beta2,name=validation.k0scontrollerconfig.bootstrap.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
 // +kubebuilder:webhook:verbs=create;update,path=/validate-bootstrap-cluster-x-k8s-io-v1beta2-k0sworkerconfigtemplate,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigtemplates,versions=v1beta2,name=validation.k0sworkerconfigtemplate.bootstrap.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
 
 // K0sWorkerConfigConverter converts K0sWorkerConfigs between v1beta1 and the v1beta2 hub.
@@ -39,8 +41,24 @@ var K0sWorkerConfigTemplateConverter = conversion.NewHubSpokeConverter(&bootstra
 		bootstrapv1beta1.ConvertK0sWorkerConfigTemplateHubToV1Beta1, bootstrapv1beta1.ConvertK0sWorkerConfigTemplateV1Beta1ToHub),
 )
 
-// Setup registers the validating and conversion webhooks of both kinds.
+// K0sControllerConfigConverter converts K0sControllerConfigs between v1beta1
+// and the v1beta2 hub.
+var K0sControllerConfigConverter = conversion.NewHubSpokeConverter(&bootstrapv1.K0sControllerConfig{},
+	conversion.NewSpokeConverter(&bootstrapv1beta1.K0sControllerConfig{},
+		bootstrapv1beta1.ConvertK0sControllerConfigHubToV1Beta1, bootstrapv1beta1.ConvertK0sControllerConfigV1Beta1ToHub),
+)
+
+// Setup registers the validating and conversion webhooks of every kind.
 func Setup(mgr ctrl.Manager) error {
+	if err := ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sControllerConfig{}).
+		WithValidator(specValidator[*bootstrapv1.K0sControllerConfig]{kind: "K0sControllerConfig", validate: validateControllerConfig,
+			sameSpec: func(old, obj *bootstrapv1.K0sControllerConfig) bool {
+				return equality.Semantic.DeepEqual(old.Spec, obj.Spec)
+			}}).
+		WithConverter(K0sControllerConfigConverter).
+		Complete(); err != nil {
+		return err
+	}
 	if err := ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sWorkerConfig{}).
 		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: validateConfig,
 			sameSpec: func(old, obj *bootstrapv1.K0sWorkerConfig) bool {
@@ -61,6 +79,10 @@ func Setup(mgr ctrl.Manager) error {
 
 func validateConfig(c *bootstrapv1.K0sWorkerConfig) (field.ErrorList, []string) {
 	return validation.Spec(&c.Spec, field.NewPath("spec"))
+}
+
+func validateControllerConfig(c *bootstrapv1.K0sControllerConfig) (field.ErrorList, []string) {
+	return validation.ControllerSpec(&c.Spec, field.NewPath("spec"))
 }
 
 func validateTemplate(t *bootstrapv1.K0sWorkerConfigTemplate) (field.ErrorList, []string) {
@@ -84,6 +106,7 @@ type specValidator[T client.Object] struct {
 var (
 	_ admission.Validator[*bootstrapv1.K0sWorkerConfig]         = specValidator[*bootstrapv1.K0sWorkerConfig]{}
 	_ admission.Validator[*bootstrapv1.K0sWorkerConfigTemplate] = specValidator[*bootstrapv1.K0sWorkerConfigTemplate]{}
+	_ admission.Validator[*bootstrapv1.K0sControllerConfig]     = specValidator[*bootstrapv1.K0sControllerConfig]{}
 )
 
 // ValidateCreate validates a new object.

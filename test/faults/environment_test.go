@@ -173,7 +173,9 @@ func (e *environment) createCluster(ctx context.Context) error {
 	template := &bootstrapv1.K0sWorkerConfigTemplate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: deploymentName},
 		Spec: bootstrapv1.K0sWorkerConfigTemplateSpec{Template: bootstrapv1.K0sWorkerConfigTemplateResource{Spec: bootstrapv1.K0sWorkerConfigSpec{
-			Args: []string{"--labels=faults.cabpk0s.dev/pool=" + deploymentName},
+			K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+				Args: []string{"--labels=faults.cabpk0s.dev/pool=" + deploymentName},
+			},
 		}}},
 	}
 	if err := c.Create(ctx, template); err != nil {

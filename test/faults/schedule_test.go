@@ -263,24 +263,30 @@ func badConfigs() []badConfig {
 	return []badConfig{
 		{
 			name:    badInputPrefix + "missing-source",
-			spec:    bootstrapv1.K0sWorkerConfigSpec{Files: []bootstrapv1.File{file("/etc/faults/app.conf", "bad-app-conf")}},
+			spec:    bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Files: []bootstrapv1.File{file("/etc/faults/app.conf", "bad-app-conf")}}},
 			sources: []string{"bad-app-conf"},
 			broken:  waitingForSource,
 		},
 		{
 			name: badInputPrefix + "credentials-in-url",
 			spec: bootstrapv1.K0sWorkerConfigSpec{
-				DownloadURL: "https://fault-user:" + urlPassword + "@downloads.example.com/k0s/" + k0sVersion + "/k0s-" + k0sVersion + "-amd64",
-				Files:       []bootstrapv1.File{file("/etc/faults/url.conf", "bad-url-conf")},
+				K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+					DownloadURL: "https://fault-user:" + urlPassword + "@downloads.example.com/k0s/" + k0sVersion + "/k0s-" + k0sVersion + "-amd64",
+					Files:       []bootstrapv1.File{file("/etc/faults/url.conf", "bad-url-conf")},
+				},
 			},
 			sources: []string{"bad-url-conf"},
 			broken:  waitingForSource,
 		},
 		{
 			name: badInputPrefix + "oversized",
-			spec: bootstrapv1.K0sWorkerConfigSpec{Files: []bootstrapv1.File{
-				file("/etc/faults/big-0", "bad-big-0"), file("/etc/faults/big-1", "bad-big-1"), file("/etc/faults/big-2", "bad-big-2"),
-			}},
+			spec: bootstrapv1.K0sWorkerConfigSpec{
+				K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+					Files: []bootstrapv1.File{
+						file("/etc/faults/big-0", "bad-big-0"), file("/etc/faults/big-1", "bad-big-1"), file("/etc/faults/big-2", "bad-big-2"),
+					},
+				},
+			},
 			sources: []string{"bad-big-0", "bad-big-1", "bad-big-2"},
 			broken: func(c *bootstrapv1.K0sWorkerConfig) bool {
 				return strings.Contains(conditions.GetMessage(c, bootstrapv1.DataSecretAvailableCondition), "more than a Secret holds")

@@ -117,7 +117,7 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 			// clusterctl installed, with the certificate cert-manager issued.
 			invalid := &bootstrapv1.K0sWorkerConfig{
 				ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, Name: "invalid"},
-				Spec:       bootstrapv1.K0sWorkerConfigSpec{Files: []bootstrapv1.File{{Path: "/etc/a", Content: "1"}, {Path: "/etc/a", Content: "2"}}},
+				Spec:       bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Files: []bootstrapv1.File{{Path: "/etc/a", Content: "1"}, {Path: "/etc/a", Content: "2"}}}},
 			}
 			err = m.Client.Create(ctx, invalid, client.DryRunAll)
 			Expect(err).To(MatchError(ContainSubstring("Duplicate value")))
@@ -322,7 +322,7 @@ const (
 func createMachinePool(ctx SpecContext, c client.Client, namespace string) {
 	Expect(c.Create(ctx, &bootstrapv1.K0sWorkerConfig{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: poolName},
-		Spec:       bootstrapv1.K0sWorkerConfigSpec{Version: "v1.27.2+k0s.0"},
+		Spec:       bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.27.2+k0s.0"}},
 	})).To(Succeed())
 	infra := &unstructured.Unstructured{}
 	infra.SetGroupVersionKind(testenv.AWSMachinePoolGVK)

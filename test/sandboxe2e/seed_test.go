@@ -176,7 +176,7 @@ var _ = Describe("The seed on the embedded management plane", Ordered, func() {
 		template := &bootstrapv1.K0sWorkerConfigTemplate{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "md-test-config-v2"},
 			Spec: bootstrapv1.K0sWorkerConfigTemplateSpec{Template: bootstrapv1.K0sWorkerConfigTemplateResource{
-				Spec: bootstrapv1.K0sWorkerConfigSpec{Version: "v1.28.1+k0s.0"},
+				Spec: bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.28.1+k0s.0"}},
 			}},
 		}
 		Expect(mgmt.Create(ctx, template)).To(Succeed())
@@ -211,10 +211,15 @@ var _ = Describe("The seed on the embedded management plane", Ordered, func() {
 	It("waits for a missing contentFrom Secret, naming it, and continues once it exists", func(ctx SpecContext) {
 		config := &bootstrapv1.K0sWorkerConfig{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "broken-config"},
-			Spec: bootstrapv1.K0sWorkerConfigSpec{Version: "v1.27.2+k0s.0", Files: []bootstrapv1.File{{
-				Path:        "/etc/motd",
-				ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "bootstrap-files", Key: "motd"}},
-			}}},
+			Spec: bootstrapv1.K0sWorkerConfigSpec{
+				K0sInstallSpec: bootstrapv1.K0sInstallSpec{
+					Version: "v1.27.2+k0s.0",
+					Files: []bootstrapv1.File{{
+						Path:        "/etc/motd",
+						ContentFrom: &bootstrapv1.ContentSource{SecretRef: &bootstrapv1.ContentSourceRef{Name: "bootstrap-files", Key: "motd"}},
+					}},
+				},
+			},
 		}
 		Expect(mgmt.Create(ctx, config)).To(Succeed())
 		awsMachine := &unstructured.Unstructured{}
