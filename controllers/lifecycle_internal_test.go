@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
@@ -72,6 +75,30 @@ func TestPoolRotationBoundary(t *testing.T) {
 // followed through several TTLs, each reconcile at the moment the last one
 // asked for; the workload cluster sees one extension per TTL and the token
 // never has less than a quarter of a TTL left.
+// TestTokenChecksJumpTheBacklog: a config whose token falls due comes out
+// of controller-runtime's priority queue before a backlog of new configs,
+// so a burst longer than the refresh margin cannot let a pending Machine's
+// token expire.
+func TestTokenChecksJumpTheBacklog(t *testing.T) {
+	g := NewWithT(t)
+	r := &K0sWorkerConfigReconciler{TokenTTL: time.Minute}
+	machine := &scope{
+		config: &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{TokenIDAnnotation: "abcdef"}}},
+		owner:  &configOwner{machine: &clusterv1.Machine{}},
+	}
+	res := r.requeueForToken(machine, jointoken.Token{ID: "abcdef", Expiration: time.Now()})
+
+	queue := priorityqueue.New[reconcile.Request]("token-check-test")
+	defer queue.ShutDown()
+	for i := range 100 {
+		queue.AddWithOpts(priorityqueue.AddOpts{}, reconcile.Request{NamespacedName: types.NamespacedName{Name: fmt.Sprintf("new-%d", i)}})
+	}
+	due := reconcile.Request{NamespacedName: types.NamespacedName{Name: "token-due"}}
+	queue.AddWithOpts(priorityqueue.AddOpts{Priority: res.Priority}, due)
+	first, _, _ := queue.GetWithPriority()
+	g.Expect(first).To(Equal(due), "the config whose token is due is reconciled before the backlog")
+}
+
 func TestRefreshWritesOncePerTTL(t *testing.T) {
 	g := NewWithT(t)
 	const ttl = 15 * time.Minute

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"runtime/debug"
 
 	"github.com/spf13/pflag"
 	"k8s.io/component-base/logs"
@@ -19,7 +17,6 @@ import (
 // and tests' re-executions of their own binary, which must run the very
 // same wiring.
 func Main(args []string) error {
-	setGCPercent()
 	opts := &Options{}
 	logOptions := logs.NewOptions()
 
@@ -70,19 +67,4 @@ func Main(args []string) error {
 
 	log.Info("Starting manager", "namespace", opts.WatchNamespace, "watchFilter", opts.WatchFilterValue, "bootstrapTokenTTL", opts.BootstrapTokenTTL)
 	return mgr.Start(ctx)
-}
-
-// gcPercent is the Go garbage collector's GOGC for the manager unless the
-// environment sets GOGC. Most of a manager's heap is its caches, which live
-// as long as the process; at Go's default of 100 the heap grows by as much
-// again in garbage from reconciles before a collection, and peak RSS is
-// about twice the caches. At 50 it is about one and a half times, for GC
-// work that was a tenth of cabpk0s's CPU under saturation (see
-// docs/benchmarks.md).
-const gcPercent = 50
-
-func setGCPercent() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
 }

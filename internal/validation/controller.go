@@ -21,7 +21,7 @@ const (
 // controllerOwnedFlags are the `k0s install controller` flags the
 // bootstrap data sets itself: given again in args, k0s would take one of
 // two values, and not necessarily ours.
-var controllerOwnedFlags = map[string]string{
+var controllerOwnedFlags = map[string]string{ //nolint:gosec // G101: flag names, not credentials
 	"--config":     "spec.k0s is written to the machine and passed with --config",
 	"-c":           "spec.k0s is written to the machine and passed with --config",
 	"--token-file": "a joining controller's token file is written and passed by cabpk0s",
