@@ -76,7 +76,23 @@ type scope struct {
 }
 
 // Reconcile brings one K0sWorkerConfig closer to having bootstrap data.
-func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcileRequest(ctx, req)
+	return withNormalPriority(res), err
+}
+
+// withNormalPriority gives every requeue but a token check (an event's
+// reconcile, an error's retry) the normal priority: controller-runtime
+// keeps an item's priority when a result sets none, and a token check's
+// would stick to the item and put it ahead of new configs for good.
+func withNormalPriority(res ctrl.Result) ctrl.Result {
+	if res.Priority == nil {
+		res.Priority = ptr.To(0)
+	}
+	return res
+}
+
+func (r *K0sWorkerConfigReconciler) reconcileRequest(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	config := &bootstrapv1.K0sWorkerConfig{}
 	if err := r.Client.Get(ctx, req.NamespacedName, config); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

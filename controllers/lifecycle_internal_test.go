@@ -19,6 +19,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	"sigs.k8s.io/cluster-api/util/conditions"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -71,10 +72,6 @@ func TestPoolRotationBoundary(t *testing.T) {
 	g.Expect(r.requeueForToken(machine, jointoken.Token{ID: "abcdef", Expiration: time.Now().Add(-time.Minute)}).RequeueAfter).To(Equal(time.Second), "never at once in a hot loop")
 }
 
-// TestRefreshWritesOncePerTTL: the token of a Machine that stays pending is
-// followed through several TTLs, each reconcile at the moment the last one
-// asked for; the workload cluster sees one extension per TTL and the token
-// never has less than a quarter of a TTL left.
 // TestTokenChecksJumpTheBacklog: a config whose token falls due comes out
 // of controller-runtime's priority queue before a backlog of new configs,
 // so a burst longer than the refresh margin cannot let a pending Machine's
@@ -97,8 +94,20 @@ func TestTokenChecksJumpTheBacklog(t *testing.T) {
 	queue.AddWithOpts(priorityqueue.AddOpts{Priority: res.Priority}, due)
 	first, _, _ := queue.GetWithPriority()
 	g.Expect(first).To(Equal(due), "the config whose token is due is reconciled before the backlog")
+	g.Expect(res.RequeueAfter).To(Equal(time.Second), "a token already due is looked at soon")
+
+	// Anything else the item is requeued for (an event's reconcile, an
+	// error's retry) goes back at the normal priority: the token check's
+	// must not stick to it.
+	g.Expect(withNormalPriority(ctrl.Result{}).Priority).To(Equal(ptr.To(0)))
+	g.Expect(withNormalPriority(ctrl.Result{RequeueAfter: time.Minute}).Priority).To(Equal(ptr.To(0)))
+	g.Expect(withNormalPriority(res).Priority).To(Equal(ptr.To(tokenCheckPriority)))
 }
 
+// TestRefreshWritesOncePerTTL: the token of a Machine that stays pending is
+// followed through several TTLs, each reconcile at the moment the last one
+// asked for; the workload cluster sees one extension per TTL and the token
+// never has less than a quarter of a TTL left.
 func TestRefreshWritesOncePerTTL(t *testing.T) {
 	g := NewWithT(t)
 	const ttl = 15 * time.Minute

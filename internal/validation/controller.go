@@ -25,6 +25,7 @@ var controllerOwnedFlags = map[string]string{ //nolint:gosec // G101: flag names
 	"--config":     "spec.k0s is written to the machine and passed with --config",
 	"-c":           "spec.k0s is written to the machine and passed with --config",
 	"--token-file": "a joining controller's token file is written and passed by cabpk0s",
+	"--data-dir":   "the first controller's certificates are written under /var/lib/k0s/pki, k0s's default data directory",
 }
 
 // ControllerSpec checks a K0sControllerConfig spec: what every k0s
@@ -36,6 +37,9 @@ func ControllerSpec(spec *bootstrapv1.K0sControllerConfigSpec, fldPath *field.Pa
 	errs = append(errs, tunneling(&spec.Tunneling, fldPath.Child("tunneling"))...)
 	for i, arg := range spec.Args {
 		name, _, _ := strings.Cut(arg, "=")
+		if strings.HasPrefix(name, "-c") && !strings.HasPrefix(name, "--") {
+			name = "-c" // -c/etc/x.yaml, pflag's attached short form
+		}
 		if why, owned := controllerOwnedFlags[name]; owned {
 			errs = append(errs, field.Forbidden(fldPath.Child("args").Index(i), fmt.Sprintf("%s is set by cabpk0s: %s", name, why)))
 		}
@@ -45,6 +49,8 @@ func ControllerSpec(spec *bootstrapv1.K0sControllerConfigSpec, fldPath *field.Pa
 
 // k0sConfig checks that spec.k0s, when given, is a k0s ClusterConfig: k0s
 // refuses to start on anything else, long after the machine was created.
+// apiVersion and kind may be left out, as k0s itself allows (k0smotron's
+// K0sControlPlane adds them only when it merges in the Cluster's network).
 func k0sConfig(spec *bootstrapv1.K0sControllerConfigSpec, fldPath *field.Path) field.ErrorList {
 	if spec.K0s == nil || len(spec.K0s.Raw) == 0 {
 		return nil
@@ -57,39 +63,42 @@ func k0sConfig(spec *bootstrapv1.K0sControllerConfigSpec, fldPath *field.Path) f
 		return field.ErrorList{field.Invalid(fldPath, field.OmitValueType{}, "must be a k0s ClusterConfig object: "+err.Error())}
 	}
 	var errs field.ErrorList
-	if head.APIVersion != K0sConfigAPIVersion {
-		errs = append(errs, field.Invalid(fldPath.Child("apiVersion"), head.APIVersion, fmt.Sprintf("must be %s (a k0s ClusterConfig)", K0sConfigAPIVersion)))
+	if head.APIVersion != "" && head.APIVersion != K0sConfigAPIVersion {
+		errs = append(errs, field.Invalid(fldPath.Child("apiVersion"), head.APIVersion, fmt.Sprintf("must be %s (a k0s ClusterConfig), or left out", K0sConfigAPIVersion)))
 	}
-	if head.Kind != K0sConfigKind {
-		errs = append(errs, field.Invalid(fldPath.Child("kind"), head.Kind, fmt.Sprintf("must be %s", K0sConfigKind)))
+	if head.Kind != "" && head.Kind != K0sConfigKind {
+		errs = append(errs, field.Invalid(fldPath.Child("kind"), head.Kind, fmt.Sprintf("must be %s, or left out", K0sConfigKind)))
 	}
 	return errs
 }
 
-// tunneling checks what the schema cannot: the server address is a host.
-// The ports' range and the mode are the schema's.
+// The node ports tunneling uses when its fields are empty.
+const (
+	DefaultTunnelServerNodePort int32 = 31700
+	DefaultTunnelingNodePort    int32 = 31443
+)
+
+// tunneling checks what the schema cannot: the server address is a host,
+// and the two node ports, defaults included, differ. The ports' range and
+// the mode are the schema's.
 func tunneling(t *bootstrapv1.TunnelingSpec, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if t.ServerAddress != "" {
-		if validation.IsValidIP(fldPath.Child("serverAddress"), t.ServerAddress) != nil && len(validation.IsDNS1123Subdomain(t.ServerAddress)) > 0 {
+		host := strings.ToLower(t.ServerAddress)
+		if validation.IsValidIP(fldPath.Child("serverAddress"), host) != nil && len(validation.IsDNS1123Subdomain(host)) > 0 {
 			errs = append(errs, field.Invalid(fldPath.Child("serverAddress"), t.ServerAddress, "must be an IP address or a DNS name"))
 		}
 	}
-	for _, port := range []struct {
-		name  string
-		value int32
-	}{{"serverNodePort", t.ServerNodePort}, {"tunnelingNodePort", t.TunnelingNodePort}} {
-		if port.value < 0 || port.value > 65535 {
-			errs = append(errs, field.Invalid(fldPath.Child(port.name), port.value, "must be a port number (1-65535), or empty for the default"))
-		}
+	server, tunnel := t.ServerNodePort, t.TunnelingNodePort
+	if server == 0 {
+		server = DefaultTunnelServerNodePort
 	}
-	if t.ServerNodePort != 0 && t.ServerNodePort == t.TunnelingNodePort {
-		errs = append(errs, field.Duplicate(fldPath.Child("tunnelingNodePort"), t.TunnelingNodePort))
+	if tunnel == 0 {
+		tunnel = DefaultTunnelingNodePort
 	}
-	switch t.Mode {
-	case "", bootstrapv1.TunnelingModeTunnel, bootstrapv1.TunnelingModeProxy:
-	default:
-		errs = append(errs, field.NotSupported(fldPath.Child("mode"), t.Mode, []bootstrapv1.TunnelingMode{bootstrapv1.TunnelingModeTunnel, bootstrapv1.TunnelingModeProxy}))
+	if server == tunnel {
+		errs = append(errs, field.Invalid(fldPath.Child("tunnelingNodePort"), tunnel,
+			fmt.Sprintf("must differ from serverNodePort (%d, empty means %d and %d)", server, DefaultTunnelServerNodePort, DefaultTunnelingNodePort)))
 	}
 	return errs
 }

@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -140,13 +141,17 @@ func TestK0smotronControllerConfigsApplyAndReadBack(t *testing.T) {
 			other = bootstrapv1beta1.GroupVersion.WithKind("K0sControllerConfig")
 		}
 		converted := readAs(t, other, ns, applied.GetName())
-		g.Expect(converted.Object["spec"]).To(HaveKeyWithValue("k0s", applied.Object["spec"].(map[string]any)["k0s"]))
+		// What both versions name alike reads back alike.
+		for key, value := range applied.Object["spec"].(map[string]any) {
+			if key != "tunneling" && key != "provisioner" && key != "ignition" && !strings.HasSuffix(key, "Commands") && key != "secretMetadata" {
+				g.Expect(converted.Object["spec"]).To(HaveKeyWithValue(key, value), "%s read in %s", applied.GetName(), other.Version)
+			}
+		}
 		// The same tunnel: a conversion writes "enabled: false" by leaving it out.
 		var convertedTunnel, appliedTunnel bootstrapv1.TunnelingSpec
 		g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(converted.Object["spec"].(map[string]any)["tunneling"].(map[string]any), &convertedTunnel)).To(Succeed())
 		g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(applied.Object["spec"].(map[string]any)["tunneling"].(map[string]any), &appliedTunnel)).To(Succeed())
 		g.Expect(convertedTunnel).To(Equal(appliedTunnel))
-		g.Expect(converted.Object["spec"]).To(HaveKeyWithValue("version", applied.Object["spec"].(map[string]any)["version"]))
 	}
 
 	// The 2.x object in 1.x names: the commands renamed, secretMetadata
@@ -227,17 +232,22 @@ func TestControllerValidationRejectsBadInput(t *testing.T) {
 		message string
 	}{
 		{"k0s config of another kind", k0s(`{"apiVersion":"k0s.k0sproject.io/v1beta1","kind":"Cluster"}`), "spec.k0s.kind", "must be ClusterConfig"},
-		{"k0s config without apiVersion", k0s(`{"kind":"ClusterConfig"}`), "spec.k0s.apiVersion", "must be k0s.k0sproject.io/v1beta1"},
+		{"k0s config of another version", k0s(`{"apiVersion":"k0s.k0sproject.io/v1beta2","kind":"ClusterConfig"}`), "spec.k0s.apiVersion", "must be k0s.k0sproject.io/v1beta1"},
 		{"a Kubernetes object for a k0s config", k0s(`{"apiVersion":"v1","kind":"ConfigMap"}`), "spec.k0s.apiVersion", "must be k0s.k0sproject.io/v1beta1"},
 		{"tunnel server port out of range", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Tunneling.ServerNodePort = 70000 }, "spec.tunneling.serverNodePort", "should be less than or equal to 65535"},
 		{"negative tunnel port", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Tunneling.TunnelingNodePort = -1 }, "spec.tunneling.tunnelingNodePort", "should be greater than or equal to 1"},
 		{"one port for both tunnel ends", func(s *bootstrapv1.K0sControllerConfigSpec) {
-			s.Tunneling.ServerNodePort, s.Tunneling.TunnelingNodePort = 31700, 31700
-		}, "spec.tunneling.tunnelingNodePort", "Duplicate value"},
+			s.Tunneling.ServerNodePort, s.Tunneling.TunnelingNodePort = 31800, 31800
+		}, "spec.tunneling.tunnelingNodePort", "must differ from serverNodePort"},
+		{"the tunnel on the server's default port", func(s *bootstrapv1.K0sControllerConfigSpec) {
+			s.Tunneling.TunnelingNodePort = 31700
+		}, "spec.tunneling.tunnelingNodePort", "must differ from serverNodePort (31700, empty means 31700"},
 		{"unknown tunneling mode", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Tunneling.Mode = "ssh" }, "spec.tunneling.mode", `Unsupported value: "ssh"`},
 		{"tunnel server that is no address", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Tunneling.ServerAddress = "not an address" }, "spec.tunneling.serverAddress", "must be an IP address or a DNS name"},
 		{"a config flag of our own", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Args = []string{"--config=/etc/mine.yaml"} }, "spec.args[0]", "--config is set by cabpk0s"},
 		{"a token file of our own", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Args = []string{"--debug", "--token-file", "/tmp/t"} }, "spec.args[1]", "--token-file is set by cabpk0s"},
+		{"a config in the short form", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Args = []string{"-c/etc/mine.yaml"} }, "spec.args[0]", "-c is set by cabpk0s"},
+		{"another data directory", func(s *bootstrapv1.K0sControllerConfigSpec) { s.Args = []string{"--data-dir=/data/k0s"} }, "spec.args[0]", "--data-dir is set by cabpk0s"},
 		{"file over the k0s config", func(s *bootstrapv1.K0sControllerConfigSpec) {
 			s.Files = []bootstrapv1.File{{Path: "/etc/k0s.yaml", Content: "x"}}
 		}, "spec.files[0].path", "is where cabpk0s writes the k0s configuration"},
@@ -277,7 +287,15 @@ func TestControllerValidationRejectsBadInput(t *testing.T) {
 func TestControllerValidationAcceptsGoodInput(t *testing.T) {
 	g := NewWithT(t)
 	ns := createNamespace(t, "controller-good")
-	for i, spec := range []bootstrapv1.K0sControllerConfigSpec{{}, everyFieldControllerSpec()} {
+	k0smotronArgs := bootstrapv1.K0sControllerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Args: []string{
+		"--enable-worker", "--no-taints", "--disable-components=konnectivity-server,metrics-server",
+		"--kube-controller-manager-extra-args=--v=2", "--single", "--debug",
+	}}}
+	// k0s itself defaults the kind, and K0sControlPlane adds apiVersion and
+	// kind only when it merges in the Cluster's network.
+	bareK0s := bootstrapv1.K0sControllerConfigSpec{K0s: &runtime.RawExtension{Raw: []byte(`{"spec":{"api":{"sans":["k0s.example.com"]}}}`)}}
+	upperCaseTunnel := bootstrapv1.K0sControllerConfigSpec{Tunneling: bootstrapv1.TunnelingSpec{Enabled: true, ServerAddress: "Tunnel.Example.com", ServerNodePort: 31443, TunnelingNodePort: 31700}}
+	for i, spec := range []bootstrapv1.K0sControllerConfigSpec{{}, everyFieldControllerSpec(), k0smotronArgs, bareK0s, upperCaseTunnel} {
 		config := &bootstrapv1.K0sControllerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("good-%d", i)}, Spec: spec}
 		g.Expect(env.Client.Create(t.Context(), config)).To(Succeed(), "spec %d", i)
 	}
