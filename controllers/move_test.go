@@ -96,6 +96,10 @@ func TestDeletionWaitsWhileClusterPaused(t *testing.T) {
 	ns, cluster, id := bootstrappedWorker(t, "paused-delete")
 
 	setClusterPaused(t, cluster, true)
+	// clusterctl deletes the moved objects long after it paused the
+	// Cluster; the deletion here waits until the manager has seen the
+	// pause (its cache, which the deletion reads, may lag the API server).
+	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.PausedCondition), waitTimeout, pollEvery).Should(HavePrefix(clusterv1.PausedReason))
 	g.Expect(env.Client.Delete(t.Context(), getConfig(t, ns, "worker"))).To(Succeed())
 	g.Consistently(func(g Gomega) {
 		g.Expect(tokenExists(t, id)).To(BeTrue(), "a paused Cluster's token is not revoked")
