@@ -215,3 +215,22 @@ func writes(r Requests) Requests {
 	}
 	return out
 }
+
+// TestPendingFillIsNotBudgeted: the pending scenario measures what comes
+// after the data, so filling it is not held to the budget: with a budget
+// no provider could meet, every config still gets its data and the
+// pending window is measured.
+func TestPendingFillIsNotBudgeted(t *testing.T) {
+	g := NewWithT(t)
+	const n = 3
+	result, err := Run(context.Background(), RunOptions{
+		Scenario: PendingScenario, Provider: Cabpk0s, N: n,
+		Commands: testCommands(t), Dir: t.TempDir(),
+		Timeout: 2 * time.Minute, Budget: time.Millisecond, Settle: time.Second, Log: logr.Discard(),
+		TokenTTL: 20 * time.Second, Periods: 1,
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(result.Unfinished).To(BeFalse())
+	g.Expect(result.Pending).NotTo(BeNil())
+	g.Expect(result.Pending.Periods).To(Equal(1))
+}

@@ -168,7 +168,7 @@ func (r *Report) pendingRatios() {
 		theirs, ok := r.find(PendingScenario, CABPK, n)
 		name := "pending: cabpk0s/CABPK token writes per machine per TTL"
 		if !ok && n == sizes[len(sizes)-1] {
-			for _, m := range slices.Backward(sizes) {
+			for _, m := range slices.Backward(sizes[:len(sizes)-1]) {
 				if theirs, ok = r.find(PendingScenario, CABPK, m); ok {
 					name += fmt.Sprintf(" (CABPK at N=%d)", m)
 					break
