@@ -26,9 +26,11 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/conditions"
 
 	"github.com/cabpk0s/cabpk0s/internal/failpoint"
 	"github.com/cabpk0s/cabpk0s/internal/manager"
+	"github.com/cabpk0s/cabpk0s/internal/simulation"
 )
 
 // The test binary is also the manager: a replica is this binary run again
@@ -257,7 +259,12 @@ func unsettled(s state, e *environment, seen seen, replicas int) string {
 			continue
 		}
 		if !seen.lost(config.UID) && e.shouldBoot(&m) && !m.Status.NodeRef.IsDefined() {
-			notJoined = append(notJoined, name)
+			// Why, as far as the harness can tell: the simulated boot's
+			// error, the config's condition, and whether the Machine has
+			// its data and instance yet.
+			notJoined = append(notJoined, fmt.Sprintf("%s (boot error %q; config %s: %s; data secret %v, provider ID %q)", name,
+				m.Annotations[simulation.BootErrorAnnotation], conditions.GetReason(&config, clusterv1.ReadyCondition),
+				conditions.GetMessage(&config, clusterv1.ReadyCondition), m.Spec.Bootstrap.DataSecretName != nil, m.Spec.ProviderID))
 		}
 	}
 	var liveJoined []string
