@@ -91,7 +91,11 @@ type Input struct {
 	KubeletExtraArgs map[string]string
 	// Profile is the k0s worker profile (--profile).
 	Profile string
-	// Args are extra `k0s install worker` arguments. Each element is one
+	// Controller, when set, makes the data install and start a k0s
+	// controller instead of a worker.
+	Controller *Controller
+
+	// Args are extra `k0s install worker` (or controller) arguments. Each element is one
 	// argument, passed literally (no shell quote removal). The
 	// --kubelet-extra-args among them (as "--kubelet-extra-args=V", one
 	// element "--kubelet-extra-args V", or two elements; outer quotes of V
@@ -99,3 +103,33 @@ type Input struct {
 	// --kubelet-extra-args cabpk0s passes.
 	Args []string
 }
+
+// Controller is what a controller's data holds beyond a worker's.
+type Controller struct {
+	// K0sConfig is the k0s ClusterConfig written to k0s.yaml in the
+	// working dir and passed with --config; empty means k0s's defaults
+	// (no file, no --config).
+	K0sConfig string
+	// PKI are the cluster certificates and keys the first controller
+	// brings (the join token is then empty: it initialises the cluster).
+	// A joining controller has none: k0s fetches them with its token.
+	PKI []File
+	// AutopilotHostname is the name k0s registers the controller under
+	// (its ControlNode, and with --enable-worker its Node): the Machine's.
+	AutopilotHostname string
+}
+
+// Initialises tells the first controller of a cluster, which brings the
+// certificates and no token, from one that joins.
+func (c *Controller) initialises() bool { return c != nil && len(c.PKI) > 0 }
+
+// role is the k0s role the data installs: "worker" or "controller".
+func (in Input) role() string {
+	if in.Controller != nil {
+		return "controller"
+	}
+	return "worker"
+}
+
+// service is the init system's name for k0s's service.
+func (in Input) service() string { return "k0s" + in.role() }

@@ -124,10 +124,25 @@ type machineFile struct {
 	literal bool
 }
 
-// machineFiles lists, in order: the token, the user's files, the pre- and
+// machineFiles lists, in order: the token (unless the first controller's),
+// a controller's k0s config and certificates, the user's files, the pre- and
 // post-commands (when there are any), and the script.
 func machineFiles(in Input) []machineFile {
-	files := []machineFile{{path: in.tokenPath(), content: in.JoinToken, mode: 0o600}}
+	var files []machineFile
+	if in.JoinToken != "" {
+		files = append(files, machineFile{path: in.tokenPath(), content: in.JoinToken, mode: 0o600})
+	}
+	if c := in.Controller; c != nil {
+		// Out of Jinja's reach: a k0s config is the user's YAML as written,
+		// and certificates and keys are data.
+		if c.K0sConfig != "" {
+			files = append(files, machineFile{path: K0sConfigPath(in.WorkingDir), content: c.K0sConfig, mode: 0o600, literal: true})
+		}
+		for _, f := range c.PKI {
+			mode, _ := FileMode(f.Permissions) // checked by validate
+			files = append(files, machineFile{path: f.Path, content: f.Content, mode: mode, literal: true})
+		}
+	}
 	for _, f := range in.Files {
 		mode, _ := FileMode(f.Permissions) // checked by validate
 		files = append(files, machineFile{path: f.Path, content: f.Content, mode: mode, literal: f.Verbatim})

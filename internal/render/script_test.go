@@ -118,8 +118,20 @@ func (m *machine) run(in Input, env ...string) (string, error) {
 	m.t.Helper()
 	g := NewWithT(m.t)
 	g.Expect(Render(in)).Error().NotTo(HaveOccurred(), "the test input must be valid")
-	g.Expect(os.MkdirAll(filepath.Dir(in.tokenPath()), 0o750)).To(Succeed())
-	g.Expect(os.WriteFile(in.tokenPath(), []byte(in.JoinToken), 0o600)).To(Succeed())
+	if in.JoinToken != "" {
+		g.Expect(os.MkdirAll(filepath.Dir(in.tokenPath()), 0o750)).To(Succeed())
+		g.Expect(os.WriteFile(in.tokenPath(), []byte(in.JoinToken), 0o600)).To(Succeed())
+	}
+	if c := in.Controller; c != nil {
+		files := c.PKI
+		if c.K0sConfig != "" {
+			files = append(files, File{Path: K0sConfigPath(in.WorkingDir), Content: c.K0sConfig})
+		}
+		for _, f := range files {
+			g.Expect(os.MkdirAll(filepath.Dir(f.Path), 0o750)).To(Succeed())
+			g.Expect(os.WriteFile(f.Path, []byte(f.Content), 0o600)).To(Succeed())
+		}
+	}
 	if len(in.PreCommands) > 0 {
 		g.Expect(os.WriteFile(m.layout.pre, []byte(commandsFile("preK0sCommands", in.PreCommands)), 0o600)).To(Succeed())
 	}
@@ -560,6 +572,15 @@ func scriptVariants() map[string]Input {
 			in.DownloadSHA256 = strings.Repeat("a", 64)
 		}),
 		"preinstalled": with(func(in *Input) { in.PreInstalled = true }),
+		"first controller": with(func(in *Input) {
+			in.JoinToken = ""
+			in.Controller = &Controller{K0sConfig: testK0sConfig, PKI: testPKI("/var/lib/k0s/pki"), AutopilotHostname: "cp-0"}
+		}),
+		"joining controller": with(func(in *Input) { in.Controller = &Controller{AutopilotHostname: "cp-1"} }),
+		"controller and worker": with(func(in *Input) {
+			in.Controller = &Controller{K0sConfig: testK0sConfig, AutopilotHostname: "cp-2"}
+			in.NodeName, in.Args = "cp-2", []string{"--enable-worker", "--no-taints"}
+		}),
 	}
 }
 

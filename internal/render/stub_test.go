@@ -147,6 +147,15 @@ func stubK0s(args []string) int {
 		return 0
 	}
 	if len(args) > 0 && args[0] == "install" {
+		// k0s reads these when it starts; missing, the service would fail.
+		for i, a := range args[:len(args)-1] {
+			if a == "--config" || a == "--token-file" {
+				if _, err := os.Stat(args[i+1]); err != nil {
+					fmt.Fprintln(os.Stderr, "k0s:", err)
+					return 1
+				}
+			}
+		}
 		installed := filepath.Join(os.Getenv(envState), "k0sworker.installed")
 		if _, err := os.Stat(installed); err == nil && !slices.Contains(args, "--force") {
 			fmt.Fprintln(os.Stderr, "k0s: failed to install k0s service: Init already exists")

@@ -13,6 +13,10 @@ import (
 // that to leave it out of Jinja's reach, so anything else is refused.
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9+/]+={0,2}$`)
 
+// autopilotNameRE is a Kubernetes object name (DNS subdomain), as Machine
+// names are.
+var autopilotNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
 // validate checks what only the resolved input shows. Everything a user
 // writes in a spec is checked once, before rendering, by
 // internal/validation.Spec; Render trusts its input to have passed it.
@@ -43,15 +47,29 @@ func (in Input) validate() error {
 		add("unknown format %q: use %s or %s", in.Format, FormatCloudConfig, FormatIgnition)
 	}
 
-	if in.JoinToken == "" {
+	switch {
+	case in.Controller.initialises() && in.JoinToken != "":
+		add("the first controller initialises the cluster and takes no join token")
+	case in.Controller.initialises():
+	case in.JoinToken == "":
 		add("join token is empty")
-	} else if !tokenRE.MatchString(in.JoinToken) {
+	case !tokenRE.MatchString(in.JoinToken):
 		// Never echo the token: it is a credential.
 		add("join token is not a k0s token (one line of base64)")
 	}
 	for i, f := range in.Files {
 		if _, err := FileMode(f.Permissions); err != nil {
 			add("files[%d] %s: %v", i, f.Path, err)
+		}
+	}
+	if c := in.Controller; c != nil {
+		for _, f := range c.PKI {
+			if _, err := FileMode(f.Permissions); err != nil {
+				add("certificate %s: %v", f.Path, err)
+			}
+		}
+		if !autopilotNameRE.MatchString(c.AutopilotHostname) {
+			add("the controller's name %q is not a DNS subdomain (it names the k0s ControlNode)", c.AutopilotHostname)
 		}
 	}
 	return errors.Join(errs...)
