@@ -154,7 +154,7 @@ func joinToken(t *testing.T, data []byte) string {
 func rememberToken(t *testing.T, token string) {
 	t.Helper()
 	rememberCredential(token)
-	kubeconfig, err := jointoken.DecodeWorkerToken(token)
+	kubeconfig, err := jointoken.Decode(token)
 	if err != nil {
 		t.Fatal(err)
 	}

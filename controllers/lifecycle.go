@@ -159,7 +159,7 @@ func (r *K0sWorkerConfigReconciler) currentToken(ctx context.Context, s *scope, 
 	config := s.config
 	id := config.Annotations[TokenIDAnnotation]
 	if id != "" && !rotate {
-		token, err := jointoken.GetOwn(ctx, workload, id, tokenDescription(config))
+		token, err := jointoken.Worker.GetOwn(ctx, workload, id, tokenDescription(config))
 		switch {
 		case err == nil:
 			// Data about to be written must carry a token with most of its
@@ -205,7 +205,7 @@ func (r *K0sWorkerConfigReconciler) mint(ctx context.Context, s *scope, workload
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
 	}
-	return counted(operation)(jointoken.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
+	return counted(operation)(jointoken.Worker.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
 }
 
 // extend extends token when it is due, counting the extensions made.
@@ -401,7 +401,7 @@ func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	token, err = counted(tokenRecreated)(jointoken.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
+	token, err = counted(tokenRecreated)(jointoken.Worker.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -429,7 +429,7 @@ func (r *K0sWorkerConfigReconciler) tokenInData(ctx context.Context, config *boo
 	if !ok {
 		return jointoken.Token{}, fmt.Errorf("data Secret %s has no join token file", key.Name)
 	}
-	return jointoken.TokenFromWorkerToken(strings.TrimSpace(string(file.Content)))
+	return jointoken.Worker.FromJoinToken(strings.TrimSpace(string(file.Content)))
 }
 
 // missingInput reports what the config waits for, and looks again after

@@ -127,7 +127,7 @@ func (r *floorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if _, err := jointoken.CreateWith(ctx, r.workload, token, "cabpk0s benchmark floor", r.ttl, time.Now()); err != nil {
+	if _, err := jointoken.Worker.CreateWith(ctx, r.workload, token, "cabpk0s benchmark floor", r.ttl, time.Now()); err != nil {
 		return ctrl.Result{}, err
 	}
 	data := &corev1.Secret{

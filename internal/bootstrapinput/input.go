@@ -132,7 +132,7 @@ const MaxDataSize = 1 << 20
 // reconciler writes exactly these bytes; `cabpk0s render` prints them.
 func Render(in render.Input, server string, ca []byte, token jointoken.Token) ([]byte, error) {
 	var err error
-	if in.JoinToken, err = jointoken.EncodeWorkerToken(server, ca, token); err != nil {
+	if in.JoinToken, err = jointoken.Worker.Encode(server, ca, token); err != nil {
 		return nil, err
 	}
 	data, err := render.Render(in)

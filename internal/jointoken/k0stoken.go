@@ -13,21 +13,20 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// k0s's names inside a worker join token's kubeconfig.
-const (
-	k0sClusterName = "k0s"
-	k0sWorkerUser  = "kubelet-bootstrap"
-)
+// k0sClusterName is the cluster and context inside a join token's kubeconfig.
+const k0sClusterName = "k0s"
 
-// EncodeWorkerToken builds the token `k0s token create --role=worker`
-// prints: a kubeconfig (cluster and context "k0s", user "kubelet-bootstrap"
-// authenticating with the bootstrap token, trusting the cluster CA),
-// gzipped and base64-encoded.
-func EncodeWorkerToken(server string, caPEM []byte, token Token) (string, error) {
+// Encode builds the token `k0s token create --role=<role>` prints: a
+// kubeconfig (cluster and context "k0s", user "kubelet-bootstrap" for a
+// worker or "controller-bootstrap" for a controller, authenticating with
+// the bootstrap token, trusting the cluster CA), gzipped and
+// base64-encoded. server is the API server for a worker, the k0s join API
+// (port 9443) for a controller.
+func (r Role) Encode(server string, caPEM []byte, token Token) (string, error) {
 	config := clientcmdapi.NewConfig()
 	config.Clusters[k0sClusterName] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
-	config.AuthInfos[k0sWorkerUser] = &clientcmdapi.AuthInfo{Token: token.Bearer()}
-	config.Contexts[k0sClusterName] = &clientcmdapi.Context{Cluster: k0sClusterName, AuthInfo: k0sWorkerUser}
+	config.AuthInfos[r.user] = &clientcmdapi.AuthInfo{Token: token.Bearer()}
+	config.Contexts[k0sClusterName] = &clientcmdapi.Context{Cluster: k0sClusterName, AuthInfo: r.user}
 	config.CurrentContext = k0sClusterName
 	kubeconfig, err := clientcmd.Write(*config)
 	if err != nil {
@@ -55,9 +54,9 @@ var gzipWriters = sync.Pool{New: func() any {
 	return zw
 }}
 
-// DecodeWorkerToken parses a k0s join token back into its kubeconfig, as a
-// joining worker does.
-func DecodeWorkerToken(token string) (*clientcmdapi.Config, error) {
+// Decode parses a k0s join token back into its kubeconfig, as a joining
+// machine does.
+func Decode(token string) (*clientcmdapi.Config, error) {
 	compressed, err := base64.StdEncoding.DecodeString(token)
 	if err != nil {
 		return nil, fmt.Errorf("join token is not base64: %w", err)
@@ -73,16 +72,16 @@ func DecodeWorkerToken(token string) (*clientcmdapi.Config, error) {
 	return clientcmd.Load(kubeconfig)
 }
 
-// TokenFromWorkerToken returns the bootstrap token a k0s worker join token
+// FromJoinToken returns the bootstrap token a k0s join token of the role
 // authenticates with (without its expiry, which the token does not carry).
-func TokenFromWorkerToken(k0sToken string) (Token, error) {
-	config, err := DecodeWorkerToken(k0sToken)
+func (r Role) FromJoinToken(k0sToken string) (Token, error) {
+	config, err := Decode(k0sToken)
 	if err != nil {
 		return Token{}, err
 	}
-	auth, ok := config.AuthInfos[k0sWorkerUser]
+	auth, ok := config.AuthInfos[r.user]
 	if !ok {
-		return Token{}, fmt.Errorf("join token has no %s user", k0sWorkerUser)
+		return Token{}, fmt.Errorf("join token has no %s user: not a %s token", r.user, r.name)
 	}
 	id, secret, err := splitToken(auth.Token)
 	if err != nil {

@@ -37,7 +37,7 @@ func decodeLikeK0s(t *testing.T, token string) []byte {
 
 func TestEncodeWorkerTokenIsWhatK0sTokenCreateWrites(t *testing.T) {
 	g := NewWithT(t)
-	token, err := jointoken.EncodeWorkerToken(testServer, []byte(testCA), testToken)
+	token, err := jointoken.Worker.Encode(testServer, []byte(testCA), testToken)
 	g.Expect(err).NotTo(HaveOccurred())
 
 	config, err := clientcmd.Load(decodeLikeK0s(t, token))
@@ -69,10 +69,10 @@ func TestEncodeWorkerTokenIsWhatK0sTokenCreateWrites(t *testing.T) {
 
 func TestDecodeWorkerTokenRoundTrip(t *testing.T) {
 	g := NewWithT(t)
-	token, err := jointoken.EncodeWorkerToken(testServer, []byte(testCA), testToken)
+	token, err := jointoken.Worker.Encode(testServer, []byte(testCA), testToken)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	decoded, err := jointoken.DecodeWorkerToken(token)
+	decoded, err := jointoken.Decode(token)
 	g.Expect(err).NotTo(HaveOccurred())
 	independent, err := clientcmd.Load(decodeLikeK0s(t, token))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -118,7 +118,7 @@ func encodeLikeK0s(t *testing.T, kubeconfig string) string {
 
 func TestDecodeWorkerTokenReadsATokenK0sWrote(t *testing.T) {
 	g := NewWithT(t)
-	config, err := jointoken.DecodeWorkerToken(encodeLikeK0s(t, k0sWrittenKubeconfig))
+	config, err := jointoken.Decode(encodeLikeK0s(t, k0sWrittenKubeconfig))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(config.CurrentContext).To(Equal("k0s"))
 	g.Expect(config.Clusters["k0s"].Server).To(Equal("https://10.0.0.1:9443"))
@@ -138,7 +138,7 @@ func TestDecodeWorkerTokenRejectsWhatIsNotAToken(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := jointoken.DecodeWorkerToken(tc.token)
+			_, err := jointoken.Decode(tc.token)
 			g.Expect(err).To(HaveOccurred())
 			g.Expect(err.Error()).To(ContainSubstring(tc.want))
 		})

@@ -1,6 +1,7 @@
-// Package jointoken manages k0s worker join tokens: bootstrap-token Secrets
-// in a workload cluster's kube-system namespace, and the k0s token format
-// (`k0s token create --role=worker`) a worker reads with --token-file.
+// Package jointoken manages k0s join tokens: bootstrap-token Secrets in a
+// workload cluster's kube-system namespace, and the k0s token format
+// (`k0s token create --role=worker|controller`) a machine reads with
+// --token-file.
 //
 // A token's secret half is a credential: nothing here logs it or puts it in
 // an error message.
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -23,12 +25,44 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Usages k0s itself writes for worker tokens: authentication as
-// system:bootstrap:<id> (standard), plus the k0s join API's own checks.
-const (
-	usageAPIAuth        = "usage-bootstrap-api-auth"
-	usageAPIWorkerCalls = "usage-bootstrap-api-worker-calls"
+// Role is what a token lets its holder do, as k0s's own `k0s token create
+// --role=...` sets it up: the bootstrap-token usages it writes and the user
+// name k0s reads the join kubeconfig by.
+type Role struct {
+	name string
+	// user is the join kubeconfig's user: k0s refuses a token of the
+	// other role by it.
+	user string
+	// usages are the Secret's usage-* keys, each "true" or "false".
+	usages map[string]string
+}
+
+// The usages k0s writes (pkg/token/manager.go): a worker's token
+// authenticates to the API server as system:bootstrap:<id> and may call the
+// k0s API; a controller's does not authenticate to the API server at all,
+// and only the k0s join API (port 9443) accepts it. k0s up to v1.33 checks
+// usage-controller-join; later releases write
+// usage-bootstrap-controller-join and accept either: both are written, so
+// every k0s a config can name accepts the token.
+var (
+	Worker = Role{name: "worker", user: "kubelet-bootstrap", usages: map[string]string{
+		bootstrapapi.BootstrapTokenUsageAuthentication: "true",
+		usageAPIAuth:                       "true",
+		"usage-bootstrap-api-worker-calls": "true",
+	}}
+	Controller = Role{name: "controller", user: "controller-bootstrap", usages: map[string]string{
+		bootstrapapi.BootstrapTokenUsageAuthentication: "false",
+		bootstrapapi.BootstrapTokenUsageSigningKey:     "false",
+		usageAPIAuth:                      "true",
+		"usage-controller-join":           "true",
+		"usage-bootstrap-controller-join": "true",
+	}}
 )
+
+const usageAPIAuth = "usage-bootstrap-api-auth"
+
+// String is k0s's name for the role.
+func (r Role) String() string { return r.name }
 
 // Token is a bootstrap token. Its Secret half is a credential.
 type Token struct {
@@ -68,13 +102,13 @@ func NewToken() (Token, error) {
 // expiring after ttl. If it already exists (a retry racing a slow
 // response), the existing token is returned: one ID never becomes two live
 // tokens.
-func Create(ctx context.Context, c client.Client, id, description string, ttl time.Duration, now time.Time) (Token, error) {
+func (r Role) Create(ctx context.Context, c client.Client, id, description string, ttl time.Duration, now time.Time) (Token, error) {
 	token, err := NewToken()
 	if err != nil {
 		return Token{}, err
 	}
 	token.ID = id
-	return CreateWith(ctx, c, token, description, ttl, now)
+	return r.CreateWith(ctx, c, token, description, ttl, now)
 }
 
 // CreateWith creates token (its ID and secret as given) in the workload
@@ -82,27 +116,26 @@ func Create(ctx context.Context, c client.Client, id, description string, ttl ti
 // the one bootstrap data already carries, brought back after the
 // workload's token cleaner deleted it. If a token of that ID exists, it is
 // returned, if ours, whatever its secret.
-func CreateWith(ctx context.Context, c client.Client, token Token, description string, ttl time.Duration, now time.Time) (Token, error) {
+func (r Role) CreateWith(ctx context.Context, c client.Client, token Token, description string, ttl time.Duration, now time.Time) (Token, error) {
 	if !bootstraputil.IsValidBootstrapToken(token.Bearer()) {
 		return Token{}, errors.New("not a bootstrap token (ID.SECRET, 6 and 16 characters)")
 	}
 	token.Expiration = expiry(now, ttl)
+	data := map[string]string{
+		bootstrapapi.BootstrapTokenIDKey:          token.ID,
+		bootstrapapi.BootstrapTokenSecretKey:      token.Secret,
+		bootstrapapi.BootstrapTokenExpirationKey:  token.Expiration.Format(time.RFC3339),
+		bootstrapapi.BootstrapTokenDescriptionKey: description,
+	}
+	maps.Copy(data, r.usages)
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: SecretName(token.ID)},
 		Type:       bootstrapapi.SecretTypeBootstrapToken,
-		StringData: map[string]string{
-			bootstrapapi.BootstrapTokenIDKey:               token.ID,
-			bootstrapapi.BootstrapTokenSecretKey:           token.Secret,
-			bootstrapapi.BootstrapTokenExpirationKey:       token.Expiration.Format(time.RFC3339),
-			bootstrapapi.BootstrapTokenUsageAuthentication: "true",
-			usageAPIAuth:        "true",
-			usageAPIWorkerCalls: "true",
-			bootstrapapi.BootstrapTokenDescriptionKey: description,
-		},
+		StringData: data,
 	}
 	if err := c.Create(ctx, s); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return existing(ctx, c, token.ID, description)
+			return r.GetOwn(ctx, c, token.ID, description)
 		}
 		return Token{}, fmt.Errorf("creating bootstrap token %s in the workload cluster: %w", token.ID, err)
 	}
@@ -113,24 +146,19 @@ func CreateWith(ctx context.Context, c client.Client, token Token, description s
 // for this description (another config's, or someone else's).
 var ErrNotOurs = errors.New("was not created by cabpk0s for this config")
 
-// existing returns token id that a Create found already there, if it is
-// the one an earlier try of the same Create wrote.
-func existing(ctx context.Context, c client.Client, id, description string) (Token, error) {
-	return GetOwn(ctx, c, id, description)
-}
-
 // GetOwn reads token id, if it is one cabpk0s created for description: a
-// bootstrap token with that description and k0s's worker usages; else an
+// bootstrap token with that description and the role's usages; else an
 // error wrapping ErrNotOurs. Anything else under that name is not ours to
-// hand to a machine.
-func GetOwn(ctx context.Context, c client.Client, id, description string) (Token, error) {
+// hand to a machine. (Create returns it so when it finds the ID taken: the
+// token an earlier try of the same Create wrote.)
+func (r Role) GetOwn(ctx context.Context, c client.Client, id, description string) (Token, error) {
 	s := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: SecretName(id)}, s); err != nil {
 		return Token{}, err
 	}
 	ours := s.Type == bootstrapapi.SecretTypeBootstrapToken && string(s.Data[bootstrapapi.BootstrapTokenDescriptionKey]) == description
-	for _, usage := range []string{bootstrapapi.BootstrapTokenUsageAuthentication, usageAPIAuth, usageAPIWorkerCalls} {
-		ours = ours && string(s.Data[usage]) == "true"
+	for usage, value := range r.usages {
+		ours = ours && string(s.Data[usage]) == value
 	}
 	if !ours {
 		return Token{}, fmt.Errorf("bootstrap token Secret %s/%s exists but %w (another description, type or usages): it is left as it is", s.Namespace, s.Name, ErrNotOurs)

@@ -141,7 +141,7 @@ func TestCreateWritesTheSecretK0sWritesForWorkerTokens(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	id := fresh.ID
 
-	token, err := jointoken.Create(t.Context(), c, id, "a description", ttl, now)
+	token, err := jointoken.Worker.Create(t.Context(), c, id, "a description", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(token.ID).To(Equal(id))
 	g.Expect(token.Secret).To(MatchRegexp(secretFormat.String()))
@@ -178,9 +178,9 @@ func TestCreateWritesTheSecretK0sWritesForWorkerTokens(t *testing.T) {
 func TestCreateMintsAFreshSecretEachTime(t *testing.T) {
 	g := NewWithT(t)
 	c := newWorkload(interceptor.Funcs{})
-	a, err := jointoken.Create(t.Context(), c, "aaaaaa", "", ttl, now)
+	a, err := jointoken.Worker.Create(t.Context(), c, "aaaaaa", "", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
-	b, err := jointoken.Create(t.Context(), c, "bbbbbb", "", ttl, now)
+	b, err := jointoken.Worker.Create(t.Context(), c, "bbbbbb", "", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(a.Secret).NotTo(Equal(b.Secret))
 }
@@ -192,7 +192,7 @@ func TestCreateReturnsTheTokenThatAlreadyExists(t *testing.T) {
 	existing := tokenSecret("abcdef", "existingsecret00", "2030-01-02T02:10:00Z")
 	c := newWorkload(interceptor.Funcs{}, existing.DeepCopy())
 
-	token, err := jointoken.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
+	token, err := jointoken.Worker.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(token.ID).To(Equal("abcdef"))
 	g.Expect(token.Secret).To(Equal("existingsecret00"))
@@ -207,7 +207,7 @@ func TestCreateReturnsTheTokenThatAlreadyExists(t *testing.T) {
 func TestCreateReportsAnUnreadableExistingToken(t *testing.T) {
 	g := NewWithT(t)
 	c := newWorkload(interceptor.Funcs{}, tokenSecret("abcdef", "existingsecret00", "tomorrow"))
-	_, err := jointoken.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
+	_, err := jointoken.Worker.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
 	g.Expect(err).To(MatchError(ContainSubstring("invalid expiration")))
 }
 
@@ -225,7 +225,7 @@ func TestCreateRefusesATokenItDidNotWrite(t *testing.T) {
 			foreign := tokenSecret("abcdef", "foreignsecret000", "2030-01-02T02:10:00Z")
 			change(foreign)
 			c := newWorkload(interceptor.Funcs{}, foreign.DeepCopy())
-			_, err := jointoken.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
+			_, err := jointoken.Worker.Create(t.Context(), c, "abcdef", "seeded", ttl, now)
 			g.Expect(err).To(MatchError(ContainSubstring("exists but was not created by cabpk0s for this config")))
 			g.Expect(errors.Is(err, jointoken.ErrNotOurs)).To(BeTrue())
 			g.Expect(err.Error()).NotTo(ContainSubstring("foreignsecret000"))
@@ -244,7 +244,7 @@ func TestCreateErrorKeepsTheCauseAndNotTheSecret(t *testing.T) {
 		return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, obj.GetName(), errors.New("no"))
 	}})
 
-	_, err := jointoken.Create(t.Context(), c, "abcdef", "", ttl, now)
+	_, err := jointoken.Worker.Create(t.Context(), c, "abcdef", "", ttl, now)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), err.Error())
 	g.Expect(err.Error()).To(ContainSubstring("abcdef"))
@@ -410,13 +410,13 @@ func TestDeleteReportsOtherErrors(t *testing.T) {
 func TestCreateWith(t *testing.T) {
 	g := NewWithT(t)
 	c := newWorkload(interceptor.Funcs{})
-	token, err := jointoken.CreateWith(t.Context(), c, jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"}, "seeded", ttl, now)
+	token, err := jointoken.Worker.CreateWith(t.Context(), c, jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"}, "seeded", ttl, now)
 	g.Expect(err).NotTo(HaveOccurred())
 	s := stored(t, c, "abcdef")
 	g.Expect(string(s.Data["token-secret"])).To(Equal("0123456789abcdef"))
 	g.Expect(authenticates(s, "abcdef", "0123456789abcdef", token.Expiration.Add(-time.Second))).To(Succeed())
 
-	_, err = jointoken.CreateWith(t.Context(), c, jointoken.Token{ID: "ABCDEF", Secret: "short"}, "seeded", ttl, now)
+	_, err = jointoken.Worker.CreateWith(t.Context(), c, jointoken.Token{ID: "ABCDEF", Secret: "short"}, "seeded", ttl, now)
 	g.Expect(err).To(MatchError(ContainSubstring("not a bootstrap token")))
 	g.Expect(err.Error()).NotTo(ContainSubstring("short"))
 }
@@ -425,12 +425,12 @@ func TestCreateWith(t *testing.T) {
 // authenticates with.
 func TestTokenFromWorkerToken(t *testing.T) {
 	g := NewWithT(t)
-	k0sToken, err := jointoken.EncodeWorkerToken("https://cp.example.com:6443", []byte("ca"), jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"})
+	k0sToken, err := jointoken.Worker.Encode("https://cp.example.com:6443", []byte("ca"), jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"})
 	g.Expect(err).NotTo(HaveOccurred())
-	token, err := jointoken.TokenFromWorkerToken(k0sToken)
+	token, err := jointoken.Worker.FromJoinToken(k0sToken)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(token).To(Equal(jointoken.Token{ID: "abcdef", Secret: "0123456789abcdef"}))
 
-	_, err = jointoken.TokenFromWorkerToken("bm90IGEgdG9rZW4=")
+	_, err = jointoken.Worker.FromJoinToken("bm90IGEgdG9rZW4=")
 	g.Expect(err).To(HaveOccurred())
 }

@@ -70,7 +70,7 @@ func TestDataCarriesTheFakeToken(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	tokenFile, ok := decoded.File("/etc/k0s.token")
 	g.Expect(ok).To(BeTrue())
-	kubeconfig, err := jointoken.DecodeWorkerToken(string(tokenFile.Content))
+	kubeconfig, err := jointoken.Decode(string(tokenFile.Content))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(kubeconfig.Clusters["k0s"].Server).To(Equal(FakeServer))
 	g.Expect(kubeconfig.AuthInfos["kubelet-bootstrap"].Token).To(Equal("render.notarealtoken000"))

@@ -61,7 +61,7 @@ func newToken(t *testing.T, ttl time.Duration) (string, jointoken.Token) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := jointoken.CreateWith(t.Context(), workload.Client, id, "test "+t.Name(), ttl, time.Now())
+	token, err := jointoken.Worker.CreateWith(t.Context(), workload.Client, id, "test "+t.Name(), ttl, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func newToken(t *testing.T, ttl time.Duration) (string, jointoken.Token) {
 
 func encode(t *testing.T, ca []byte, token jointoken.Token) string {
 	t.Helper()
-	k0sToken, err := jointoken.EncodeWorkerToken(workload.Config.Host, ca, token)
+	k0sToken, err := jointoken.Worker.Encode(workload.Config.Host, ca, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestJoinNeedsItsWorkerProfile(t *testing.T) {
 
 func renameUser(t *testing.T, k0sToken, user string) string {
 	t.Helper()
-	cfg, err := jointoken.DecodeWorkerToken(k0sToken)
+	cfg, err := jointoken.Decode(k0sToken)
 	if err != nil {
 		t.Fatal(err)
 	}
