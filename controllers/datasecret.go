@@ -7,31 +7,31 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/render"
 )
 
 // dataSecret builds the bootstrap data Secret: named after the config,
 // controlled by it, labelled with the cluster, carrying the token ID.
-func dataSecret(config *bootstrapv1.K0sWorkerConfig, clusterName string, data []byte, format render.Format, tokenID string) *corev1.Secret {
+func dataSecret(config bootstrapConfig, gvk schema.GroupVersionKind, clusterName string, data []byte, format render.Format, tokenID string) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace:       config.Namespace,
-			Name:            config.Name,
+			Namespace:       config.GetNamespace(),
+			Name:            config.GetName(),
 			Labels:          map[string]string{},
 			Annotations:     map[string]string{},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(config, bootstrapv1.GroupVersion.WithKind(configKind))},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(config, gvk)},
 		},
 		Type: clusterv1.ClusterSecretType,
 		Data: map[string][]byte{"value": data, "format": []byte(format)},
 	}
-	if md := config.Spec.SecretMetadata; md != nil {
+	if md := config.GetInstallSpec().SecretMetadata; md != nil {
 		for k, v := range md.Labels {
 			s.Labels[k] = v
 		}
@@ -51,7 +51,7 @@ func dataSecret(config *bootstrapv1.K0sWorkerConfig, clusterName string, data []
 // token), it is brought up to date instead.
 //
 // desired's resourceVersion is the stored Secret's afterwards.
-func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, desired *corev1.Secret) error {
+func (r *configReconciler) storeData(ctx context.Context, s *scope, desired *corev1.Secret) error {
 	// No event for the common case: the Ready condition says it, and an
 	// event per machine would double the writes of a large scale-up.
 	err := r.Client.Create(ctx, desired)
@@ -65,7 +65,7 @@ func (r *K0sWorkerConfigReconciler) storeData(ctx context.Context, s *scope, des
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing); err != nil {
 		return err
 	}
-	if owner := metav1.GetControllerOf(existing); owner != nil && owner.UID != s.config.UID {
+	if owner := metav1.GetControllerOf(existing); owner != nil && owner.UID != s.config.GetUID() {
 		return fmt.Errorf("secret %s/%s exists and is controlled by %s %s", existing.Namespace, existing.Name, owner.Kind, owner.Name)
 	}
 	if !metav1.IsControlledBy(existing, s.config) && !writtenByUs(existing, s.cluster.Name) {
@@ -97,14 +97,14 @@ func writtenByUs(s *corev1.Secret, clusterName string) bool {
 // from its cache (metadata only) at no request. Until the cache shows the
 // version this process stored, what was stored is the answer; a Secret the
 // cache does not have at all is taken for lag once, then for deleted.
-func (r *K0sWorkerConfigReconciler) dataTokenID(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (string, error) {
+func (r *configReconciler) dataTokenID(ctx context.Context, config bootstrapConfig) (string, error) {
 	secret := &corev1.Secret{}
-	name := ptr.Deref(config.Status.DataSecretName, config.Name)
-	err := r.SecretCachingClient.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: name}, secret)
+	name := ptr.Deref(config.GetDataSecretName(), config.GetName())
+	err := r.SecretCachingClient.Get(ctx, client.ObjectKey{Namespace: config.GetNamespace(), Name: name}, secret)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return "", err
 	}
-	w, written := r.writes.get(config.UID)
+	w, written := r.writes.get(config.GetUID())
 	written = written && w.dataTokenID != ""
 	switch {
 	case err == nil && written && olderThan(secret.ResourceVersion, w.dataVersion):
@@ -113,13 +113,13 @@ func (r *K0sWorkerConfigReconciler) dataTokenID(ctx context.Context, config *boo
 		if written {
 			// The cache caught up: from now on a Secret it lacks is gone.
 			w.dataTokenID, w.dataVersion = "", ""
-			r.writes.set(config.UID, w)
+			r.writes.set(config.GetUID(), w)
 		}
 		return secret.Annotations[TokenIDAnnotation], nil
 	case written:
 		id := w.dataTokenID
 		w.dataTokenID, w.dataVersion = "", ""
-		r.writes.set(config.UID, w)
+		r.writes.set(config.GetUID(), w)
 		return id, nil
 	}
 	return "", nil
@@ -127,11 +127,11 @@ func (r *K0sWorkerConfigReconciler) dataTokenID(ctx context.Context, config *boo
 
 // restoreStatus rebuilds status from the owner and the data Secret after a
 // move or restore, and repairs the Secret's controller reference.
-func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope) error {
+func (r *configReconciler) restoreStatus(ctx context.Context, s *scope) error {
 	config := s.config
 	name := s.owner.dataSecretName()
 	secret := &corev1.Secret{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: name}, secret)
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.GetNamespace(), Name: name}, secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		// The owner consumed data that no longer exists; nothing to repair.
@@ -140,36 +140,31 @@ func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope)
 	case !metav1.IsControlledBy(secret, config) && !writtenByUs(secret, s.cluster.Name):
 		// The Machine names a Secret someone else wrote: its data is the
 		// Machine's, not ours to own, repair or mint for.
-		config.Status.DataSecretName = ptr.To(name)
-		config.Status.Initialization.DataSecretCreated = ptr.To(true)
+		config.SetDataSecret(name)
 		setAvailable(config, fmt.Sprintf("Status rebuilt from %s %s, whose data Secret %s was not written by cabpk0s and is left as it is", s.owner.kind(), s.owner.object().GetName(), name))
 		return nil
 	default:
 		if !metav1.IsControlledBy(secret, config) {
 			patchBase := client.MergeFrom(secret.DeepCopy())
-			secret.OwnerReferences = util.EnsureOwnerRef(secret.OwnerReferences, *metav1.NewControllerRef(config, bootstrapv1.GroupVersion.WithKind(configKind)))
+			secret.OwnerReferences = util.EnsureOwnerRef(secret.OwnerReferences, *metav1.NewControllerRef(config, r.gvk()))
 			if err := r.Client.Patch(ctx, secret, patchBase); err != nil {
 				return fmt.Errorf("repairing the owner of Secret %s: %w", name, err)
 			}
 		}
-		if id := secret.Annotations[TokenIDAnnotation]; id != "" && config.Annotations[TokenIDAnnotation] == "" && !s.owner.hasJoined() {
+		if id := secret.Annotations[TokenIDAnnotation]; id != "" && config.GetAnnotations()[TokenIDAnnotation] == "" && !s.owner.hasJoined() {
 			adopt, err := r.tokenToAdopt(ctx, s, id)
 			if err != nil {
 				return err
 			}
 			if adopt {
-				if config.Annotations == nil {
-					config.Annotations = map[string]string{}
-				}
-				config.Annotations[TokenIDAnnotation] = id
-				controllerutil.AddFinalizer(config, TokenFinalizer)
+				setAnnotation(config, TokenIDAnnotation, id)
+				controllerutil.AddFinalizer(config, r.kind.finalizer())
 			}
 		}
 		// Read live just now: the cache may not show the Secret yet.
-		r.writes.set(config.UID, ownWrite{dataTokenID: secret.Annotations[TokenIDAnnotation], dataVersion: secret.ResourceVersion})
+		r.writes.set(config.GetUID(), ownWrite{dataTokenID: secret.Annotations[TokenIDAnnotation], dataVersion: secret.ResourceVersion})
 	}
-	config.Status.DataSecretName = ptr.To(name)
-	config.Status.Initialization.DataSecretCreated = ptr.To(true)
+	config.SetDataSecret(name)
 	setAvailable(config, "Status rebuilt from "+s.owner.kind()+" "+s.owner.object().GetName())
 	return nil
 }
@@ -181,7 +176,7 @@ func (r *K0sWorkerConfigReconciler) restoreStatus(ctx context.Context, s *scope)
 // on the source when it joined; taking that ID back would report the token
 // missing and advise replacing a healthy Machine. A MachinePool's token is
 // always taken back: when it is missing, it is rotated.
-func (r *K0sWorkerConfigReconciler) tokenToAdopt(ctx context.Context, s *scope, id string) (bool, error) {
+func (r *configReconciler) tokenToAdopt(ctx context.Context, s *scope, id string) (bool, error) {
 	if s.owner.isPool() {
 		return true, nil
 	}
@@ -194,4 +189,21 @@ func (r *K0sWorkerConfigReconciler) tokenToAdopt(ctx context.Context, s *scope, 
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// setAnnotation sets one annotation of o.
+func setAnnotation(o metav1.Object, key, value string) {
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[key] = value
+	o.SetAnnotations(a)
+}
+
+// deleteAnnotation removes one annotation of o.
+func deleteAnnotation(o metav1.Object, key string) {
+	a := o.GetAnnotations()
+	delete(a, key)
+	o.SetAnnotations(a)
 }

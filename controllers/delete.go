@@ -17,19 +17,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 )
 
 // reconcileDelete revokes the join token, then lets the config go.
-func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(config, TokenFinalizer) {
+func (r *configReconciler) reconcileDelete(ctx context.Context, config bootstrapConfig) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(config, r.kind.finalizer()) {
 		return ctrl.Result{}, nil
 	}
 	// clusterctl move deletes the source's copy once the target has its
 	// own: the token moved with the config and must outlive this copy.
-	_, moving := config.Annotations[clusterctlv1.DeleteForMoveAnnotation]
-	if id := config.Annotations[TokenIDAnnotation]; id != "" && !moving {
+	_, moving := config.GetAnnotations()[clusterctlv1.DeleteForMoveAnnotation]
+	if id := config.GetAnnotations()[TokenIDAnnotation]; id != "" && !moving {
 		done, waiting, result, err := r.revokeOnDelete(ctx, config, id)
 		if waiting != "" {
 			if reportErr := r.reportDeletionWait(ctx, config, waiting); reportErr != nil {
@@ -40,8 +39,8 @@ func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config 
 			return result, err
 		}
 	}
-	base := config.DeepCopy()
-	controllerutil.RemoveFinalizer(config, TokenFinalizer)
+	base := config.DeepCopyObject().(bootstrapConfig)
+	controllerutil.RemoveFinalizer(config, r.kind.finalizer())
 	if err := r.Client.Patch(ctx, config, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -52,11 +51,11 @@ func (r *K0sWorkerConfigReconciler) reconcileDelete(ctx context.Context, config 
 // reportDeletionWait says in the Deleting condition what the deletion
 // waits for, so `kubectl describe` shows why the config (and with it the
 // Machine) is still there; an unchanged message is not written again.
-func (r *K0sWorkerConfigReconciler) reportDeletionWait(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, message string) error {
+func (r *configReconciler) reportDeletionWait(ctx context.Context, config bootstrapConfig, message string) error {
 	if c := conditions.Get(config, clusterv1.DeletingCondition); c != nil && c.Status == metav1.ConditionTrue && c.Message == message {
 		return nil
 	}
-	base := config.DeepCopy()
+	base := config.DeepCopyObject().(bootstrapConfig)
 	conditions.Set(config, metav1.Condition{Type: clusterv1.DeletingCondition, Status: metav1.ConditionTrue, Reason: clusterv1.DeletingReason, Message: message})
 	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, config, client.MergeFrom(base)))
 }
@@ -66,7 +65,7 @@ func (r *K0sWorkerConfigReconciler) reportDeletionWait(ctx context.Context, conf
 // Cluster API; unpausing wakes the config), its workload cluster is
 // unreachable or refuses the revocation, within the grace period; waiting
 // then says why, for the Deleting condition.
-func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, id string) (done bool, waiting string, _ ctrl.Result, _ error) {
+func (r *configReconciler) revokeOnDelete(ctx context.Context, config bootstrapConfig, id string) (done bool, waiting string, _ ctrl.Result, _ error) {
 	clusterName, err := r.clusterNameOf(ctx, config)
 	if err != nil {
 		return false, "", ctrl.Result{}, err
@@ -79,21 +78,21 @@ func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *
 		return true, "", ctrl.Result{}, nil
 	}
 	cluster := &clusterv1.Cluster{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.Namespace, Name: clusterName}, cluster); err != nil {
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: config.GetNamespace(), Name: clusterName}, cluster); err != nil {
 		// Without a Cluster there is no workload cluster left to clean up.
 		return apierrors.IsNotFound(err), "", ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if annotations.IsPaused(cluster, config) {
 		return false, fmt.Sprintf("Waiting for Cluster %s to be unpaused to revoke join token %s", cluster.Name, id), ctrl.Result{}, nil
 	}
-	giveUpAt := config.DeletionTimestamp.Add(revocationGracePeriod).UTC().Format(time.RFC3339)
+	giveUpAt := config.GetDeletionTimestamp().Add(revocationGracePeriod).UTC().Format(time.RFC3339)
 	workload, err := r.workloadClient(ctx, cluster)
 	if err != nil {
 		if !workloadUnreachable(err) {
 			return false, "", ctrl.Result{}, err
 		}
-		workloadUnreachableWaits.WithLabelValues(config.Namespace + "/" + cluster.Name).Inc()
-		if time.Since(config.DeletionTimestamp.Time) < revocationGracePeriod {
+		workloadUnreachableWaits.WithLabelValues(config.GetNamespace() + "/" + cluster.Name).Inc()
+		if time.Since(config.GetDeletionTimestamp().Time) < revocationGracePeriod {
 			return false, fmt.Sprintf("Waiting for the workload cluster's API server to be reachable to revoke join token %s; at %s the token is left to expire on its own", id, giveUpAt),
 				ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
@@ -106,7 +105,7 @@ func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *
 		// outage behind the API server): retried with backoff for the grace
 		// period, then the token is left to expire rather than holding the
 		// config, and its Machine's deletion, forever.
-		if time.Since(config.DeletionTimestamp.Time) < revocationGracePeriod {
+		if time.Since(config.GetDeletionTimestamp().Time) < revocationGracePeriod {
 			r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "JoinTokenRevocationFailed", "Revoke",
 				"Cannot revoke join token %s yet (retrying for up to %s after deletion): %v", id, revocationGracePeriod, err)
 			return false, fmt.Sprintf("Cannot revoke join token %s yet: %v; retrying until %s, then the token is left to expire on its own", id, err, giveUpAt),
@@ -124,13 +123,13 @@ func (r *K0sWorkerConfigReconciler) revokeOnDelete(ctx context.Context, config *
 // clusterNameOf is the config's Cluster: its cluster-name label (Cluster
 // API's Machine controller sets it), else its data Secret's, which
 // cabpk0s always sets. "" when neither says.
-func (r *K0sWorkerConfigReconciler) clusterNameOf(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (string, error) {
-	if name := config.Labels[clusterv1.ClusterNameLabel]; name != "" {
+func (r *configReconciler) clusterNameOf(ctx context.Context, config bootstrapConfig) (string, error) {
+	if name := config.GetLabels()[clusterv1.ClusterNameLabel]; name != "" {
 		return name, nil
 	}
 	secret := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: config.Namespace, Name: config.Name}
-	if name := config.Status.DataSecretName; name != nil {
+	key := client.ObjectKey{Namespace: config.GetNamespace(), Name: config.GetName()}
+	if name := config.GetDataSecretName(); name != nil {
 		key.Name = *name
 	}
 	if err := r.SecretCachingClient.Get(ctx, key, secret); err != nil {

@@ -1,37 +1,42 @@
-// Package controllers holds the K0sWorkerConfig reconciler: it reads the
-// world (owner, Cluster, workload cluster), decides, and writes the join
-// token, the bootstrap data Secret and the config's status.
+// Package controllers holds the K0sWorkerConfig and K0sControllerConfig
+// reconcilers: they read the world (owner, Cluster, workload cluster),
+// decide, and write the join token, the bootstrap data Secret and the
+// config's status. Both kinds share one reconcile (configReconciler); what
+// differs is a configKind.
 //
-// One subject per file: watches.go (what wakes a config), sources.go (the
-// watch on the Secrets and ConfigMaps configs read), owner.go (its Machine
-// or MachinePool), inputs.go (the cluster CA, the join server),
-// lifecycle.go (token and data: generate, rotate, refresh, recover,
-// revoke), datasecret.go (the Secret, and status rebuilt after a move),
-// delete.go, workload.go (the one policy for an unreachable workload
-// cluster), status.go (conditions and events), patch.go (the writes),
-// memory.go, metrics.go, names.go (finalizer, annotation, intervals).
+// One subject per file: config.go (the shared reconciler and what a kind
+// supplies), k0sworkerconfig_controller.go and
+// k0scontrollerconfig_controller.go (the kinds), reconcile.go (one
+// reconcile: owner, Cluster, pause, status), watches.go (what wakes a
+// config), sources.go (the watch on the Secrets and ConfigMaps configs
+// read), owner.go (its Machine or MachinePool), inputs.go (the cluster CA,
+// the join server), lifecycle.go (token and data: generate, rotate,
+// refresh, recover, revoke), datasecret.go (the Secret, and status rebuilt
+// after a move), delete.go, workload.go (the one policy for an unreachable
+// workload cluster), status.go (conditions and events), patch.go (the
+// writes), memory.go, metrics.go, names.go (finalizer, annotation,
+// intervals).
 package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/klog/v2"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
-	"sigs.k8s.io/cluster-api/controllers/clustercache"
-	"sigs.k8s.io/cluster-api/util"
-	"sigs.k8s.io/cluster-api/util/annotations"
 	"sigs.k8s.io/cluster-api/util/conditions"
-	"sigs.k8s.io/cluster-api/util/paused"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
 // +kubebuilder:rbac:groups=bootstrap.cluster.x-k8s.io,resources=k0sworkerconfigs;k0sworkerconfigs/status;k0sworkerconfigs/finalizers,verbs=get;list;watch;update;patch
@@ -42,184 +47,100 @@ import (
 
 // K0sWorkerConfigReconciler turns a K0sWorkerConfig owned by a Machine or
 // MachinePool into bootstrap data with a short-lived k0s join token.
-type K0sWorkerConfigReconciler struct {
-	// Client reads and writes the management cluster.
-	Client client.Client
-	// ClusterCache gives clients for workload clusters.
-	ClusterCache clustercache.ClusterCache
-	// Recorder emits events on every state change.
-	Recorder events.EventRecorder
-	// WatchFilterValue limits reconciliation to objects with this
-	// cluster.x-k8s.io/watch-filter label value.
-	WatchFilterValue string
-	// TokenTTL is a join token's lifetime without a refresh.
-	TokenTTL time.Duration
-	// SecretCachingClient reads Secrets that carry a cluster-name label
-	// (the cluster CA, data Secrets) from the manager's cache (Cluster
-	// API's setup.CreateSecretCachingClient).
-	SecretCachingClient client.Client
-	// SourceCache watches the metadata of Secrets and ConfigMaps, so a
-	// contentFrom or customUserDataRef source wakes its configs when it
-	// appears or changes (see sourceWatches). The manager must run it.
-	SourceCache cache.Cache
+type K0sWorkerConfigReconciler struct{ configReconciler }
 
-	tokens uidMap[knownToken]
-	writes uidMap[ownWrite]
+// NewK0sWorkerConfigReconciler returns the K0sWorkerConfig reconciler.
+func NewK0sWorkerConfigReconciler(options ReconcilerOptions) *K0sWorkerConfigReconciler {
+	return &K0sWorkerConfigReconciler{configReconciler{ReconcilerOptions: options, kind: workerKind{}}}
 }
 
-// scope is what one reconcile works on.
-type scope struct {
-	config  *bootstrapv1.K0sWorkerConfig
-	owner   *configOwner
-	cluster *clusterv1.Cluster
-	patcher *configPatcher
+// SetupWithManager watches K0sWorkerConfigs, their owners, their Clusters
+// and the connectivity of their workload clusters.
+func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, options controller.Options) error {
+	return r.setup(ctx, mgr, options)
 }
 
-// Reconcile brings one K0sWorkerConfig closer to having bootstrap data.
-func (r *K0sWorkerConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	res, err := r.reconcileRequest(ctx, req)
-	return withNormalPriority(res), err
+// workerKind is K0sWorkerConfig's part of the shared reconcile.
+type workerKind struct{}
+
+func (workerKind) name() string               { return workerConfigKind }
+func (workerKind) newConfig() bootstrapConfig { return &bootstrapv1.K0sWorkerConfig{} }
+func (workerKind) newList() client.ObjectList { return &bootstrapv1.K0sWorkerConfigList{} }
+func (workerKind) finalizer() string          { return TokenFinalizer }
+func (workerKind) role() jointoken.Role       { return jointoken.Worker }
+func (workerKind) recheck() time.Duration     { return 0 }
+
+func (workerKind) metadataOnly(c bootstrapConfig) client.Object {
+	config := c.(*bootstrapv1.K0sWorkerConfig)
+	return &bootstrapv1.K0sWorkerConfig{TypeMeta: config.TypeMeta, ObjectMeta: serverFieldsDropped(config.ObjectMeta)}
 }
 
-// withNormalPriority gives every requeue but a token check (an event's
-// reconcile, an error's retry) the normal priority: controller-runtime
-// keeps an item's priority when a result sets none, and a token check's
-// would stick to the item and put it ahead of new configs for good.
-func withNormalPriority(res ctrl.Result) ctrl.Result {
-	if res.Priority == nil {
-		res.Priority = ptr.To(0)
+func (workerKind) statusOnly(c bootstrapConfig) client.Object {
+	config := c.(*bootstrapv1.K0sWorkerConfig)
+	return &bootstrapv1.K0sWorkerConfig{
+		TypeMeta:   config.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Namespace: config.Namespace, Name: config.Name},
+		Status:     *config.Status.DeepCopy(),
 	}
-	return res
 }
 
-func (r *K0sWorkerConfigReconciler) reconcileRequest(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
-	config := &bootstrapv1.K0sWorkerConfig{}
-	if err := r.Client.Get(ctx, req.NamespacedName, config); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !config.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, config)
-	}
-	if r.cacheBehindOwnWrite(config) {
-		// The cache does not show the status this process just wrote yet;
-		// configChanged drops the update event of our own status write, so
-		// look again shortly.
-		return ctrl.Result{RequeueAfter: time.Second}, nil
-	}
+func (workerKind) statusEqual(a, b bootstrapConfig) bool {
+	return equality.Semantic.DeepEqual(a.(*bootstrapv1.K0sWorkerConfig).Status, b.(*bootstrapv1.K0sWorkerConfig).Status)
+}
 
-	patcher := newConfigPatcher(r.Client, config)
-	owner, err := getConfigOwner(ctx, r.Client, config)
+func (workerKind) tokenDescription(config bootstrapConfig) string {
+	return fmt.Sprintf("k0s worker join token for K0sWorkerConfig %s/%s, managed by cabpk0s", config.GetNamespace(), config.GetName())
+}
+
+func (workerKind) validate(config bootstrapConfig) field.ErrorList {
+	errs, _ := validation.Spec(&config.(*bootstrapv1.K0sWorkerConfig).Spec, field.NewPath("spec"))
+	return errs
+}
+
+// A worker's machine joined when its Machine has a node.
+func (workerKind) joined(context.Context, *configReconciler, *scope) (bool, error) { return false, nil }
+
+// plan: a worker joins a running control plane, through the Cluster's
+// endpoint, trusting the cluster CA.
+func (workerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error) {
+	config, owner, cluster := s.config.(*bootstrapv1.K0sWorkerConfig), s.owner, s.cluster
+	if !config.IsDataSecretCreated() {
+		switch {
+		case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
+			setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
+			return nil, ctrl.Result{}, nil
+		case !conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
+			setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason, "Waiting for the control plane of Cluster %s to be initialized", cluster.Name)
+			return nil, ctrl.Result{}, nil
+		case !cluster.Spec.ControlPlaneEndpoint.IsValid():
+			setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
+			return nil, ctrl.Result{}, nil
+		}
+	}
+	if _, err := bootstrapinput.Version(config.Spec.Version, owner.version()); err != nil {
+		setFailed(config, "Cannot use the k0s version of %s %s: %v", owner.kind(), owner.object().GetName(), err)
+		return nil, ctrl.Result{}, nil
+	}
+	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
 	if err != nil {
-		return ctrl.Result{}, err
+		// Not watched: control plane providers create it once, early.
+		res, err := r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err, missingCARetryInterval)
+		return nil, res, err
 	}
-	if owner == nil {
-		return r.waitForOwner(ctx, config, patcher)
-	}
-	log := ctrl.LoggerFrom(ctx).WithValues(owner.kind(), klog.KObj(owner.object()), "Cluster", klog.KRef(config.Namespace, owner.clusterName()))
-	ctx = ctrl.LoggerInto(ctx, log)
-
-	cluster, err := util.GetClusterByName(ctx, r.Client, config.Namespace, owner.clusterName())
+	in, err := bootstrapinput.Build(ctx, &config.Spec, bootstrapinput.Machine{NodeName: owner.nodeName(config), OwnerVersion: owner.version()},
+		bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace})
 	if err != nil {
-		// A Cluster created later wakes the config through the Cluster watch.
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		// The source watches bring the config back when it appears.
+		res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
+		return nil, res, err
 	}
-
-	// Pausing is patched at once by Cluster API's helper. Unpausing, and
-	// the common case, not paused before or now, ride on the one status
-	// patch at the end (Paused=False is set below): no patch of its own,
-	// no requeue our own status write would not trigger, and no stale
-	// resourceVersion for the token ID's optimistic lock.
-	if annotations.IsPaused(cluster, config) {
-		if _, _, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, config); err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{}, r.waitWhilePaused(ctx, config, cluster)
-	}
-
-	s := &scope{config: config, owner: owner, cluster: cluster, patcher: patcher}
-	conditions.Set(config, metav1.Condition{Type: bootstrapv1.PausedCondition, Status: metav1.ConditionFalse, Reason: clusterv1.NotPausedReason})
-	before := currentCondition(config)
-	defer func() {
-		r.summarize(config, before)
-		err := s.patcher.patch(ctx, config, retErr == nil)
-		// Whatever was written (metadata, status, or both) moved the
-		// version the cache must catch up with.
-		r.markWritten(config)
-		if err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, err})
-		}
-		if retErr != nil {
-			// An error requeues with backoff; a RequeueAfter beside it
-			// would be ignored (and warned about) by controller-runtime.
-			res = ctrl.Result{}
-		}
-	}()
-	result, err := r.reconcile(ctx, s)
-	if workloadUnreachable(err) {
-		// The one policy for an unreachable workload cluster: see workloadClient.
-		workloadUnreachableWaits.WithLabelValues(config.Namespace + "/" + cluster.Name).Inc()
-		if !ptr.Deref(config.Status.Initialization.DataSecretCreated, false) {
-			setWaiting(config, bootstrapv1.WorkloadClusterNotReachableReason, "Waiting for the workload cluster's API server to be reachable")
-		}
-		return ctrl.Result{RequeueAfter: workloadRetryInterval}, nil
-	}
-	return result, err
+	return &dataPlan{in: in, join: &bootstrapinput.Join{Role: jointoken.Worker, Server: joinServer(cluster), CA: ca}}, ctrl.Result{}, nil
 }
 
-func (r *K0sWorkerConfigReconciler) reconcile(ctx context.Context, s *scope) (ctrl.Result, error) {
-	config, cluster := s.config, s.cluster
-
-	// After `clusterctl move` or a restore, status is empty but the owner
-	// already consumed the data: rebuild status, mint nothing new.
-	if !ptr.Deref(config.Status.Initialization.DataSecretCreated, false) && s.owner.dataSecretName() != "" {
-		if err := r.restoreStatus(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	if ptr.Deref(config.Status.Initialization.DataSecretCreated, false) {
-		return r.reconcileToken(ctx, s)
-	}
-
-	switch {
-	case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
-		setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
-		return ctrl.Result{}, nil
-	case !conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
-		setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason, "Waiting for the control plane of Cluster %s to be initialized", cluster.Name)
-		return ctrl.Result{}, nil
-	case !cluster.Spec.ControlPlaneEndpoint.IsValid():
-		setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
-		return ctrl.Result{}, nil
-	}
-	return r.generate(ctx, s, false)
-}
-
-// waitForOwner says, once Cluster API had time to set it, that no Machine
-// or MachinePool owns the config; the Machine watch brings it back.
-func (r *K0sWorkerConfigReconciler) waitForOwner(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, patcher *configPatcher) (ctrl.Result, error) {
-	if wait := ownerGracePeriod - time.Since(config.CreationTimestamp.Time); wait > 0 {
-		return ctrl.Result{RequeueAfter: wait}, nil
-	}
-	if conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) == bootstrapv1.WaitingForOwnerReason {
-		return ctrl.Result{}, nil
-	}
-	before := currentCondition(config)
-	setWaiting(config, bootstrapv1.WaitingForOwnerReason, "Waiting for a Machine or MachinePool to own this config (metadata.ownerReferences) or to name it in spec.bootstrap.configRef")
-	r.summarize(config, before)
-	return ctrl.Result{}, patcher.patch(ctx, config, true)
-}
-
-// waitWhilePaused keeps Ready and DataSecretAvailable saying why nothing
-// happens while a config without data is paused. A config with data keeps
-// reporting it available: the data is still there.
-func (r *K0sWorkerConfigReconciler) waitWhilePaused(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, cluster *clusterv1.Cluster) error {
-	if conditions.IsTrue(config, bootstrapv1.DataSecretAvailableCondition) ||
-		conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) == bootstrapv1.PausedReason {
-		return nil
-	}
-	patcher := newConfigPatcher(r.Client, config)
-	before := currentCondition(config)
-	setWaiting(config, bootstrapv1.PausedReason, "Reconciliation is paused (Cluster %s spec.paused, or the config's %s annotation)", cluster.Name, clusterv1.PausedAnnotation)
-	r.summarize(config, before)
-	return patcher.patch(ctx, config, false)
+// serverFieldsDropped is metadata without what the server owns, so a
+// patch carries neither a resourceVersion precondition nor managed fields.
+func serverFieldsDropped(meta metav1.ObjectMeta) metav1.ObjectMeta {
+	out := *meta.DeepCopy()
+	out.ResourceVersion, out.ManagedFields = "", nil
+	return out
 }

@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cluster-api/util/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,7 +22,6 @@ import (
 	"github.com/cabpk0s/cabpk0s/internal/failpoint"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/render"
-	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
 // The join token's life, one path for every case:
@@ -42,9 +40,9 @@ import (
 
 // generate writes the bootstrap data. rotate mints a new token even when
 // the config already has one.
-func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rotate bool) (_ ctrl.Result, retErr error) {
-	config, owner, cluster := s.config, s.owner, s.cluster
-	firstData := !ptr.Deref(config.Status.Initialization.DataSecretCreated, false)
+func (r *configReconciler) generate(ctx context.Context, s *scope, rotate bool) (_ ctrl.Result, retErr error) {
+	config, cluster := s.config, s.cluster
+	firstData := !config.IsDataSecretCreated()
 	wrote := false
 	defer func() { bootstrapDataRenders.WithLabelValues(renderResult(config, wrote, retErr)).Inc() }()
 
@@ -52,28 +50,28 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 	// that passed; a rule added by a later release must not stop a pool's
 	// rotation over it.
 	if firstData {
-		if errs, _ := validation.Spec(&config.Spec, field.NewPath("spec")); len(errs) > 0 {
+		if errs := r.kind.validate(config); len(errs) > 0 {
 			setFailed(config, "The spec is invalid (admission should have refused it): %v", errs.ToAggregate())
 			return ctrl.Result{}, nil
 		}
 	}
-	version, err := bootstrapinput.Version(&config.Spec, owner.version())
-	if err != nil {
-		setFailed(config, "Cannot use the k0s version of %s %s: %v", owner.kind(), owner.object().GetName(), err)
+	plan, res, err := r.kind.plan(ctx, r, s)
+	if plan == nil || err != nil {
+		return res, err
+	}
+	if plan.join == nil {
+		// Data without a token (the first controller's) needs nothing of
+		// the workload cluster: it makes it.
+		data, err := bootstrapinput.Render(plan.in, nil, jointoken.Token{})
+		if err != nil {
+			setFailed(config, "Cannot render the bootstrap data: %v", err)
+			return ctrl.Result{}, nil
+		}
+		if wrote, err = r.writeData(ctx, s, plan, data, ""); err != nil {
+			return ctrl.Result{}, err
+		}
 		return ctrl.Result{}, nil
 	}
-	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
-	if err != nil {
-		// Not watched: control plane providers create it once, early.
-		return r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err, missingCARetryInterval)
-	}
-	in, err := bootstrapinput.Build(ctx, &config.Spec, bootstrapinput.Machine{NodeName: owner.nodeName(config), OwnerVersion: owner.version()},
-		bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace})
-	if err != nil {
-		// The source watches bring the config back when it appears.
-		return r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
-	}
-	server := joinServer(cluster)
 	// The data carries the token's secret half, which the cache does not
 	// keep: this path reads the workload cluster live.
 	workload, err := r.workloadLive(ctx, cluster)
@@ -82,7 +80,7 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 			// Data that cannot render is the user's to fix, and says so
 			// while the workload cluster is away: rendered with a stand-in
 			// token, the size and templates are checked all the same.
-			if _, renderErr := bootstrapinput.Render(in, server, ca, standInToken()); renderErr != nil {
+			if _, renderErr := bootstrapinput.Render(plan.in, plan.join, standInToken()); renderErr != nil {
 				setFailed(config, "Cannot render the bootstrap data: %v", renderErr)
 				return ctrl.Result{}, nil
 			}
@@ -90,14 +88,14 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 		return ctrl.Result{}, err
 	}
 
-	oldID := config.Annotations[TokenIDAnnotation]
+	oldID := config.GetAnnotations()[TokenIDAnnotation]
 	token, fresh, err := r.currentToken(ctx, s, workload, rotate)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	// A fresh token exists nowhere yet: data that cannot be made keeps no
 	// token alive.
-	data, err := bootstrapinput.Render(in, server, ca, token)
+	data, err := bootstrapinput.Render(plan.in, plan.join, token)
 	if err != nil {
 		setFailed(config, "Cannot render the bootstrap data: %v", err)
 		return ctrl.Result{}, nil
@@ -109,45 +107,53 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 		}
 		if minted.Secret != token.Secret {
 			// An earlier try created this ID already: its token is the one.
-			if data, err = bootstrapinput.Render(in, server, ca, minted); err != nil {
+			if data, err = bootstrapinput.Render(plan.in, plan.join, minted); err != nil {
 				setFailed(config, "Cannot render the bootstrap data: %v", err)
 				return ctrl.Result{}, err
 			}
 		}
 		token = minted
 	}
-	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
+	r.tokens.set(config.GetUID(), knownToken{id: token.ID, expires: token.Expiration})
 
 	if fresh {
 		failpoint.Hit(failpoint.JoinTokenCreated)
 	}
-	stored := dataSecret(config, cluster.Name, data, in.Format, token.ID)
-	if err := r.storeData(ctx, s, stored); err != nil {
-		setFailed(config, "Cannot store the bootstrap data Secret: %v", err)
+	if wrote, err = r.writeData(ctx, s, plan, data, token.ID); err != nil {
 		return ctrl.Result{}, err
-	}
-	failpoint.Hit(failpoint.DataSecretWritten)
-	w, _ := r.writes.get(config.UID)
-	w.dataTokenID, w.dataVersion = token.ID, stored.ResourceVersion
-	r.writes.set(config.UID, w)
-	wrote = true
-	if firstData {
-		bootstrapDataReady.Observe(time.Since(config.CreationTimestamp.Time).Seconds())
 	}
 	if rotate && oldID != "" {
 		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate",
 			"Rotated the MachinePool join token from %s to %s; %s expires on its own", oldID, token.ID, oldID)
 	}
+	return r.requeueForToken(s, token), nil
+}
 
-	config.Status.DataSecretName = ptr.To(config.Name)
-	config.Status.Initialization.DataSecretCreated = ptr.To(true)
+// writeData stores data carrying token tokenID ("" for none) and reports
+// it in status.
+func (r *configReconciler) writeData(ctx context.Context, s *scope, plan *dataPlan, data []byte, tokenID string) (bool, error) {
+	config, owner := s.config, s.owner
+	firstData := !config.IsDataSecretCreated()
+	stored := dataSecret(config, r.gvk(), s.cluster.Name, data, plan.in.Format, tokenID)
+	if err := r.storeData(ctx, s, stored); err != nil {
+		setFailed(config, "Cannot store the bootstrap data Secret: %v", err)
+		return false, err
+	}
+	failpoint.Hit(failpoint.DataSecretWritten)
+	w, _ := r.writes.get(config.GetUID())
+	w.dataTokenID, w.dataVersion = tokenID, stored.ResourceVersion
+	r.writes.set(config.GetUID(), w)
+	if firstData {
+		bootstrapDataReady.Observe(time.Since(config.GetCreationTimestamp().Time).Seconds())
+	}
+	config.SetDataSecret(config.GetName())
 	message := ""
-	if version == "" {
+	if plan.in.Version == "" {
 		message = "Neither the config nor its " + owner.kind() + " sets a version: the machine installs the latest k0s release"
 		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "LatestK0sVersion", "Render", message)
 	}
 	setAvailable(config, message)
-	return r.requeueForToken(s, token), nil
+	return true, nil
 }
 
 // currentToken returns the token the data is to carry. An existing token
@@ -155,11 +161,11 @@ func (r *K0sWorkerConfigReconciler) generate(ctx context.Context, s *scope, rota
 // rotation, a recorded ID whose token is gone or is another config's) a
 // fresh token is made in memory only, fresh is true, and mint creates it
 // once the data renders.
-func (r *K0sWorkerConfigReconciler) currentToken(ctx context.Context, s *scope, workload client.Client, rotate bool) (_ jointoken.Token, fresh bool, _ error) {
+func (r *configReconciler) currentToken(ctx context.Context, s *scope, workload client.Client, rotate bool) (_ jointoken.Token, fresh bool, _ error) {
 	config := s.config
-	id := config.Annotations[TokenIDAnnotation]
+	id := config.GetAnnotations()[TokenIDAnnotation]
 	if id != "" && !rotate {
-		token, err := jointoken.Worker.GetOwn(ctx, workload, id, tokenDescription(config))
+		token, err := r.kind.role().GetOwn(ctx, workload, id, r.kind.tokenDescription(config))
 		switch {
 		case err == nil:
 			// Data about to be written must carry a token with most of its
@@ -185,31 +191,29 @@ func (r *K0sWorkerConfigReconciler) currentToken(ctx context.Context, s *scope, 
 // whatever fails later, the retry finds the same ID and reuses the token,
 // so a config never has two. The ID is recorded under an optimistic lock
 // (see recordTokenID).
-func (r *K0sWorkerConfigReconciler) mint(ctx context.Context, s *scope, workload client.Client, token jointoken.Token, rotate bool) (jointoken.Token, error) {
+func (r *configReconciler) mint(ctx context.Context, s *scope, workload client.Client, token jointoken.Token, rotate bool) (jointoken.Token, error) {
 	config := s.config
 	operation := tokenCreated
 	if rotate {
 		operation = tokenRotated
 	}
-	if config.Annotations[TokenIDAnnotation] != token.ID {
-		annotations, finalizers := maps.Clone(config.Annotations), slices.Clone(config.Finalizers)
-		if config.Annotations == nil {
-			config.Annotations = map[string]string{}
-		}
-		config.Annotations[TokenIDAnnotation] = token.ID
-		controllerutil.AddFinalizer(config, TokenFinalizer)
+	if config.GetAnnotations()[TokenIDAnnotation] != token.ID {
+		annotations, finalizers := maps.Clone(config.GetAnnotations()), slices.Clone(config.GetFinalizers())
+		setAnnotation(config, TokenIDAnnotation, token.ID)
+		controllerutil.AddFinalizer(config, r.kind.finalizer())
 		if err := s.patcher.recordTokenID(ctx, config); err != nil {
 			// Not recorded: the reconcile's closing patch must not record
 			// it either, without the lock.
-			config.Annotations, config.Finalizers = annotations, finalizers
+			config.SetAnnotations(annotations)
+			config.SetFinalizers(finalizers)
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
 	}
-	return counted(operation)(jointoken.Worker.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
+	return counted(operation)(r.kind.role().CreateWith(ctx, workload, token, r.kind.tokenDescription(config), r.TokenTTL, time.Now()))
 }
 
 // extend extends token when it is due, counting the extensions made.
-func (r *K0sWorkerConfigReconciler) extend(ctx context.Context, workload client.Client, token jointoken.Token, now time.Time) (jointoken.Token, error) {
+func (r *configReconciler) extend(ctx context.Context, workload client.Client, token jointoken.Token, now time.Time) (jointoken.Token, error) {
 	extended, err := jointoken.Extend(ctx, workload, token, r.extendedLife(), r.machineRefreshBelow(), now)
 	if err == nil && !extended.Expiration.Equal(token.Expiration) {
 		joinTokenOperations.WithLabelValues(tokenExtended).Inc()
@@ -229,7 +233,7 @@ func counted(operation string) func(jointoken.Token, error) (jointoken.Token, er
 
 // renderResult names how an attempt to produce data ended, for
 // cabpk0s_bootstrap_data_renders_total.
-func renderResult(config *bootstrapv1.K0sWorkerConfig, wrote bool, err error) string {
+func renderResult(config bootstrapConfig, wrote bool, err error) string {
 	switch {
 	case wrote:
 		return "written"
@@ -244,10 +248,6 @@ func renderResult(config *bootstrapv1.K0sWorkerConfig, wrote bool, err error) st
 	return "error"
 }
 
-func tokenDescription(config *bootstrapv1.K0sWorkerConfig) string {
-	return fmt.Sprintf("k0s worker join token for K0sWorkerConfig %s/%s, managed by cabpk0s", config.Namespace, config.Name)
-}
-
 // The refresh policy. A pending Machine's token is created with a TTL of
 // life and looked at again the moment a quarter of a TTL is left; it is
 // then extended to a TTL and a quarter, so the next look, and the next
@@ -260,25 +260,25 @@ func tokenDescription(config *bootstrapv1.K0sWorkerConfig) string {
 // a new token when half of the old one's life is gone, so an instance
 // launched from the pool's data at any moment has at least half a TTL to
 // join.
-func (r *K0sWorkerConfigReconciler) machineRefreshBelow() time.Duration { return r.TokenTTL / 4 }
+func (r *configReconciler) machineRefreshBelow() time.Duration { return r.TokenTTL / 4 }
 
 // extendedLife is the life an extension gives: the next one falls due one
 // TTL later.
-func (r *K0sWorkerConfigReconciler) extendedLife() time.Duration {
+func (r *configReconciler) extendedLife() time.Duration {
 	return r.TokenTTL + r.machineRefreshBelow()
 }
 
-func (r *K0sWorkerConfigReconciler) poolRotateBelow() time.Duration { return r.TokenTTL / 2 }
+func (r *configReconciler) poolRotateBelow() time.Duration { return r.TokenTTL / 2 }
 
 // poolRotationDue: the pool's token has no more than half a TTL left.
-func (r *K0sWorkerConfigReconciler) poolRotationDue(expires, now time.Time) bool {
+func (r *configReconciler) poolRotationDue(expires, now time.Time) bool {
 	return expires.Sub(now) <= r.poolRotateBelow()
 }
 
 // requeueForToken schedules the next token check while someone may still
 // join with it: for a pool, the moment its rotation falls due.
-func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope, token jointoken.Token) ctrl.Result {
-	if s.owner.hasJoined() || s.config.Annotations[TokenIDAnnotation] == "" {
+func (r *configReconciler) requeueForToken(s *scope, token jointoken.Token) ctrl.Result {
+	if s.owner.hasJoined() || s.config.GetAnnotations()[TokenIDAnnotation] == "" {
 		return ctrl.Result{}
 	}
 	below := r.machineRefreshBelow()
@@ -286,7 +286,11 @@ func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope, token jointoken.To
 		below = r.poolRotateBelow()
 	}
 	// An overdue refresh is retried soon, never at once in a hot loop.
-	return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-below, time.Second), Priority: ptr.To(tokenCheckPriority)}
+	after := max(time.Until(token.Expiration)-below, time.Second)
+	if recheck := r.kind.recheck(); recheck > 0 && !s.owner.isPool() {
+		after = min(after, recheck)
+	}
+	return ctrl.Result{RequeueAfter: after, Priority: ptr.To(tokenCheckPriority)}
 }
 
 // tokenCheckPriority puts a token that falls due ahead of the configs
@@ -299,9 +303,9 @@ func (r *K0sWorkerConfigReconciler) requeueForToken(s *scope, token jointoken.To
 const tokenCheckPriority = 10
 
 // reconcileToken looks after the token of data already written.
-func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.Result, error) {
+func (r *configReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.Result, error) {
 	config, owner := s.config, s.owner
-	id := config.Annotations[TokenIDAnnotation]
+	id := config.GetAnnotations()[TokenIDAnnotation]
 	if id == "" {
 		// Revoked after the join, or status rebuilt without a live token.
 		markAvailable(config)
@@ -312,16 +316,26 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 		return ctrl.Result{}, err
 	}
 
-	if owner.hasJoined() {
+	joined := owner.hasJoined()
+	if !joined && !owner.isPool() {
+		if joined, err = r.kind.joined(ctx, r, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if joined {
 		if err := jointoken.Delete(ctx, workload, id); err != nil {
 			return ctrl.Result{}, err
 		}
 		joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
 		r.forget(config)
-		delete(config.Annotations, TokenIDAnnotation)
-		controllerutil.RemoveFinalizer(config, TokenFinalizer)
+		deleteAnnotation(config, TokenIDAnnotation)
+		controllerutil.RemoveFinalizer(config, r.kind.finalizer())
 		markAvailable(config)
-		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Node %s joined: revoked join token %s", owner.machine.Status.NodeRef.Name, id)
+		what := "Controller " + owner.machine.Name
+		if owner.machine.Status.NodeRef.IsDefined() {
+			what = "Node " + owner.machine.Status.NodeRef.Name
+		}
+		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "%s joined: revoked join token %s", what, id)
 		return ctrl.Result{}, nil
 	}
 
@@ -337,7 +351,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	// A token this process issued or checked recently needs no look: the
 	// requeue comes back before it needs a refresh.
 	now := time.Now()
-	if known, ok := r.tokens.get(config.UID); ok && known.id == id {
+	if known, ok := r.tokens.get(config.GetUID()); ok && known.id == id {
 		if owner.rotates() && !r.poolRotationDue(known.expires, now) ||
 			!owner.rotates() && known.expires.Sub(now) >= r.machineRefreshBelow() {
 			markAvailable(config)
@@ -362,7 +376,7 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 	} else if token, err = r.extend(ctx, workload, token, now); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
+	r.tokens.set(config.GetUID(), knownToken{id: token.ID, expires: token.Expiration})
 	markAvailable(config)
 	return r.requeueForToken(s, token), nil
 }
@@ -375,9 +389,9 @@ func (r *K0sWorkerConfigReconciler) reconcileToken(ctx context.Context, s *scope
 // and a token brought back to life is not handed to a machine that is
 // already running: the condition says so, and replacing the Machine is
 // the way out.
-func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope) (ctrl.Result, error) {
+func (r *configReconciler) recoverToken(ctx context.Context, s *scope) (ctrl.Result, error) {
 	config, machine := s.config, s.owner.machine
-	id := config.Annotations[TokenIDAnnotation]
+	id := config.GetAnnotations()[TokenIDAnnotation]
 	if ptr.Deref(machine.Status.Initialization.InfrastructureProvisioned, false) {
 		if conditions.GetReason(config, bootstrapv1.DataSecretAvailableCondition) != bootstrapv1.JoinTokenMissingReason {
 			r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, bootstrapv1.JoinTokenMissingReason, "Refresh",
@@ -401,11 +415,11 @@ func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	token, err = counted(tokenRecreated)(jointoken.Worker.CreateWith(ctx, workload, token, tokenDescription(config), r.TokenTTL, time.Now()))
+	token, err = counted(tokenRecreated)(r.kind.role().CreateWith(ctx, workload, token, r.kind.tokenDescription(config), r.TokenTTL, time.Now()))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.tokens.set(config.UID, knownToken{id: token.ID, expires: token.Expiration})
+	r.tokens.set(config.GetUID(), knownToken{id: token.ID, expires: token.Expiration})
 	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRecreated", "Refresh",
 		"Join token %s had expired before Machine %s was provisioned: created it again, as its data carries it", id, machine.Name)
 	markAvailable(config)
@@ -415,9 +429,9 @@ func (r *K0sWorkerConfigReconciler) recoverToken(ctx context.Context, s *scope) 
 // tokenInData reads the bootstrap token the config's data Secret carries.
 // The Secret's data is not cached, so this is a live read, made only on
 // the rare path where the token was lost.
-func (r *K0sWorkerConfigReconciler) tokenInData(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) (jointoken.Token, error) {
+func (r *configReconciler) tokenInData(ctx context.Context, config bootstrapConfig) (jointoken.Token, error) {
 	secret := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: config.Namespace, Name: ptr.Deref(config.Status.DataSecretName, config.Name)}
+	key := client.ObjectKey{Namespace: config.GetNamespace(), Name: ptr.Deref(config.GetDataSecretName(), config.GetName())}
 	if err := r.Client.Get(ctx, key, secret); err != nil {
 		return jointoken.Token{}, err
 	}
@@ -425,16 +439,16 @@ func (r *K0sWorkerConfigReconciler) tokenInData(ctx context.Context, config *boo
 	if err != nil {
 		return jointoken.Token{}, fmt.Errorf("reading data Secret %s back: %w", key.Name, err)
 	}
-	file, ok := decoded.File(render.TokenPath(config.Spec.WorkingDir))
+	file, ok := decoded.File(render.TokenPath(config.GetInstallSpec().WorkingDir))
 	if !ok {
 		return jointoken.Token{}, fmt.Errorf("data Secret %s has no join token file", key.Name)
 	}
-	return jointoken.Worker.FromJoinToken(strings.TrimSpace(string(file.Content)))
+	return r.kind.role().FromJoinToken(strings.TrimSpace(string(file.Content)))
 }
 
 // missingInput reports what the config waits for, and looks again after
 // retry (0: when a watch says it appeared).
-func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerConfig, reason string, err error, retry time.Duration) (ctrl.Result, error) {
+func (r *configReconciler) missingInput(config bootstrapConfig, reason string, err error, retry time.Duration) (ctrl.Result, error) {
 	var missing *bootstrapinput.MissingSourceError
 	if !errors.As(err, &missing) {
 		return ctrl.Result{}, err
@@ -446,22 +460,22 @@ func (r *K0sWorkerConfigReconciler) missingInput(config *bootstrapv1.K0sWorkerCo
 // cacheBehindOwnWrite is true while the cached config is older than the
 // status this process wrote for it: a reconcile on it would write the data
 // a second time.
-func (r *K0sWorkerConfigReconciler) cacheBehindOwnWrite(config *bootstrapv1.K0sWorkerConfig) bool {
-	w, ok := r.writes.get(config.UID)
-	return ok && olderThan(config.ResourceVersion, w.statusVersion)
+func (r *configReconciler) cacheBehindOwnWrite(config bootstrapConfig) bool {
+	w, ok := r.writes.get(config.GetUID())
+	return ok && olderThan(config.GetResourceVersion(), w.statusVersion)
 }
 
 // markWritten records the version of the status this process just wrote.
-func (r *K0sWorkerConfigReconciler) markWritten(config *bootstrapv1.K0sWorkerConfig) {
-	w, _ := r.writes.get(config.UID)
-	w.statusVersion = config.ResourceVersion
-	r.writes.set(config.UID, w)
+func (r *configReconciler) markWritten(config bootstrapConfig) {
+	w, _ := r.writes.get(config.GetUID())
+	w.statusVersion = config.GetResourceVersion()
+	r.writes.set(config.GetUID(), w)
 }
 
 // forget drops what this process remembers of a config whose token is gone.
-func (r *K0sWorkerConfigReconciler) forget(config *bootstrapv1.K0sWorkerConfig) {
-	r.tokens.delete(config.UID)
-	r.writes.delete(config.UID)
+func (r *configReconciler) forget(config bootstrapConfig) {
+	r.tokens.delete(config.GetUID())
+	r.writes.delete(config.GetUID())
 }
 
 // standInToken has a real token's shape and no life anywhere: it renders

@@ -36,7 +36,7 @@ import (
 func TestPoolRotationBoundary(t *testing.T) {
 	g := NewWithT(t)
 	const ttl = 15 * time.Minute
-	r := &K0sWorkerConfigReconciler{TokenTTL: ttl}
+	r := NewK0sWorkerConfigReconciler(ReconcilerOptions{TokenTTL: ttl})
 	now := time.Now()
 
 	g.Expect(r.poolRotationDue(now.Add(ttl/2+time.Second), now)).To(BeFalse(), "more than half a TTL left")
@@ -78,7 +78,7 @@ func TestPoolRotationBoundary(t *testing.T) {
 // token expire.
 func TestTokenChecksJumpTheBacklog(t *testing.T) {
 	g := NewWithT(t)
-	r := &K0sWorkerConfigReconciler{TokenTTL: time.Minute}
+	r := NewK0sWorkerConfigReconciler(ReconcilerOptions{TokenTTL: time.Minute})
 	machine := &scope{
 		config: &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{TokenIDAnnotation: "abcdef"}}},
 		owner:  &configOwner{machine: &clusterv1.Machine{}},
@@ -111,7 +111,7 @@ func TestTokenChecksJumpTheBacklog(t *testing.T) {
 func TestRefreshWritesOncePerTTL(t *testing.T) {
 	g := NewWithT(t)
 	const ttl = 15 * time.Minute
-	r := &K0sWorkerConfigReconciler{TokenTTL: ttl}
+	r := NewK0sWorkerConfigReconciler(ReconcilerOptions{TokenTTL: ttl})
 	extensions := 0
 	workload := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
 		Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
@@ -198,10 +198,10 @@ func TestDeletionFindsTheClusterOrSaysWhyNot(t *testing.T) {
 			management := fake.NewClientBuilder().WithScheme(scheme).WithObjects(config, cluster, data).Build()
 			workload := fake.NewClientBuilder().WithScheme(scheme).WithObjects(tokenSecret()).Build()
 			recorder := events.NewFakeRecorder(10)
-			r := &K0sWorkerConfigReconciler{
+			r := NewK0sWorkerConfigReconciler(ReconcilerOptions{
 				Client: management, SecretCachingClient: management, Recorder: recorder,
 				ClusterCache: clusterCacheStub{workload: workload}, TokenTTL: 15 * time.Minute,
-			}
+			})
 
 			_, err := r.reconcileDelete(t.Context(), config)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -225,8 +225,9 @@ func TestStaleReconcileCannotRecordASecondTokenID(t *testing.T) {
 	stale := &bootstrapv1.K0sWorkerConfig{}
 	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stale)).To(Succeed())
 
+	r := NewK0sWorkerConfigReconciler(ReconcilerOptions{Client: c})
 	record := func(config *bootstrapv1.K0sWorkerConfig, id string) error {
-		p := newConfigPatcher(c, config)
+		p := r.newPatcher(config)
 		config.Annotations = map[string]string{TokenIDAnnotation: id}
 		return p.recordTokenID(t.Context(), config)
 	}
@@ -240,7 +241,7 @@ func TestStaleReconcileCannotRecordASecondTokenID(t *testing.T) {
 	g.Expect(stored.Annotations).To(HaveKeyWithValue(TokenIDAnnotation, "aaaaaa"))
 
 	// The cache-lag guard compares versions, not clocks.
-	r := &K0sWorkerConfigReconciler{}
+	r = NewK0sWorkerConfigReconciler(ReconcilerOptions{})
 	r.markWritten(stored)
 	g.Expect(r.cacheBehindOwnWrite(stale)).To(BeTrue(), "an older copy is behind our own write")
 	g.Expect(r.cacheBehindOwnWrite(stored)).To(BeFalse())
@@ -283,8 +284,8 @@ func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
 				WithObjects(config, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}).Build()
 			workload := fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(refuse).Build()
 			recorder := events.NewFakeRecorder(10)
-			r := &K0sWorkerConfigReconciler{Client: management, SecretCachingClient: management, Recorder: recorder,
-				ClusterCache: clusterCacheStub{workload: workload}, TokenTTL: 15 * time.Minute}
+			r := NewK0sWorkerConfigReconciler(ReconcilerOptions{Client: management, SecretCachingClient: management, Recorder: recorder,
+				ClusterCache: clusterCacheStub{workload: workload}, TokenTTL: 15 * time.Minute})
 
 			_, err := r.reconcileDelete(t.Context(), config)
 			g.Expect(err != nil).To(Equal(!tc.wantGone), "an error (and backoff) only while waiting: %v", err)
@@ -320,8 +321,8 @@ func TestConflictLeavesNothingForTheClosingPatch(t *testing.T) {
 	fresh.Annotations = map[string]string{TokenIDAnnotation: "aaaaaa"}
 	g.Expect(c.Update(t.Context(), fresh)).To(Succeed())
 
-	r := &K0sWorkerConfigReconciler{Client: c, TokenTTL: 15 * time.Minute}
-	s := &scope{config: stale, owner: &configOwner{machine: &clusterv1.Machine{}}, patcher: newConfigPatcher(c, stale)}
+	r := NewK0sWorkerConfigReconciler(ReconcilerOptions{Client: c, TokenTTL: 15 * time.Minute})
+	s := &scope{config: stale, owner: &configOwner{machine: &clusterv1.Machine{}}, patcher: r.newPatcher(stale)}
 	token, err := jointoken.NewToken()
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = r.mint(t.Context(), s, fake.NewClientBuilder().WithScheme(scheme).Build(), token, false)

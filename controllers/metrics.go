@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -62,17 +64,18 @@ func (l *liveTokens) Describe(ch chan<- *prometheus.Desc) { ch <- l.desc }
 func (l *liveTokens) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	configs := &bootstrapv1.K0sWorkerConfigList{}
-	// Read-only: the cache's objects need no copies.
-	if err := l.reader.List(ctx, configs, client.UnsafeDisableDeepCopy); err != nil {
-		return
-	}
 	live := map[string]int{}
-	for i := range configs.Items {
-		c := &configs.Items[i]
-		if c.Annotations[TokenIDAnnotation] != "" {
-			live[c.Namespace+"/"+c.Labels[clusterv1.ClusterNameLabel]]++
+	for _, configs := range []client.ObjectList{&bootstrapv1.K0sWorkerConfigList{}, &bootstrapv1.K0sControllerConfigList{}} {
+		// Read-only: the cache's objects need no copies.
+		if err := l.reader.List(ctx, configs, client.UnsafeDisableDeepCopy); err != nil {
+			return
 		}
+		_ = meta.EachListItem(configs, func(o runtime.Object) error {
+			if c := o.(client.Object); c.GetAnnotations()[TokenIDAnnotation] != "" {
+				live[c.GetNamespace()+"/"+c.GetLabels()[clusterv1.ClusterNameLabel]]++
+			}
+			return nil
+		})
 	}
 	for cluster, n := range live {
 		ch <- prometheus.MustNewConstMetric(l.desc, prometheus.GaugeValue, float64(n), cluster)

@@ -4,8 +4,12 @@ import "time"
 
 // Names cabpk0s writes on objects it manages.
 const (
-	// TokenFinalizer keeps a config until its join token is revoked.
+	// TokenFinalizer keeps a K0sWorkerConfig until its join token is revoked.
 	TokenFinalizer = "k0sworkerconfig.bootstrap.cluster.x-k8s.io/join-token" //nolint:gosec // a finalizer name, not a credential
+
+	// ControllerTokenFinalizer keeps a K0sControllerConfig until its join
+	// token is revoked.
+	ControllerTokenFinalizer = "k0scontrollerconfig.bootstrap.cluster.x-k8s.io/join-token" //nolint:gosec // a finalizer name, not a credential
 
 	// TokenIDAnnotation records the bootstrap token a config's data
 	// carries. It is set on the config before the token is created, so a
@@ -14,7 +18,8 @@ const (
 	// status.
 	TokenIDAnnotation = "bootstrap.cluster.x-k8s.io/k0s-join-token-id" //nolint:gosec // an annotation key, not a credential
 
-	configKind = "K0sWorkerConfig"
+	workerConfigKind     = "K0sWorkerConfig"
+	controllerConfigKind = "K0sControllerConfig"
 )
 
 const (
@@ -33,4 +38,11 @@ const (
 	// creating the config, and writing a condition for that second on
 	// every machine of a scale-up would cost a write each.
 	ownerGracePeriod = 10 * time.Second
+	// initLockRecheck is how soon a controller waiting for the first one
+	// looks at the init lock again: a first controller that goes away
+	// before the control plane is initialized wakes nobody.
+	initLockRecheck = 20 * time.Second
+	// controllerJoinRecheck is how soon a joining controller's ControlNode
+	// is looked for again while its token lives.
+	controllerJoinRecheck = 10 * time.Second
 )

@@ -10,26 +10,29 @@ import (
 	"sigs.k8s.io/cluster-api/util"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 )
 
-// configOwner is the Machine or MachinePool a K0sWorkerConfig bootstraps.
+// configOwner is the Machine or MachinePool a config bootstraps.
 type configOwner struct {
 	machine *clusterv1.Machine
 	pool    *clusterv1.MachinePool
 }
 
-// machineByConfigIndex indexes Machines by the K0sWorkerConfig their
+// machineByConfigIndex indexes Machines by the config of the kind their
 // spec.bootstrap.configRef names.
-const machineByConfigIndex = "spec.bootstrap.configRef.k0sWorkerConfig"
+func machineByConfigIndex(kind string) string {
+	return "spec.bootstrap.configRef." + strings.ToLower(kind[:1]) + kind[1:]
+}
 
-func indexMachineByConfig(o client.Object) []string {
-	m, ok := o.(*clusterv1.Machine)
-	if !ok || !isK0sWorkerConfigRef(m.Spec.Bootstrap.ConfigRef) {
-		return nil
+func indexMachineByConfig(kind string) client.IndexerFunc {
+	return func(o client.Object) []string {
+		m, ok := o.(*clusterv1.Machine)
+		if !ok || !isConfigRef(m.Spec.Bootstrap.ConfigRef, kind) {
+			return nil
+		}
+		return []string{m.Spec.Bootstrap.ConfigRef.Name}
 	}
-	return []string{m.Spec.Bootstrap.ConfigRef.Name}
 }
 
 // getConfigOwner returns the config's owner, or nil while there is none
@@ -41,15 +44,17 @@ func indexMachineByConfig(o client.Object) []string {
 // on. The Machine that names this config in spec.bootstrap.configRef is the
 // same owner, known as soon as it exists: found through a cache index, it
 // saves that second on every machine of a scale-up at no request's cost.
-func getConfigOwner(ctx context.Context, c client.Client, config *bootstrapv1.K0sWorkerConfig) (*configOwner, error) {
-	machine, err := util.GetOwnerMachine(ctx, c, config.ObjectMeta)
+func (r *configReconciler) getConfigOwner(ctx context.Context, config bootstrapConfig) (*configOwner, error) {
+	c := r.Client
+	meta := metav1.ObjectMeta{Namespace: config.GetNamespace(), OwnerReferences: config.GetOwnerReferences()}
+	machine, err := util.GetOwnerMachine(ctx, c, meta)
 	if err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
 	if machine != nil {
 		return &configOwner{machine: machine}, nil
 	}
-	pool, err := util.GetOwnerMachinePool(ctx, c, config.ObjectMeta)
+	pool, err := util.GetOwnerMachinePool(ctx, c, meta)
 	if err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
@@ -61,7 +66,7 @@ func getConfigOwner(ctx context.Context, c client.Client, config *bootstrapv1.K0
 		return nil, nil
 	}
 	machines := &clusterv1.MachineList{}
-	if err := c.List(ctx, machines, client.InNamespace(config.Namespace), client.MatchingFields{machineByConfigIndex: config.Name}); err != nil {
+	if err := c.List(ctx, machines, client.InNamespace(config.GetNamespace()), client.MatchingFields{machineByConfigIndex(r.kind.name()): config.GetName()}); err != nil {
 		return nil, err
 	}
 	if len(machines.Items) != 1 || !machines.Items[0].DeletionTimestamp.IsZero() {
@@ -72,7 +77,7 @@ func getConfigOwner(ctx context.Context, c client.Client, config *bootstrapv1.K0
 
 // isOwnedByMachineSet: Cluster API's MachineSet controls the configs it
 // creates until the Machine controller takes them over.
-func isOwnedByMachineSet(config *bootstrapv1.K0sWorkerConfig) bool {
+func isOwnedByMachineSet(config bootstrapConfig) bool {
 	ref := metav1.GetControllerOf(config)
 	return ref != nil && ref.Kind == "MachineSet" && strings.HasPrefix(ref.APIVersion, clusterv1.GroupVersion.Group+"/")
 }
@@ -138,9 +143,9 @@ func (o *configOwner) hasJoined() bool {
 // nodeName is the name the node registers under: the Machine's, unless the
 // config asks for the system hostname. A MachinePool's instances share one
 // config, so they always use their own hostnames.
-func (o *configOwner) nodeName(config *bootstrapv1.K0sWorkerConfig) string {
+func (o *configOwner) nodeName(config bootstrapConfig) string {
 	if o.pool != nil {
 		return ""
 	}
-	return bootstrapinput.NodeName(&config.Spec, o.machine.Name)
+	return bootstrapinput.NodeName(config.GetInstallSpec(), o.machine.Name)
 }

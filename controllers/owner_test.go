@@ -37,7 +37,7 @@ func TestOwnerFoundThroughConfigRef(t *testing.T) {
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(machine("m1", "from-machineset"), machine("m2", "other-controller"), machine("m3", "unowned")).
-		WithIndex(&clusterv1.Machine{}, machineByConfigIndex, indexMachineByConfig).
+		WithIndex(&clusterv1.Machine{}, machineByConfigIndex(workerConfigKind), indexMachineByConfig(workerConfigKind)).
 		Build()
 
 	for _, tc := range []struct {
@@ -53,7 +53,7 @@ func TestOwnerFoundThroughConfigRef(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: tc.name, OwnerReferences: tc.owners}}
-			owner, err := getConfigOwner(t.Context(), c, config)
+			owner, err := NewK0sWorkerConfigReconciler(ReconcilerOptions{Client: c}).getConfigOwner(t.Context(), config)
 			g.Expect(err).NotTo(HaveOccurred())
 			if tc.wantOwner == "" {
 				g.Expect(owner).To(BeNil())
@@ -88,7 +88,7 @@ func TestClusterWakesTheConfigsItsMachinesName(t *testing.T) {
 	labelled := func(context.Context, client.Object) []ctrl.Request {
 		return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "labelled"}}}
 	}
-	requests := clusterToConfigsMapper(c, labelled)(t.Context(), &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}})
+	requests := clusterToConfigsMapper(c, workerConfigKind, labelled)(t.Context(), &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}})
 	g.Expect(requests).To(ConsistOf(
 		ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "labelled"}},
 		ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "unlabelled"}},

@@ -7,8 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 )
 
 // configPatcher writes a config's changes in as few requests as the API
@@ -20,16 +18,17 @@ import (
 // that never happens.
 type configPatcher struct {
 	client client.Client
-	before *bootstrapv1.K0sWorkerConfig
+	kind   configKind
+	before bootstrapConfig
 }
 
-func newConfigPatcher(c client.Client, config *bootstrapv1.K0sWorkerConfig) *configPatcher {
-	return &configPatcher{client: c, before: config.DeepCopy()}
+func (r *configReconciler) newPatcher(config bootstrapConfig) *configPatcher {
+	return &configPatcher{client: r.Client, kind: r.kind, before: config.DeepCopyObject().(bootstrapConfig)}
 }
 
 // patchMetadata writes metadata changes only; status changes made so far
 // stay pending for patch.
-func (p *configPatcher) patchMetadata(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) error {
+func (p *configPatcher) patchMetadata(ctx context.Context, config bootstrapConfig) error {
 	return p.patchMetadataWith(ctx, config, client.MergeFrom)
 }
 
@@ -38,59 +37,49 @@ func (p *configPatcher) patchMetadata(ctx context.Context, config *bootstrapv1.K
 // reconcile saw it. A reconcile working on a stale copy (a cache that lags,
 // a retry, a leader overlap) gets a conflict instead of recording a second
 // token ID over a first that a machine may already boot with.
-func (p *configPatcher) recordTokenID(ctx context.Context, config *bootstrapv1.K0sWorkerConfig) error {
+func (p *configPatcher) recordTokenID(ctx context.Context, config bootstrapConfig) error {
 	return p.patchMetadataWith(ctx, config, func(before client.Object) client.Patch {
-		before.SetResourceVersion(config.ResourceVersion)
+		before.SetResourceVersion(config.GetResourceVersion())
 		return client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 	})
 }
 
-func (p *configPatcher) patchMetadataWith(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, patchFrom func(client.Object) client.Patch) error {
-	before, after := metadataOnly(p.before), metadataOnly(config)
-	if equality.Semantic.DeepEqual(before.ObjectMeta, after.ObjectMeta) {
+func (p *configPatcher) patchMetadataWith(ctx context.Context, config bootstrapConfig, patchFrom func(client.Object) client.Patch) error {
+	before, after := p.kind.metadataOnly(p.before), p.kind.metadataOnly(config)
+	if equality.Semantic.DeepEqual(objectMeta(before), objectMeta(after)) {
 		return nil
 	}
 	if err := p.client.Patch(ctx, after, patchFrom(before)); err != nil {
 		return fmt.Errorf("patching metadata: %w", err)
 	}
-	config.ResourceVersion = after.ResourceVersion
-	p.before.ObjectMeta = *config.ObjectMeta.DeepCopy()
+	config.SetResourceVersion(after.GetResourceVersion())
+	*objectMeta(p.before) = *objectMeta(config).DeepCopy()
 	return nil
 }
 
 // patch writes metadata and status changes, setting status.observedGeneration
 // when asked (a reconcile that finished without error).
-func (p *configPatcher) patch(ctx context.Context, config *bootstrapv1.K0sWorkerConfig, observedGeneration bool) error {
+func (p *configPatcher) patch(ctx context.Context, config bootstrapConfig, observedGeneration bool) error {
 	if observedGeneration {
-		config.Status.ObservedGeneration = config.Generation
+		config.SetObservedGeneration(config.GetGeneration())
 	}
 	if err := p.patchMetadata(ctx, config); err != nil {
 		return err
 	}
-	if equality.Semantic.DeepEqual(p.before.Status, config.Status) {
+	if p.kind.statusEqual(p.before, config) {
 		return nil
 	}
-	before, after := statusOnly(p.before), statusOnly(config)
+	before, after := p.kind.statusOnly(p.before), p.kind.statusOnly(config)
 	if err := p.client.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patching status: %w", err)
 	}
-	config.ResourceVersion = after.ResourceVersion
-	p.before = config.DeepCopy()
+	config.SetResourceVersion(after.GetResourceVersion())
+	p.before = config.DeepCopyObject().(bootstrapConfig)
 	return nil
 }
 
-// metadataOnly drops what the server owns, so the patch carries neither a
-// resourceVersion precondition nor managed fields.
-func metadataOnly(config *bootstrapv1.K0sWorkerConfig) *bootstrapv1.K0sWorkerConfig {
-	meta := config.ObjectMeta.DeepCopy()
-	meta.ResourceVersion, meta.ManagedFields = "", nil
-	return &bootstrapv1.K0sWorkerConfig{TypeMeta: config.TypeMeta, ObjectMeta: *meta}
-}
-
-func statusOnly(config *bootstrapv1.K0sWorkerConfig) *bootstrapv1.K0sWorkerConfig {
-	return &bootstrapv1.K0sWorkerConfig{
-		TypeMeta:   config.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{Namespace: config.Namespace, Name: config.Name},
-		Status:     *config.Status.DeepCopy(),
-	}
+// objectMeta is the object's metadata, in place: both config kinds embed
+// metav1.ObjectMeta, whose GetObjectMeta returns itself.
+func objectMeta(o client.Object) *metav1.ObjectMeta {
+	return o.(metav1.ObjectMetaAccessor).GetObjectMeta().(*metav1.ObjectMeta)
 }

@@ -5,13 +5,10 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-
-	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 )
 
 // configChanged drops the update events a config's own status writes and
@@ -39,7 +36,7 @@ func withoutTokenAnnotation(o client.Object) map[string]string {
 
 func onlyTokenFinalizerChanged(o, n client.Object) bool {
 	without := func(f []string) []string {
-		return slices.DeleteFunc(slices.Clone(f), func(s string) bool { return s == TokenFinalizer })
+		return slices.DeleteFunc(slices.Clone(f), func(s string) bool { return s == TokenFinalizer || s == ControllerTokenFinalizer })
 	}
 	return slices.Equal(without(o.GetFinalizers()), without(n.GetFinalizers()))
 }
@@ -64,8 +61,7 @@ var machineChanged = predicate.Funcs{
 }
 
 func lostDataSecret(o, n client.Object) bool {
-	oldConfig, okOld := o.(*bootstrapv1.K0sWorkerConfig)
-	newConfig, okNew := n.(*bootstrapv1.K0sWorkerConfig)
-	return okOld && okNew && ptr.Deref(oldConfig.Status.Initialization.DataSecretCreated, false) &&
-		!ptr.Deref(newConfig.Status.Initialization.DataSecretCreated, false)
+	oldConfig, okOld := o.(bootstrapConfig)
+	newConfig, okNew := n.(bootstrapConfig)
+	return okOld && okNew && oldConfig.IsDataSecretCreated() && !newConfig.IsDataSecretCreated()
 }

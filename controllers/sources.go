@@ -4,7 +4,9 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,10 +21,11 @@ import (
 const configBySourceIndex = "spec.contentSources"
 
 func indexConfigBySource(o client.Object) []string {
-	config, ok := o.(*bootstrapv1.K0sWorkerConfig)
+	config, ok := o.(bootstrapConfig)
 	if !ok {
 		return nil
 	}
+	spec := config.GetInstallSpec()
 	var keys []string
 	add := func(src *bootstrapv1.ContentSource) {
 		switch {
@@ -33,10 +36,10 @@ func indexConfigBySource(o client.Object) []string {
 			keys = append(keys, sourceKey("ConfigMap", src.ConfigMapRef.Name))
 		}
 	}
-	for i := range config.Spec.Files {
-		add(config.Spec.Files[i].ContentFrom)
+	for i := range spec.Files {
+		add(spec.Files[i].ContentFrom)
 	}
-	add(config.Spec.Provisioner.CustomUserDataRef)
+	add(spec.Provisioner.CustomUserDataRef)
 	return keys
 }
 
@@ -49,16 +52,17 @@ func sourceKey(kind, name string) string { return kind + "/" + name }
 // Secrets with a cluster label (data Secrets among them) are already in
 // the manager's cache, for the Secret caching client, and are watched
 // there: kept once, not twice.
-func (r *K0sWorkerConfigReconciler) sourceWatches(c client.Client, managerCache, sourceCache cache.Cache) []source.Source {
+func (r *configReconciler) sourceWatches(c client.Client, managerCache, sourceCache cache.Cache) []source.Source {
 	configsReading := func(ctx context.Context, kind string, o client.Object) []ctrl.Request {
-		configs := &bootstrapv1.K0sWorkerConfigList{}
+		configs := r.kind.newList()
 		if err := c.List(ctx, configs, client.InNamespace(o.GetNamespace()), client.MatchingFields{configBySourceIndex: sourceKey(kind, o.GetName())}); err != nil {
 			return nil
 		}
-		requests := make([]ctrl.Request, 0, len(configs.Items))
-		for i := range configs.Items {
-			requests = append(requests, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&configs.Items[i])})
-		}
+		var requests []ctrl.Request
+		_ = meta.EachListItem(configs, func(o runtime.Object) error {
+			requests = append(requests, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o.(client.Object))})
+			return nil
+		})
 		return requests
 	}
 	metadataWatch := func(kind string) source.Source {

@@ -12,32 +12,32 @@ import (
 
 // setAvailable reports the data Secret as usable; message is empty or says
 // what the user should know about the data.
-func setAvailable(config *bootstrapv1.K0sWorkerConfig, message string) {
+func setAvailable(config bootstrapConfig, message string) {
 	conditions.Set(config, metav1.Condition{Type: bootstrapv1.DataSecretAvailableCondition, Status: metav1.ConditionTrue, Reason: bootstrapv1.DataSecretAvailableReason, Message: message})
 }
 
 // markAvailable reports data that exists and carries a live token as
 // available, keeping the message of a condition that already says so.
-func markAvailable(config *bootstrapv1.K0sWorkerConfig) {
+func markAvailable(config bootstrapConfig) {
 	if !conditions.IsTrue(config, bootstrapv1.DataSecretAvailableCondition) {
 		setAvailable(config, "")
 	}
 }
 
 // setWaiting reports what the data waits for, as DataSecretAvailable=False.
-func setWaiting(config *bootstrapv1.K0sWorkerConfig, reason, format string, args ...any) {
+func setWaiting(config bootstrapConfig, reason, format string, args ...any) {
 	conditions.Set(config, metav1.Condition{Type: bootstrapv1.DataSecretAvailableCondition, Status: metav1.ConditionFalse, Reason: reason, Message: fmt.Sprintf(format, args...)})
 }
 
 // setFailed reports data that cannot be made until the user changes
 // something.
-func setFailed(config *bootstrapv1.K0sWorkerConfig, format string, args ...any) {
+func setFailed(config bootstrapConfig, format string, args ...any) {
 	setWaiting(config, bootstrapv1.DataSecretGenerationFailedReason, format, args...)
 }
 
 // currentCondition copies the DataSecretAvailable condition: conditions.Set
 // updates the slice in place, so a pointer would follow the change.
-func currentCondition(config *bootstrapv1.K0sWorkerConfig) *metav1.Condition {
+func currentCondition(config bootstrapConfig) *metav1.Condition {
 	if c := conditions.Get(config, bootstrapv1.DataSecretAvailableCondition); c != nil {
 		copied := *c
 		return &copied
@@ -47,7 +47,7 @@ func currentCondition(config *bootstrapv1.K0sWorkerConfig) *metav1.Condition {
 
 // summarize mirrors DataSecretAvailable into Ready and emits an event when
 // what the config waits for changes.
-func (r *K0sWorkerConfigReconciler) summarize(config *bootstrapv1.K0sWorkerConfig, before *metav1.Condition) {
+func (r *configReconciler) summarize(config bootstrapConfig, before *metav1.Condition) {
 	current := conditions.Get(config, bootstrapv1.DataSecretAvailableCondition)
 	if current == nil {
 		return

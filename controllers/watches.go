@@ -21,9 +21,9 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 )
 
-// SetupWithManager watches configs, their owners, their Clusters and the
-// connectivity of their workload clusters.
-func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, options controller.Options) error {
+// setup watches configs of the reconciler's kind, their owners, their
+// Clusters and the connectivity of their workload clusters.
+func (r *configReconciler) setup(ctx context.Context, mgr ctrl.Manager, options controller.Options) error {
 	if r.TokenTTL <= 0 {
 		return errors.New("TokenTTL must be positive")
 	}
@@ -34,24 +34,25 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 		return errors.New("SourceCache is required")
 	}
 	log := ctrl.LoggerFrom(ctx)
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &clusterv1.Machine{}, machineByConfigIndex, indexMachineByConfig); err != nil {
+	kind := r.kind.name()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &clusterv1.Machine{}, machineByConfigIndex(kind), indexMachineByConfig(kind)); err != nil {
 		return fmt.Errorf("indexing Machines by bootstrap config: %w", err)
 	}
-	labelled, err := util.ClusterToTypedObjectsMapper(mgr.GetClient(), &bootstrapv1.K0sWorkerConfigList{}, mgr.GetScheme())
+	labelled, err := util.ClusterToTypedObjectsMapper(mgr.GetClient(), r.kind.newList(), mgr.GetScheme())
 	if err != nil {
 		return err
 	}
-	clusterToConfigs := clusterToConfigsMapper(mgr.GetClient(), labelled)
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &bootstrapv1.K0sWorkerConfig{}, configBySourceIndex, indexConfigBySource); err != nil {
-		return fmt.Errorf("indexing K0sWorkerConfigs by content source: %w", err)
+	clusterToConfigs := clusterToConfigsMapper(mgr.GetClient(), kind, labelled)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, r.kind.newConfig(), configBySourceIndex, indexConfigBySource); err != nil {
+		return fmt.Errorf("indexing %ss by content source: %w", kind, err)
 	}
 	sources := r.sourceWatches(mgr.GetClient(), mgr.GetCache(), r.SourceCache)
 	registerMetrics(mgr.GetClient())
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&bootstrapv1.K0sWorkerConfig{}, builder.WithPredicates(configChanged)).
+		For(r.kind.newConfig(), builder.WithPredicates(configChanged)).
 		WithOptions(options).
-		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToConfig), builder.WithPredicates(machineChanged)).
-		Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToConfig)).
+		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToConfig(kind)), builder.WithPredicates(machineChanged)).
+		Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToConfig(kind))).
 		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToConfigs),
 			builder.WithPredicates(predicates.All(mgr.GetScheme(), log,
 				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.WatchFilterValue),
@@ -61,7 +62,7 @@ func (r *K0sWorkerConfigReconciler) SetupWithManager(ctx context.Context, mgr ct
 					clusterEndpointBecameValid,
 				),
 			))).
-		WatchesRawSource(r.ClusterCache.GetClusterSource("k0sworkerconfig", clusterToConfigs)).
+		WatchesRawSource(r.ClusterCache.GetClusterSource(strings.ToLower(kind), clusterToConfigs)).
 		WatchesRawSource(sources[0]).
 		WatchesRawSource(sources[1]).
 		WatchesRawSource(sources[2]).
@@ -82,8 +83,9 @@ var clusterEndpointBecameValid = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
-func isK0sWorkerConfigRef(ref clusterv1.ContractVersionedObjectReference) bool {
-	return ref.APIGroup == bootstrapv1.GroupVersion.Group && ref.Kind == configKind && ref.Name != ""
+// isConfigRef tells whether ref names a config of the kind.
+func isConfigRef(ref clusterv1.ContractVersionedObjectReference, kind string) bool {
+	return ref.APIGroup == bootstrapv1.GroupVersion.Group && ref.Kind == kind && ref.Name != ""
 }
 
 // clusterToConfigsMapper wakes a Cluster's configs: those labelled with
@@ -92,7 +94,7 @@ func isK0sWorkerConfigRef(ref clusterv1.ContractVersionedObjectReference) bool {
 // label yet: Cluster API's Machine controller sets it, and after an unpause
 // that controller wakes only at its next resync. The configRefs let
 // cabpk0s act on the unpause itself.
-func clusterToConfigsMapper(c client.Client, labelled handler.MapFunc) handler.MapFunc {
+func clusterToConfigsMapper(c client.Client, kind string, labelled handler.MapFunc) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []ctrl.Request {
 		requests := labelled(ctx, o)
 		cluster, ok := o.(*clusterv1.Cluster)
@@ -103,13 +105,13 @@ func clusterToConfigsMapper(c client.Client, labelled handler.MapFunc) handler.M
 		machines := &clusterv1.MachineList{}
 		if err := c.List(ctx, machines, ofCluster...); err == nil {
 			for i := range machines.Items {
-				requests = append(requests, machineToConfig(ctx, &machines.Items[i])...)
+				requests = append(requests, machineToConfig(kind)(ctx, &machines.Items[i])...)
 			}
 		}
 		pools := &clusterv1.MachinePoolList{}
 		if err := c.List(ctx, pools, ofCluster...); err == nil {
 			for i := range pools.Items {
-				requests = append(requests, machinePoolToConfig(ctx, &pools.Items[i])...)
+				requests = append(requests, machinePoolToConfig(kind)(ctx, &pools.Items[i])...)
 			}
 		}
 		slices.SortFunc(requests, func(a, b ctrl.Request) int { return strings.Compare(a.String(), b.String()) })
@@ -117,18 +119,24 @@ func clusterToConfigsMapper(c client.Client, labelled handler.MapFunc) handler.M
 	}
 }
 
-func machineToConfig(_ context.Context, o client.Object) []ctrl.Request {
-	m, ok := o.(*clusterv1.Machine)
-	if !ok || !isK0sWorkerConfigRef(m.Spec.Bootstrap.ConfigRef) {
-		return nil
+// machineToConfig maps a Machine to the config of the kind it names.
+func machineToConfig(kind string) handler.MapFunc {
+	return func(_ context.Context, o client.Object) []ctrl.Request {
+		m, ok := o.(*clusterv1.Machine)
+		if !ok || !isConfigRef(m.Spec.Bootstrap.ConfigRef, kind) {
+			return nil
+		}
+		return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: m.Namespace, Name: m.Spec.Bootstrap.ConfigRef.Name}}}
 	}
-	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: m.Namespace, Name: m.Spec.Bootstrap.ConfigRef.Name}}}
 }
 
-func machinePoolToConfig(_ context.Context, o client.Object) []ctrl.Request {
-	p, ok := o.(*clusterv1.MachinePool)
-	if !ok || !isK0sWorkerConfigRef(p.Spec.Template.Spec.Bootstrap.ConfigRef) {
-		return nil
+// machinePoolToConfig maps a MachinePool to the config of the kind it names.
+func machinePoolToConfig(kind string) handler.MapFunc {
+	return func(_ context.Context, o client.Object) []ctrl.Request {
+		p, ok := o.(*clusterv1.MachinePool)
+		if !ok || !isConfigRef(p.Spec.Template.Spec.Bootstrap.ConfigRef, kind) {
+			return nil
+		}
+		return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.Template.Spec.Bootstrap.ConfigRef.Name}}}
 	}
-	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: p.Namespace, Name: p.Spec.Template.Spec.Bootstrap.ConfigRef.Name}}}
 }

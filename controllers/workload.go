@@ -23,14 +23,14 @@ import (
 // yet, reports WorkloadClusterNotReachable. Data already written stays
 // available, and its token is looked after again on reconnect. Deletion
 // waits the same way, for at most revocationGracePeriod.
-func (r *K0sWorkerConfigReconciler) workloadClient(ctx context.Context, cluster *clusterv1.Cluster) (client.Client, error) {
+func (r *configReconciler) workloadClient(ctx context.Context, cluster *clusterv1.Cluster) (client.Client, error) {
 	return r.ClusterCache.GetClient(ctx, client.ObjectKeyFromObject(cluster))
 }
 
 // workloadLive returns a live client for the cluster's workload API
 // server, for what the ClusterCache's cache does not hold: a token's
 // secret half. It fails as workloadClient does.
-func (r *K0sWorkerConfigReconciler) workloadLive(ctx context.Context, cluster *clusterv1.Cluster) (client.Client, error) {
+func (r *configReconciler) workloadLive(ctx context.Context, cluster *clusterv1.Cluster) (client.Client, error) {
 	return r.ClusterCache.GetUncachedClient(ctx, client.ObjectKeyFromObject(cluster))
 }
 
@@ -39,7 +39,7 @@ func (r *K0sWorkerConfigReconciler) workloadLive(ctx context.Context, cluster *c
 // anything acts on a token's absence (recreating it, rotating a pool's),
 // a live read confirms it: the cache may not have seen a token created a
 // moment ago.
-func (r *K0sWorkerConfigReconciler) lookupToken(ctx context.Context, cluster *clusterv1.Cluster, cached client.Reader, id string) (jointoken.Token, error) {
+func (r *configReconciler) lookupToken(ctx context.Context, cluster *clusterv1.Cluster, cached client.Reader, id string) (jointoken.Token, error) {
 	token, err := jointoken.Lookup(ctx, cached, id)
 	if !apierrors.IsNotFound(err) {
 		return token, err

@@ -1,5 +1,6 @@
-// Package bootstrapinput turns a K0sWorkerConfig spec, the facts of the
-// machine it bootstraps and its referenced sources into render.Input. The
+// Package bootstrapinput turns a K0sWorkerConfig or K0sControllerConfig
+// spec, the facts of the machine it bootstraps and its referenced sources
+// into render.Input. The
 // reconciler and `cabpk0s render` both build their input here, so the
 // data a user previews offline is the data a machine gets.
 package bootstrapinput
@@ -11,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/yaml"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
@@ -38,6 +40,9 @@ func IsMissingSource(err error) bool {
 
 // Machine is what the data depends on besides the spec.
 type Machine struct {
+	// Name is the Machine's name: a controller registers under it with
+	// k0s (its ControlNode). Empty for a MachinePool.
+	Name string
 	// NodeName becomes the kubelet's hostname override; empty keeps the
 	// machine's own hostname (MachinePools, useSystemHostname).
 	NodeName string
@@ -52,8 +57,8 @@ var uninitializedTaint = corev1.Taint{Key: clusterv1.NodeUninitializedTaint.Key,
 
 // Version is the k0s version to install: the spec's, else the owner's,
 // normalised; "" means the latest release.
-func Version(spec *bootstrapv1.K0sWorkerConfigSpec, ownerVersion string) (string, error) {
-	v := spec.Version
+func Version(specVersion, ownerVersion string) (string, error) {
+	v := specVersion
 	if v == "" {
 		v = ownerVersion
 	}
@@ -65,36 +70,88 @@ func Version(spec *bootstrapv1.K0sWorkerConfigSpec, ownerVersion string) (string
 
 // NodeName is the name a Machine's node registers under: the Machine's,
 // unless the spec asks for the system hostname.
-func NodeName(spec *bootstrapv1.K0sWorkerConfigSpec, machineName string) string {
+func NodeName(spec *bootstrapv1.K0sInstallSpec, machineName string) string {
 	if spec.UseSystemHostname {
 		return ""
 	}
 	return machineName
 }
 
-// Build gathers everything the bootstrap data needs besides the join
-// token. The spec must have passed validation.Spec.
+// Build gathers everything a worker's bootstrap data needs besides the
+// join token. The spec must have passed validation.Spec.
 func Build(ctx context.Context, spec *bootstrapv1.K0sWorkerConfigSpec, machine Machine, sources Sources) (render.Input, error) {
-	version, err := Version(spec, machine.OwnerVersion)
+	in, err := install(ctx, &spec.K0sInstallSpec, machine, sources)
+	if err != nil {
+		return render.Input{}, err
+	}
+	in.NodeName = machine.NodeName
+	in.Labels = spec.Labels
+	in.Taints = append([]corev1.Taint{uninitializedTaint}, spec.Taints...)
+	in.KubeletExtraArgs = spec.KubeletExtraArgs
+	in.Profile = spec.Profile
+	return in, nil
+}
+
+// MachineNameLabel is the node label k0smotron gives a controller that
+// also runs a worker, naming its Machine; kept for what relies on it.
+const MachineNameLabel = "k0smotron.io/machine-name"
+
+// BuildController gathers everything a controller's bootstrap data needs
+// besides the join token: pki holds the cluster certificates for the
+// first controller, none for one that joins. The spec must have passed
+// validation.ControllerSpec.
+func BuildController(ctx context.Context, spec *bootstrapv1.K0sControllerConfigSpec, machine Machine, pki []render.File, sources Sources) (render.Input, error) {
+	in, err := install(ctx, &spec.K0sInstallSpec, machine, sources)
+	if err != nil {
+		return render.Input{}, err
+	}
+	in.Controller = &render.Controller{PKI: pki, AutopilotHostname: machine.Name}
+	if spec.K0s != nil && len(spec.K0s.Raw) > 0 {
+		k0sConfig, err := yaml.JSONToYAML(spec.K0s.Raw)
+		if err != nil {
+			return render.Input{}, fmt.Errorf("spec.k0s: %w", err)
+		}
+		in.Controller.K0sConfig = string(k0sConfig)
+	}
+	if RunsWorker(spec.Args) {
+		// A kubelet runs beside the controller: its node gets the name,
+		// label and taint a worker's gets, and Cluster API finds it so.
+		in.NodeName = machine.NodeName
+		in.Labels = map[string]string{MachineNameLabel: machine.Name}
+		in.Taints = []corev1.Taint{uninitializedTaint}
+	}
+	return in, nil
+}
+
+// RunsWorker tells whether `k0s install controller` args make the
+// controller run a kubelet too (--enable-worker, or --single).
+func RunsWorker(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--enable-worker", "--enable-worker=true", "--single", "--single=true":
+			return true
+		}
+	}
+	return false
+}
+
+// install is the part of the input both kinds' specs make the same way.
+func install(ctx context.Context, spec *bootstrapv1.K0sInstallSpec, machine Machine, sources Sources) (render.Input, error) {
+	version, err := Version(spec.Version, machine.OwnerVersion)
 	if err != nil {
 		return render.Input{}, fmt.Errorf("k0s version: %w", err)
 	}
 	in := render.Input{
-		Format:           render.FormatCloudConfig,
-		WorkingDir:       spec.WorkingDir,
-		Version:          version,
-		InstallDir:       spec.K0sInstallDir,
-		PreInstalled:     spec.PreInstalledK0s,
-		DownloadURL:      spec.DownloadURL,
-		DownloadSHA256:   spec.DownloadSHA256,
-		PreCommands:      spec.PreK0sCommands,
-		PostCommands:     spec.PostK0sCommands,
-		NodeName:         machine.NodeName,
-		Labels:           spec.Labels,
-		Taints:           append([]corev1.Taint{uninitializedTaint}, spec.Taints...),
-		KubeletExtraArgs: spec.KubeletExtraArgs,
-		Profile:          spec.Profile,
-		Args:             spec.Args,
+		Format:         render.FormatCloudConfig,
+		WorkingDir:     spec.WorkingDir,
+		Version:        version,
+		InstallDir:     spec.K0sInstallDir,
+		PreInstalled:   spec.PreInstalledK0s,
+		DownloadURL:    spec.DownloadURL,
+		DownloadSHA256: spec.DownloadSHA256,
+		PreCommands:    spec.PreK0sCommands,
+		PostCommands:   spec.PostK0sCommands,
+		Args:           spec.Args,
 	}
 	if spec.Provisioner.Type == bootstrapv1.ProvisioningFormatIgnition {
 		in.Format = render.FormatIgnition
@@ -123,17 +180,31 @@ func Build(ctx context.Context, spec *bootstrapv1.K0sWorkerConfigSpec, machine M
 	return in, nil
 }
 
+// Join is where a join token points and whom it trusts.
+type Join struct {
+	// Role is the token's: a worker's or a controller's.
+	Role jointoken.Role
+	// Server is the API server (a worker's) or the k0s join API (a
+	// controller's) the machine joins through.
+	Server string
+	// CA is the cluster CA certificate the machine trusts Server by.
+	CA []byte
+}
+
 // MaxDataSize is what a Secret holds: the API server refuses one whose
 // data exceeds 1 MiB.
 const MaxDataSize = 1 << 20
 
 // Render returns the bootstrap data for in with the join token for token
-// at server, trusting ca, and refuses data no Secret can hold. The
-// reconciler writes exactly these bytes; `cabpk0s render` prints them.
-func Render(in render.Input, server string, ca []byte, token jointoken.Token) ([]byte, error) {
-	var err error
-	if in.JoinToken, err = jointoken.Worker.Encode(server, ca, token); err != nil {
-		return nil, err
+// as join describes it (nil: data without a token, the first
+// controller's), and refuses data no Secret can hold. The reconciler
+// writes exactly these bytes; `cabpk0s render` prints them.
+func Render(in render.Input, join *Join, token jointoken.Token) ([]byte, error) {
+	if join != nil {
+		var err error
+		if in.JoinToken, err = join.Role.Encode(join.Server, join.CA, token); err != nil {
+			return nil, err
+		}
 	}
 	data, err := render.Render(in)
 	if err != nil {

@@ -29,7 +29,7 @@ func TestBuild(t *testing.T) {
 			},
 		},
 	}
-	in, err := Build(context.Background(), spec, Machine{NodeName: NodeName(spec, "worker-0"), OwnerVersion: "v1.33.4"}, oneSource("{{ $labels }}"))
+	in, err := Build(context.Background(), spec, Machine{NodeName: NodeName(&spec.K0sInstallSpec, "worker-0"), OwnerVersion: "v1.33.4"}, oneSource("{{ $labels }}"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(in.Files).To(Equal([]render.File{
 		{Path: "/etc/inline", Content: "{{ v1.instance_id }}"},
@@ -40,5 +40,5 @@ func TestBuild(t *testing.T) {
 	g.Expect(in.Taints[0].Key).To(Equal("node.cluster.x-k8s.io/uninitialized"))
 
 	spec.UseSystemHostname = true
-	g.Expect(NodeName(spec, "worker-0")).To(BeEmpty())
+	g.Expect(NodeName(&spec.K0sInstallSpec, "worker-0")).To(BeEmpty())
 }

@@ -67,7 +67,7 @@ func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, cluste
 	if err != nil {
 		return err
 	}
-	err = (&controllers.K0sWorkerConfigReconciler{
+	err = controllers.NewK0sWorkerConfigReconciler(controllers.ReconcilerOptions{
 		Client:              mgr.GetClient(),
 		SecretCachingClient: secretClient,
 		SourceCache:         sourceCache,
@@ -78,6 +78,18 @@ func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, cluste
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.Concurrency})
 	if err != nil {
 		return fmt.Errorf("setting up the K0sWorkerConfig controller: %w", err)
+	}
+	err = controllers.NewK0sControllerConfigReconciler(controllers.ReconcilerOptions{
+		Client:              mgr.GetClient(),
+		SecretCachingClient: secretClient,
+		SourceCache:         sourceCache,
+		ClusterCache:        clusterCache,
+		Recorder:            mgr.GetEventRecorder("k0scontrollerconfig-controller"),
+		WatchFilterValue:    o.WatchFilterValue,
+		TokenTTL:            o.BootstrapTokenTTL,
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.Concurrency})
+	if err != nil {
+		return fmt.Errorf("setting up the K0sControllerConfig controller: %w", err)
 	}
 	return nil
 }

@@ -210,9 +210,9 @@ func renderFile(ctx context.Context, opts *options, filename string, stdin io.Re
 		if name == "" {
 			name = found.machineName
 		}
-		machine.NodeName = bootstrapinput.NodeName(&config.Spec, name)
+		machine.NodeName = bootstrapinput.NodeName(&config.Spec.K0sInstallSpec, name)
 	}
-	if _, err := bootstrapinput.Version(&config.Spec, machine.OwnerVersion); err != nil {
+	if _, err := bootstrapinput.Version(config.Spec.Version, machine.OwnerVersion); err != nil {
 		return nil, badInput("%s: the Machine's version %q: %v", filename, machine.OwnerVersion, err)
 	}
 	if ns, ok := sources.(namespaced); ok {
@@ -225,7 +225,7 @@ func renderFile(ctx context.Context, opts *options, filename string, stdin io.Re
 		}
 		return nil, err
 	}
-	data, err := bootstrapinput.Render(in, opts.server, ca, token)
+	data, err := bootstrapinput.Render(in, &bootstrapinput.Join{Role: jointoken.Worker, Server: opts.server, CA: ca}, token)
 	if err != nil {
 		return nil, &inputError{err: fmt.Errorf("%s: cannot render %s %s: %w", filename, found.kind, config.Name, err)}
 	}

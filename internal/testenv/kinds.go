@@ -25,7 +25,30 @@ var (
 	// K0smotronControlPlaneGVK is the kind of k0smotron's hosted control
 	// plane, which K0smotronControlPlaneCRD stands in for.
 	K0smotronControlPlaneGVK = schema.GroupVersionKind{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta2", Kind: "K0smotronControlPlane"}
+	// K0sControlPlaneGVK is the kind of k0smotron's machine-based control
+	// plane, which K0sControlPlaneCRD stands in for.
+	K0sControlPlaneGVK = schema.GroupVersionKind{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta2", Kind: "K0sControlPlane"}
+	// ControlNodeGVK is k0s autopilot's record of a running controller,
+	// cluster-scoped, named after the controller (AUTOPILOT_HOSTNAME).
+	ControlNodeGVK = schema.GroupVersionKind{Group: "autopilot.k0sproject.io", Version: "v1beta2", Kind: "ControlNode"}
 )
+
+// K0sControlPlaneCRD is a stand-in CRD for k0smotron's K0sControlPlane:
+// the same group, kind and contract label, any spec.
+func K0sControlPlaneCRD() *apiextensionsv1.CustomResourceDefinition {
+	crd := OpenSchemaCRD(K0sControlPlaneGVK, "k0scontrolplanes")
+	crd.Labels = map[string]string{clusterv1.GroupVersion.String(): K0sControlPlaneGVK.Version}
+	crd.Spec.Names.Categories = []string{"cluster-api"}
+	return crd
+}
+
+// ControlNodeCRD is a stand-in CRD for k0s autopilot's ControlNode, which
+// a workload cluster's controllers create for themselves.
+func ControlNodeCRD() *apiextensionsv1.CustomResourceDefinition {
+	crd := OpenSchemaCRD(ControlNodeGVK, "controlnodes")
+	crd.Spec.Scope = apiextensionsv1.ClusterScoped
+	return crd
+}
 
 // K0smotronControlPlaneCRD is a stand-in CRD for k0smotron's
 // K0smotronControlPlane (k0smotron's module cannot be fetched here): the

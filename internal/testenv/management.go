@@ -161,8 +161,8 @@ func StartManagement(ctx context.Context, opts ManagementOptions) (*Management, 
 		CRDDirectoryPaths:       opts.ExtraCRDPaths,
 		CRDs: slices.Concat(capi, cabpk0s, []*apiextensionsv1.CustomResourceDefinition{
 			// Stand-in control plane kinds carrying the v1beta2 contract
-			// label: a generic one, and k0smotron's.
-			builder.GenericControlPlaneCRD.DeepCopy(), K0smotronControlPlaneCRD(),
+			// label: a generic one, and k0smotron's two.
+			builder.GenericControlPlaneCRD.DeepCopy(), K0smotronControlPlaneCRD(), K0sControlPlaneCRD(),
 			// A machine pool infrastructure kind; CAPA's AWSMachinePool is not needed.
 			builder.GenericInfrastructureMachinePoolCRD.DeepCopy(),
 		}),

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -115,7 +117,11 @@ func StartWorkloadWith(ctx context.Context, opts WorkloadOptions) (w *Workload, 
 	for name, value := range args {
 		apiServer.Configure().Set(name, value)
 	}
-	w.env = &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStopTimeout: stopTimeout, ControlPlane: envtest.ControlPlane{APIServer: apiServer}}
+	w.env = &envtest.Environment{
+		BinaryAssetsDirectory: assets, ControlPlaneStopTimeout: stopTimeout, ControlPlane: envtest.ControlPlane{APIServer: apiServer},
+		// What k0s controllers publish about themselves.
+		CRDs: []*apiextensionsv1.CustomResourceDefinition{ControlNodeCRD()},
+	}
 	cfg, err := w.env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting the workload API server: %w", err)

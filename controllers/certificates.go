@@ -1,0 +1,51 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"path"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/secret"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cabpk0s/cabpk0s/internal/render"
+)
+
+// clusterCertificates returns the files of the cluster's certificates the
+// first controller starts with, where k0s looks for them: Cluster API's
+// cluster CA, etcd CA, front-proxy CA and service-account key pair, the
+// <cluster>-ca, -etcd, -proxy and -sa Secrets. A control plane provider
+// (k0smotron's K0sControlPlane) usually creates them first; what is
+// missing is generated once and saved, owned by the Cluster (a controller's
+// config comes and goes with its Machine; the cluster's CA must not), and
+// only looked up afterwards. Saved certificates are the only ones handed
+// out: a save that fails (another writer saved first) is retried, and the
+// retry finds the saved ones.
+//
+// The keys are read live: the manager's cache keeps no private key.
+func (r *configReconciler) clusterCertificates(ctx context.Context, cluster *clusterv1.Cluster) ([]render.File, error) {
+	certificates := secret.Certificates{
+		{Purpose: secret.ClusterCA, CertFile: path.Join(render.PKIDir, "ca.crt"), KeyFile: path.Join(render.PKIDir, "ca.key")},
+		{Purpose: secret.EtcdCA, CertFile: path.Join(render.PKIDir, "etcd/ca.crt"), KeyFile: path.Join(render.PKIDir, "etcd/ca.key")},
+		{Purpose: secret.FrontProxyCA, CertFile: path.Join(render.PKIDir, "front-proxy-ca.crt"), KeyFile: path.Join(render.PKIDir, "front-proxy-ca.key")},
+		{Purpose: secret.ServiceAccount, CertFile: path.Join(render.PKIDir, "sa.pub"), KeyFile: path.Join(render.PKIDir, "sa.key")},
+	}
+	owner := metav1.OwnerReference{APIVersion: clusterv1.GroupVersion.String(), Kind: "Cluster", Name: cluster.Name, UID: cluster.UID}
+	if err := certificates.LookupOrGenerate(ctx, r.Client, client.ObjectKeyFromObject(cluster), owner); err != nil {
+		return nil, fmt.Errorf("looking up or generating the cluster certificates: %w", err)
+	}
+	files := make([]render.File, 0, 2*len(certificates))
+	for _, c := range certificates {
+		if c.KeyPair == nil || len(c.KeyPair.Cert) == 0 || len(c.KeyPair.Key) == 0 {
+			// An external CA (a certificate without its key) cannot start
+			// a first controller: k0s signs with the keys.
+			return nil, fmt.Errorf("the %s Secret %s has no certificate and key pair", c.Purpose, secret.Name(cluster.Name, c.Purpose))
+		}
+		files = append(files,
+			render.File{Path: c.CertFile, Content: string(c.KeyPair.Cert), Permissions: "0644"},
+			render.File{Path: c.KeyFile, Content: string(c.KeyPair.Key), Permissions: "0600"})
+	}
+	return files, nil
+}

@@ -1,0 +1,207 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/conditions"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/validation"
+)
+
+// +kubebuilder:rbac:groups=bootstrap.cluster.x-k8s.io,resources=k0scontrollerconfigs;k0scontrollerconfigs/status;k0scontrollerconfigs/finalizers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;delete
+
+// K0sControllerConfigReconciler turns a K0sControllerConfig owned by a
+// control-plane Machine into bootstrap data: the first controller of a
+// cluster gets the cluster's certificates and initialises it, the others a
+// short-lived controller join token.
+type K0sControllerConfigReconciler struct{ configReconciler }
+
+// NewK0sControllerConfigReconciler returns the K0sControllerConfig reconciler.
+func NewK0sControllerConfigReconciler(options ReconcilerOptions) *K0sControllerConfigReconciler {
+	return &K0sControllerConfigReconciler{configReconciler{ReconcilerOptions: options, kind: controllerKind{}}}
+}
+
+// SetupWithManager watches K0sControllerConfigs, their Machines, their
+// Clusters and the connectivity of their workload clusters.
+func (r *K0sControllerConfigReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, options controller.Options) error {
+	return r.setup(ctx, mgr, options)
+}
+
+// controllerKind is K0sControllerConfig's part of the shared reconcile.
+type controllerKind struct{}
+
+func (controllerKind) name() string               { return controllerConfigKind }
+func (controllerKind) newConfig() bootstrapConfig { return &bootstrapv1.K0sControllerConfig{} }
+func (controllerKind) newList() client.ObjectList { return &bootstrapv1.K0sControllerConfigList{} }
+func (controllerKind) finalizer() string          { return ControllerTokenFinalizer }
+func (controllerKind) role() jointoken.Role       { return jointoken.Controller }
+
+// recheck: a controller without a kubelet never gets a node, and nothing
+// in the management cluster says it joined; its ControlNode is looked for
+// this often while its token lives.
+func (controllerKind) recheck() time.Duration { return controllerJoinRecheck }
+
+func (controllerKind) metadataOnly(c bootstrapConfig) client.Object {
+	config := c.(*bootstrapv1.K0sControllerConfig)
+	return &bootstrapv1.K0sControllerConfig{TypeMeta: config.TypeMeta, ObjectMeta: serverFieldsDropped(config.ObjectMeta)}
+}
+
+func (controllerKind) statusOnly(c bootstrapConfig) client.Object {
+	config := c.(*bootstrapv1.K0sControllerConfig)
+	return &bootstrapv1.K0sControllerConfig{
+		TypeMeta:   config.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Namespace: config.Namespace, Name: config.Name},
+		Status:     *config.Status.DeepCopy(),
+	}
+}
+
+func (controllerKind) statusEqual(a, b bootstrapConfig) bool {
+	return equality.Semantic.DeepEqual(a.(*bootstrapv1.K0sControllerConfig).Status, b.(*bootstrapv1.K0sControllerConfig).Status)
+}
+
+func (controllerKind) tokenDescription(config bootstrapConfig) string {
+	return fmt.Sprintf("k0s controller join token for K0sControllerConfig %s/%s, managed by cabpk0s", config.GetNamespace(), config.GetName())
+}
+
+func (controllerKind) validate(config bootstrapConfig) field.ErrorList {
+	errs, _ := validation.ControllerSpec(&config.(*bootstrapv1.K0sControllerConfig).Spec, field.NewPath("spec"))
+	return errs
+}
+
+// controlNodeGVK is k0s autopilot's record of a controller, named after
+// AUTOPILOT_HOSTNAME (the Machine's name): k0s creates it when the
+// controller has joined and runs.
+var controlNodeGVK = schema.GroupVersionKind{Group: "autopilot.k0sproject.io", Version: "v1beta2", Kind: "ControlNode"}
+
+// joined: the controller's ControlNode exists in the workload cluster.
+func (controllerKind) joined(ctx context.Context, r *configReconciler, s *scope) (bool, error) {
+	workload, err := r.workloadLive(ctx, s.cluster)
+	if err != nil {
+		return false, err
+	}
+	node := &unstructured.Unstructured{}
+	node.SetGroupVersionKind(controlNodeGVK)
+	err = workload.Get(ctx, client.ObjectKey{Name: s.owner.machine.Name}, node)
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		// Not yet, or autopilot's API is not served yet: no controller
+		// has started.
+		return false, nil
+	}
+	return false, err
+}
+
+// plan: the first controller of a cluster (the one holding its init lock
+// while the control plane is not initialized) brings the cluster's
+// certificates and initialises it; every other joins the initialized
+// control plane through the k0s join API at the Cluster's endpoint.
+func (controllerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error) {
+	config, owner, cluster := s.config.(*bootstrapv1.K0sControllerConfig), s.owner, s.cluster
+	if owner.isPool() {
+		setFailed(config, "A K0sControllerConfig bootstraps one control-plane Machine; MachinePool %s cannot use it: give the pool a K0sWorkerConfig", owner.pool.Name)
+		return nil, ctrl.Result{}, nil
+	}
+	if _, err := bootstrapinput.Version(config.Spec.Version, owner.version()); err != nil {
+		setFailed(config, "Cannot use the k0s version of Machine %s: %v", owner.machine.Name, err)
+		return nil, ctrl.Result{}, nil
+	}
+	first := false
+	if !config.IsDataSecretCreated() {
+		switch {
+		case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
+			setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
+			return nil, ctrl.Result{}, nil
+		case !conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
+			holder, err := r.acquireInitLock(ctx, s)
+			if err != nil {
+				return nil, ctrl.Result{}, err
+			}
+			if holder != config.Name {
+				setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason,
+					"Waiting for controller %s, the first of Cluster %s, to initialize the control plane", holder, cluster.Name)
+				// The Cluster's initialization wakes it; a first
+				// controller that goes away before does not.
+				return nil, ctrl.Result{RequeueAfter: initLockRecheck}, nil
+			}
+			first = true
+		case !cluster.Spec.ControlPlaneEndpoint.IsValid():
+			setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
+			return nil, ctrl.Result{}, nil
+		}
+	}
+	machine := bootstrapinput.Machine{Name: owner.machine.Name, NodeName: owner.nodeName(config), OwnerVersion: owner.version()}
+	sources := bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace}
+	if first {
+		pki, err := r.clusterCertificates(ctx, cluster)
+		if err != nil {
+			return nil, ctrl.Result{}, err
+		}
+		in, err := bootstrapinput.BuildController(ctx, &config.Spec, machine, pki, sources)
+		if err != nil {
+			res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
+			return nil, res, err
+		}
+		return &dataPlan{in: in}, ctrl.Result{}, nil
+	}
+	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
+	if err != nil {
+		res, err := r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err, missingCARetryInterval)
+		return nil, res, err
+	}
+	in, err := bootstrapinput.BuildController(ctx, &config.Spec, machine, nil, sources)
+	if err != nil {
+		res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
+		return nil, res, err
+	}
+	join := &bootstrapinput.Join{Role: jointoken.Controller, Server: controllerJoinServer(cluster, &config.Spec), CA: ca}
+	return &dataPlan{in: in, join: join}, ctrl.Result{}, nil
+}
+
+// defaultK0sAPIPort is the k0s join API's port unless spec.api.k0sApiPort
+// of the k0s config says otherwise.
+const defaultK0sAPIPort = 9443
+
+// controllerJoinServer is the k0s join API a controller joins through: the
+// Cluster's endpoint host (its load balancer, which fronts the
+// controllers' k0s API beside the Kubernetes API), on the k0s API port.
+// Nothing is probed from the management cluster.
+func controllerJoinServer(cluster *clusterv1.Cluster, spec *bootstrapv1.K0sControllerConfigSpec) string {
+	port := defaultK0sAPIPort
+	if spec.K0s != nil && len(spec.K0s.Raw) > 0 {
+		var k0s struct {
+			Spec struct {
+				API struct {
+					K0sAPIPort int `json:"k0sApiPort"`
+				} `json:"api"`
+			} `json:"spec"`
+		}
+		// Admission checked the shape; a port it let through is used.
+		if err := json.Unmarshal(spec.K0s.Raw, &k0s); err == nil && k0s.Spec.API.K0sAPIPort > 0 {
+			port = k0s.Spec.API.K0sAPIPort
+		}
+	}
+	return "https://" + net.JoinHostPort(cluster.Spec.ControlPlaneEndpoint.Host, strconv.Itoa(port))
+}
