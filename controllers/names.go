@@ -9,7 +9,7 @@ const (
 
 	// ControllerTokenFinalizer keeps a K0sControllerConfig until its join
 	// token is revoked.
-	ControllerTokenFinalizer = "k0scontrollerconfig.bootstrap.cluster.x-k8s.io/join-token" //nolint:gosec // a finalizer name, not a credential
+	ControllerTokenFinalizer = "k0scontrollerconfig.bootstrap.cluster.x-k8s.io/join-token"
 
 	// TokenIDAnnotation records the bootstrap token a config's data
 	// carries. It is set on the config before the token is created, so a

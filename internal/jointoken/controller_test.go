@@ -8,8 +8,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	bootstrapsecretutil "k8s.io/cluster-bootstrap/util/secrets"
 	"k8s.io/client-go/tools/clientcmd"
+	bootstrapsecretutil "k8s.io/cluster-bootstrap/util/secrets"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"

@@ -344,8 +344,11 @@ func joinController(ctx context.Context, k0sToken string, m ControllerMachine) (
 		return "", err
 	}
 	_, err = clientset.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
-	if !apierrors.IsUnauthorized(err) {
-		return "", fmt.Errorf("the API server took the controller token as a credential (want 401 Unauthorized, got %v)", err)
+	switch {
+	case err == nil:
+		return "", errors.New("the API server took the controller token as a credential")
+	case !apierrors.IsUnauthorized(err):
+		return "", fmt.Errorf("offering the controller token to the API server: want 401 Unauthorized: %w", err)
 	}
 	return token.ID, nil
 }
