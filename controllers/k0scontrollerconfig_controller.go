@@ -3,11 +3,13 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,6 +27,7 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
@@ -38,8 +41,12 @@ import (
 type K0sControllerConfigReconciler struct{ configReconciler }
 
 // NewK0sControllerConfigReconciler returns the K0sControllerConfig reconciler.
-func NewK0sControllerConfigReconciler(options ReconcilerOptions) *K0sControllerConfigReconciler {
-	return &K0sControllerConfigReconciler{configReconciler{ReconcilerOptions: options, kind: controllerKind{}}}
+func NewK0sControllerConfigReconciler(options ReconcilerOptions, controllerOptions ControllerOptions) *K0sControllerConfigReconciler {
+	image := controllerOptions.FrpcImage
+	if image == "" {
+		image = bootstrapinput.DefaultFrpcImage
+	}
+	return &K0sControllerConfigReconciler{configReconciler{ReconcilerOptions: options, kind: controllerKind{frpcImage: image}}}
 }
 
 // SetupWithManager watches K0sControllerConfigs, their Machines, their
@@ -48,8 +55,15 @@ func (r *K0sControllerConfigReconciler) SetupWithManager(ctx context.Context, mg
 	return r.setup(ctx, mgr, options)
 }
 
+// ControllerOptions are the K0sControllerConfig reconciler's own settings.
+type ControllerOptions struct {
+	// FrpcImage is the frp client a tunnelling controller deploys; empty
+	// means bootstrapinput.DefaultFrpcImage.
+	FrpcImage string
+}
+
 // controllerKind is K0sControllerConfig's part of the shared reconcile.
-type controllerKind struct{}
+type controllerKind struct{ frpcImage string }
 
 func (controllerKind) name() string               { return controllerConfigKind }
 func (controllerKind) newConfig() bootstrapConfig { return &bootstrapv1.K0sControllerConfig{} }
@@ -118,7 +132,7 @@ func (controllerKind) joined(ctx context.Context, r *configReconciler, s *scope)
 // while the control plane is not initialized) brings the cluster's
 // certificates and initialises it; every other joins the initialized
 // control plane through the k0s join API at the Cluster's endpoint.
-func (controllerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error) {
+func (k controllerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error) {
 	config, owner, cluster := s.config.(*bootstrapv1.K0sControllerConfig), s.owner, s.cluster
 	if owner.isPool() {
 		setFailed(config, "A K0sControllerConfig bootstraps one control-plane Machine; MachinePool %s cannot use it: give the pool a K0sWorkerConfig", owner.pool.Name)
@@ -154,15 +168,36 @@ func (controllerKind) plan(ctx context.Context, r *configReconciler, s *scope) (
 	}
 	machine := bootstrapinput.Machine{Name: owner.machine.Name, NodeName: owner.nodeName(config), OwnerVersion: owner.version()}
 	sources := bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace}
+	var facts bootstrapinput.ControllerFacts
+	if config.Spec.Tunneling.Enabled {
+		tunnel, err := k.tunnel(ctx, r, cluster, &config.Spec)
+		if err != nil {
+			res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, missingCARetryInterval)
+			return nil, res, err
+		}
+		facts.Tunnel = tunnel
+	}
+	build := func() (render.Input, ctrl.Result, error) {
+		in, err := bootstrapinput.BuildController(ctx, &config.Spec, machine, facts, sources)
+		switch {
+		case bootstrapinput.IsMissingSource(err):
+			res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
+			return in, res, err
+		case err != nil:
+			setFailed(config, "Cannot make the bootstrap data: %v", err)
+			return in, ctrl.Result{}, errNoData
+		}
+		return in, ctrl.Result{}, nil
+	}
 	if first {
 		pki, err := r.clusterCertificates(ctx, cluster)
 		if err != nil {
 			return nil, ctrl.Result{}, err
 		}
-		in, err := bootstrapinput.BuildController(ctx, &config.Spec, machine, pki, sources)
+		facts.PKI = pki
+		in, res, err := build()
 		if err != nil {
-			res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
-			return nil, res, err
+			return nil, res, ignoreNoData(err)
 		}
 		return &dataPlan{in: in}, ctrl.Result{}, nil
 	}
@@ -171,10 +206,9 @@ func (controllerKind) plan(ctx context.Context, r *configReconciler, s *scope) (
 		res, err := r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err, missingCARetryInterval)
 		return nil, res, err
 	}
-	in, err := bootstrapinput.BuildController(ctx, &config.Spec, machine, nil, sources)
+	in, res, err := build()
 	if err != nil {
-		res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
-		return nil, res, err
+		return nil, res, ignoreNoData(err)
 	}
 	join := &bootstrapinput.Join{Role: jointoken.Controller, Server: controllerJoinServer(cluster, &config.Spec), CA: ca}
 	return &dataPlan{in: in, join: join}, ctrl.Result{}, nil
@@ -204,4 +238,36 @@ func controllerJoinServer(cluster *clusterv1.Cluster, spec *bootstrapv1.K0sContr
 		}
 	}
 	return "https://" + net.JoinHostPort(cluster.Spec.ControlPlaneEndpoint.Host, strconv.Itoa(port))
+}
+
+// frpTokenKey is the key of the <cluster>-frp-token Secret that holds it.
+const frpTokenKey = "value"
+
+// tunnel gathers what the frp client needs: the token K0sControlPlane
+// keeps in <cluster>-frp-token, the endpoint and the service network.
+func (k controllerKind) tunnel(ctx context.Context, r *configReconciler, cluster *clusterv1.Cluster, spec *bootstrapv1.K0sControllerConfigSpec) (*bootstrapinput.Tunnel, error) {
+	name := cluster.Name + "-frp-token"
+	s := &corev1.Secret{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: name}, s)
+	if apierrors.IsNotFound(err) || err == nil && len(s.Data[frpTokenKey]) == 0 {
+		return nil, &bootstrapinput.MissingSourceError{What: fmt.Sprintf("key %s of Secret %s/%s (the frp token K0sControlPlane creates for spec.tunneling)", frpTokenKey, cluster.Namespace, name)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	cidr := bootstrapinput.ServiceCIDR(spec)
+	if blocks := cluster.Spec.ClusterNetwork.Services.CIDRBlocks; cidr == "" && len(blocks) > 0 {
+		cidr = blocks[0]
+	}
+	return &bootstrapinput.Tunnel{Token: string(s.Data[frpTokenKey]), EndpointHost: cluster.Spec.ControlPlaneEndpoint.Host, ServiceCIDR: cidr, Image: k.frpcImage}, nil
+}
+
+// errNoData stops a plan whose input cannot be made: the condition says why.
+var errNoData = errors.New("no bootstrap data")
+
+func ignoreNoData(err error) error {
+	if errors.Is(err, errNoData) {
+		return nil
+	}
+	return err
 }

@@ -349,3 +349,32 @@ func conditionReasonOf(t *testing.T, ns, name string) func() string {
 		return ""
 	}
 }
+
+// TestTunnellingController: with spec.tunneling the first controller's
+// data deploys the frp client, once K0sControlPlane's frp token exists;
+// until then the config says what it waits for.
+func TestTunnellingController(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t, "k0scp-tunnel")
+	cp := newK0sControlPlane(t, ns)
+	cp.Spec.Tunneling = bootstrapv1.TunnelingSpec{Enabled: true, ServerAddress: "203.0.113.7", Mode: bootstrapv1.TunnelingModeProxy}
+	name, err := cp.AddMachine(t.Context())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(conditionReasonOf(t, ns, name), waitTimeout, pollEvery).Should(
+		Equal(bootstrapv1.MissingFileSourceReason + ": Waiting for key value of Secret " + ns + "/cp-frp-token (the frp token K0sControlPlane creates for spec.tunneling)"))
+
+	const frpValue = "0f0e2c53-5a43-4c83-9f2e-tunnel-token"
+	rememberCredential(frpValue)
+	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cp-frp-token"},
+		StringData: map[string]string{"value": frpValue},
+	})).To(Succeed())
+	var value []byte
+	g.Eventually(func(g Gomega) { value = controllerData(g, t, ns, name); g.Expect(value).NotTo(BeNil()) }, 2*waitTimeout, pollEvery).Should(Succeed())
+	manifest := cloudConfigFiles(t, value)["/var/lib/k0s/manifests/k0smotron-tunneling/manifest.yaml"]
+	g.Expect(manifest).To(ContainSubstring("token = " + frpValue))
+	g.Expect(manifest).To(ContainSubstring("server_addr = 203.0.113.7"))
+	g.Expect(manifest).To(ContainSubstring("multiplexer = httpconnect"))
+	g.Expect(manifest).To(ContainSubstring("image: snowdreamtech/frpc:0.51.3"), "the default image, which --frpc-image replaces")
+	validateCloudConfig(t, value)
+}

@@ -7,6 +7,7 @@ package bootstrapinput
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -96,16 +97,35 @@ func Build(ctx context.Context, spec *bootstrapv1.K0sWorkerConfigSpec, machine M
 // also runs a worker, naming its Machine; kept for what relies on it.
 const MachineNameLabel = "k0smotron.io/machine-name"
 
+// ControllerFacts are what a controller's data holds besides its spec.
+type ControllerFacts struct {
+	// PKI holds the cluster certificates for the first controller, none
+	// for one that joins.
+	PKI []render.File
+	// Tunnel is what the frp client needs; required with
+	// spec.tunneling.enabled.
+	Tunnel *Tunnel
+}
+
 // BuildController gathers everything a controller's bootstrap data needs
-// besides the join token: pki holds the cluster certificates for the
-// first controller, none for one that joins. The spec must have passed
+// besides the join token. The spec must have passed
 // validation.ControllerSpec.
-func BuildController(ctx context.Context, spec *bootstrapv1.K0sControllerConfigSpec, machine Machine, pki []render.File, sources Sources) (render.Input, error) {
+func BuildController(ctx context.Context, spec *bootstrapv1.K0sControllerConfigSpec, machine Machine, facts ControllerFacts, sources Sources) (render.Input, error) {
 	in, err := install(ctx, &spec.K0sInstallSpec, machine, sources)
 	if err != nil {
 		return render.Input{}, err
 	}
-	in.Controller = &render.Controller{PKI: pki, AutopilotHostname: machine.Name}
+	in.Controller = &render.Controller{PKI: facts.PKI, AutopilotHostname: machine.Name}
+	if spec.Tunneling.Enabled {
+		if facts.Tunnel == nil {
+			return render.Input{}, errors.New("spec.tunneling is enabled but the tunnel's settings are unknown")
+		}
+		manifest, err := TunnelManifest(&spec.Tunneling, *facts.Tunnel)
+		if err != nil {
+			return render.Input{}, err
+		}
+		in.Controller.Manifests = append(in.Controller.Manifests, manifest)
+	}
 	if spec.K0s != nil && len(spec.K0s.Raw) > 0 {
 		k0sConfig, err := yaml.JSONToYAML(spec.K0s.Raw)
 		if err != nil {
@@ -121,6 +141,25 @@ func BuildController(ctx context.Context, spec *bootstrapv1.K0sControllerConfigS
 		in.Taints = []corev1.Taint{uninitializedTaint}
 	}
 	return in, nil
+}
+
+// ServiceCIDR is the service network the k0s config names, "" when it
+// names none.
+func ServiceCIDR(spec *bootstrapv1.K0sControllerConfigSpec) string {
+	if spec.K0s == nil || len(spec.K0s.Raw) == 0 {
+		return ""
+	}
+	var k0s struct {
+		Spec struct {
+			Network struct {
+				ServiceCIDR string `json:"serviceCIDR"`
+			} `json:"network"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(spec.K0s.Raw, &k0s); err != nil {
+		return ""
+	}
+	return k0s.Spec.Network.ServiceCIDR
 }
 
 // RunsWorker tells whether `k0s install controller` args make the

@@ -27,6 +27,7 @@ import (
 	bootstrapv1beta1 "github.com/cabpk0s/cabpk0s/api/v1beta1"
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 )
 
 // DefaultBootstrapTokenTTL is how long a join token lives without a refresh.
@@ -58,6 +59,7 @@ type Options struct {
 
 	Concurrency       int
 	BootstrapTokenTTL time.Duration
+	FrpcImage         string
 	SyncPeriod        time.Duration
 
 	KubeAPIQPS   float32
@@ -110,9 +112,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"File name of the webhook serving key in --webhook-cert-dir.")
 
 	fs.IntVar(&o.Concurrency, "concurrency", 10,
-		"Number of K0sWorkerConfigs reconciled in parallel.")
+		"Number of K0sWorkerConfigs, and of K0sControllerConfigs, reconciled in parallel.")
 	fs.DurationVar(&o.BootstrapTokenTTL, "bootstrap-token-ttl", DefaultBootstrapTokenTTL,
 		"Lifetime of a join token without a refresh. It is extended while the machine has not joined and deleted once it has.")
+	fs.StringVar(&o.FrpcImage, "frpc-image", bootstrapinput.DefaultFrpcImage,
+		"Container image of the frp client a K0sControllerConfig with spec.tunneling.enabled deploys into its workload cluster.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute,
 		"Minimum interval at which every watched object is reconciled again.")
 

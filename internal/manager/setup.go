@@ -87,7 +87,7 @@ func (o *Options) SetupReconcilers(ctx context.Context, mgr ctrl.Manager, cluste
 		Recorder:            mgr.GetEventRecorder("k0scontrollerconfig-controller"),
 		WatchFilterValue:    o.WatchFilterValue,
 		TokenTTL:            o.BootstrapTokenTTL,
-	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.Concurrency})
+	}, controllers.ControllerOptions{FrpcImage: o.FrpcImage}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.Concurrency})
 	if err != nil {
 		return fmt.Errorf("setting up the K0sControllerConfig controller: %w", err)
 	}

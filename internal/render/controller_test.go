@@ -161,7 +161,7 @@ func TestControllerInputIsChecked(t *testing.T) {
 		},
 		"a certificate with a bad mode": {
 			in:   Input{Format: FormatCloudConfig, Controller: &Controller{PKI: []File{{Path: PKIDir + "/ca.key", Content: "k", Permissions: "rw"}}, AutopilotHostname: "cp-0"}},
-			want: "certificate " + PKIDir + "/ca.key",
+			want: PKIDir + "/ca.key: permissions",
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -114,6 +114,10 @@ type Controller struct {
 	// brings (the join token is then empty: it initialises the cluster).
 	// A joining controller has none: k0s fetches them with its token.
 	PKI []File
+	// Manifests are files the controller applies to its cluster from k0s's
+	// manifests directory (the tunnel's frp client), written out of
+	// Jinja's reach.
+	Manifests []File
 	// AutopilotHostname is the name k0s registers the controller under
 	// (its ControlNode, and with --enable-worker its Node): the Machine's.
 	AutopilotHostname string

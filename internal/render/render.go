@@ -2,6 +2,7 @@ package render
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -38,6 +39,10 @@ const (
 	K0sConfigFileName = "k0s.yaml"
 	// PKIDir is where k0s keeps the cluster's certificates.
 	PKIDir = "/var/lib/k0s/pki"
+	// TunnelManifestPath is the frp client's manifest a tunnelling
+	// controller applies (k0s applies what it finds under
+	// /var/lib/k0s/manifests); k0smotron's path.
+	TunnelManifestPath = "/var/lib/k0s/manifests/k0smotron-tunneling/manifest.yaml"
 
 	// GetK0sURL is the k0s install script used when DownloadURL is empty.
 	GetK0sURL = "https://get.k0s.sh"
@@ -138,7 +143,7 @@ func machineFiles(in Input) []machineFile {
 		if c.K0sConfig != "" {
 			files = append(files, machineFile{path: K0sConfigPath(in.WorkingDir), content: c.K0sConfig, mode: 0o600, literal: true})
 		}
-		for _, f := range c.PKI {
+		for _, f := range slices.Concat(c.PKI, c.Manifests) {
 			mode, _ := FileMode(f.Permissions) // checked by validate
 			files = append(files, machineFile{path: f.Path, content: f.Content, mode: mode, literal: true})
 		}

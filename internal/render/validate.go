@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -63,9 +64,9 @@ func (in Input) validate() error {
 		}
 	}
 	if c := in.Controller; c != nil {
-		for _, f := range c.PKI {
+		for _, f := range slices.Concat(c.PKI, c.Manifests) {
 			if _, err := FileMode(f.Permissions); err != nil {
-				add("certificate %s: %v", f.Path, err)
+				add("%s: %v", f.Path, err)
 			}
 		}
 		if !autopilotNameRE.MatchString(c.AutopilotHostname) {
@@ -95,6 +96,7 @@ func ReservedPaths(workingDir string) map[string]string {
 func ControllerReservedPaths(workingDir string) map[string]string {
 	paths := ReservedPaths(workingDir)
 	paths[K0sConfigPath(workingDir)] = "the k0s configuration (spec.k0s)"
+	paths[TunnelManifestPath] = "the tunnel's frp client (spec.tunneling)"
 	for _, f := range PKIFiles {
 		paths[f] = "a cluster certificate or key"
 	}
