@@ -127,3 +127,16 @@ func TestServiceCIDR(t *testing.T) {
 	g.Expect(ServiceCIDR(&bootstrapv1.K0sControllerConfigSpec{})).To(BeEmpty())
 	g.Expect(ServiceCIDR(&bootstrapv1.K0sControllerConfigSpec{K0s: &runtime.RawExtension{Raw: []byte(`{"spec":{"network":{"serviceCIDR":"10.1.0.0/16"}}}`)}})).To(Equal("10.1.0.0/16"))
 }
+
+func TestOnlyControllersOfOldK0sGetTheLeaveHelper(t *testing.T) {
+	for version, want := range map[string]bool{
+		"v1.30.4+k0s.0": true, "v1.31.5": true, "v1.31.6+k0s.0": false, "v1.33.4": false,
+		"": false, // the latest release
+	} {
+		g := NewWithT(t)
+		in, err := BuildController(context.Background(), &bootstrapv1.K0sControllerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: version}},
+			Machine{Name: "cp-0"}, ControllerFacts{}, oneSource(""))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(in.Controller.LeaveHelper).To(Equal(want), version)
+	}
+}

@@ -97,6 +97,11 @@ func Build(ctx context.Context, spec *bootstrapv1.K0sWorkerConfigSpec, machine M
 // also runs a worker, naming its Machine; kept for what relies on it.
 const MachineNameLabel = "k0smotron.io/machine-name"
 
+// EtcdMemberVersion is the first k0s with the EtcdMember API, through
+// which K0sControlPlane takes a removed controller out of etcd; controllers
+// of older k0s get the etcd-leave helper instead.
+const EtcdMemberVersion = "v1.31.6+k0s.0"
+
 // ControllerFacts are what a controller's data holds besides its spec.
 type ControllerFacts struct {
 	// PKI holds the cluster certificates for the first controller, none
@@ -116,6 +121,14 @@ func BuildController(ctx context.Context, spec *bootstrapv1.K0sControllerConfigS
 		return render.Input{}, err
 	}
 	in.Controller = &render.Controller{PKI: facts.PKI, AutopilotHostname: machine.Name}
+	if in.Version != "" {
+		// The latest release ("") has the EtcdMember API.
+		old, err := k0sversion.Before(in.Version, EtcdMemberVersion)
+		if err != nil {
+			return render.Input{}, err
+		}
+		in.Controller.LeaveHelper = old
+	}
 	if spec.Tunneling.Enabled {
 		if facts.Tunnel == nil {
 			return render.Input{}, errors.New("spec.tunneling is enabled but the tunnel's settings are unknown")

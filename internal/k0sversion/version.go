@@ -7,6 +7,7 @@ package k0sversion
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/blang/semver/v4"
@@ -58,4 +59,32 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// Before tells whether k0s version a is older than b (both normalisable;
+// the k0s build number counts after the Kubernetes version).
+func Before(a, b string) (bool, error) {
+	va, err := parse(a)
+	if err != nil {
+		return false, err
+	}
+	vb, err := parse(b)
+	if err != nil {
+		return false, err
+	}
+	if c := va.Compare(vb); c != 0 {
+		return c < 0, nil
+	}
+	// Normalize left +k0s.N with N digits.
+	na, _ := strconv.Atoi(va.Build[1])
+	nb, _ := strconv.Atoi(vb.Build[1])
+	return na < nb, nil
+}
+
+func parse(s string) (semver.Version, error) {
+	normalized, err := Normalize(s)
+	if err != nil {
+		return semver.Version{}, err
+	}
+	return semver.MustParse(strings.TrimPrefix(normalized, "v")), nil
 }

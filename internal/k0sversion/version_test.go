@@ -45,3 +45,26 @@ func TestKubernetesMinor(t *testing.T) {
 		t.Errorf("KubernetesMinor(latest) = %q, want an error", got)
 	}
 }
+
+func TestBefore(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"v1.31.5+k0s.0", "v1.31.6", true},
+		{"v1.31.6+k0s.0", "v1.31.6", false},
+		{"v1.31.6+k0s.1", "v1.31.6+k0s.0", false},
+		{"v1.31.6+k0s.0", "v1.31.6+k0s.1", true},
+		{"v1.31.6+k0s.9", "v1.31.6+k0s.10", true},
+		{"v1.30.14", "v1.31.6", true},
+		{"v1.33.4-k0s.0", "v1.31.6", false},
+	} {
+		got, err := Before(tc.a, tc.b)
+		if err != nil || got != tc.want {
+			t.Errorf("Before(%s, %s) = %v, %v; want %v", tc.a, tc.b, got, err, tc.want)
+		}
+	}
+	if _, err := Before("latest", "v1.31.6"); err == nil {
+		t.Error("Before accepted a non-version")
+	}
+}

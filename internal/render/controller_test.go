@@ -1,6 +1,8 @@
 package render
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -182,4 +184,63 @@ func TestJoiningControllerWithoutConfig(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred(), out)
 	g.Expect(m.callsOf("k0s install")[0].Arg).NotTo(ContainElement("--config"))
 	g.Expect(K0sConfigPath(in.WorkingDir)).NotTo(BeAnExistingFile())
+}
+
+func TestLeaveHelperIsEnabledAfterTheController(t *testing.T) {
+	for _, tc := range []struct {
+		initSystem string
+		want       []string
+	}{
+		{initSystem: "systemctl", want: []string{"systemctl daemon-reload", "systemctl enable", "systemctl daemon-reload", "systemctl enable"}},
+		{initSystem: "rc-service", want: []string{"rc-service k0scontroller", "rc-update add", "rc-service k0sleave"}},
+	} {
+		t.Run(tc.initSystem, func(t *testing.T) {
+			g := NewWithT(t)
+			m := newMachine(t, "curl", tc.initSystem, "rc-update")
+			in := m.input(Input{Version: testVersion})
+			in.Controller = &Controller{AutopilotHostname: "cp-0", LeaveHelper: true}
+			out, err := m.run(in)
+			g.Expect(err).NotTo(HaveOccurred(), out)
+			g.Expect(m.steps()).To(Equal(append([]string{"curl", "get-k0s", "k0s install"}, tc.want...)))
+			if tc.initSystem == "systemctl" {
+				g.Expect(m.callsOf("systemctl enable")[1].Arg).To(Equal([]string{"enable", "--now", "k0sleave.service"}))
+			}
+			g.Expect(m.layout.sentinel).To(BeAnExistingFile())
+		})
+	}
+}
+
+// The helper's script leaves etcd only when K0sControlPlane marked the
+// controller.
+func TestLeaveScript(t *testing.T) {
+	for _, tc := range []struct {
+		mark      string
+		wantLeave bool
+	}{
+		{mark: "true", wantLeave: true},
+		{mark: "", wantLeave: false},
+		{mark: "false", wantLeave: false},
+	} {
+		t.Run("mark="+tc.mark, func(t *testing.T) {
+			g := NewWithT(t)
+			m := newMachine(t)
+			in := m.input(Input{Version: testVersion})
+			in.Controller = &Controller{AutopilotHostname: "cp-0", LeaveHelper: true}
+			m.installK0s(in)
+			g.Expect(os.WriteFile(m.layout.script, []byte(leaveScript(in)), 0o600)).To(Succeed())
+			out, err := m.runFile(m.layout.script, envKubectl+"="+tc.mark)
+			g.Expect(err).NotTo(HaveOccurred(), out)
+			g.Expect(m.callsOf("k0s kubectl")[0].Arg).To(Equal([]string{"kubectl", "get", "controlnode", "cp-0", "-o", `jsonpath={.metadata.annotations.k0smotron\.io/leave}`}))
+			g.Expect(m.callsOf("k0s etcd")).To(HaveLen(map[bool]int{true: 1, false: 0}[tc.wantLeave]))
+		})
+	}
+}
+
+func TestLeaveScriptIsShellcheckClean(t *testing.T) {
+	shellcheck := requireTool(t, "shellcheck")
+	in := Input{Controller: &Controller{AutopilotHostname: "cp-0", LeaveHelper: true}}
+	cmd := exec.Command(shellcheck, "--norc", "--shell=sh", "--severity=style", "-")
+	cmd.Stdin = strings.NewReader(leaveScript(in))
+	out, err := cmd.CombinedOutput()
+	NewWithT(t).Expect(err).NotTo(HaveOccurred(), "shellcheck:\n%s", out)
 }

@@ -118,6 +118,10 @@ type Controller struct {
 	// manifests directory (the tunnel's frp client), written out of
 	// Jinja's reach.
 	Manifests []File
+	// LeaveHelper installs a service that makes the controller leave etcd
+	// when the machine shuts down after K0sControlPlane marked it for
+	// removal: k0s before v1.31.6 has no EtcdMember API for that.
+	LeaveHelper bool
 	// AutopilotHostname is the name k0s registers the controller under
 	// (its ControlNode, and with --enable-worker its Node): the Machine's.
 	AutopilotHostname string

@@ -39,6 +39,11 @@ const (
 	K0sConfigFileName = "k0s.yaml"
 	// PKIDir is where k0s keeps the cluster's certificates.
 	PKIDir = "/var/lib/k0s/pki"
+	// LeaveScriptPath, LeaveUnitPath and LeaveOpenRCPath are the
+	// etcd-leave helper of a controller running k0s before v1.31.6.
+	LeaveScriptPath = "/etc/cabpk0s/k0s-leave.sh"
+	LeaveUnitPath   = "/etc/systemd/system/k0sleave.service"
+	LeaveOpenRCPath = "/etc/init.d/k0sleave"
 	// TunnelManifestPath is the frp client's manifest a tunnelling
 	// controller applies (k0s applies what it finds under
 	// /var/lib/k0s/manifests); k0smotron's path.
@@ -146,6 +151,12 @@ func machineFiles(in Input) []machineFile {
 		for _, f := range slices.Concat(c.PKI, c.Manifests) {
 			mode, _ := FileMode(f.Permissions) // checked by validate
 			files = append(files, machineFile{path: f.Path, content: f.Content, mode: mode, literal: true})
+		}
+		if c.LeaveHelper {
+			files = append(files,
+				machineFile{path: LeaveScriptPath, content: leaveScript(in), mode: 0o700, literal: true},
+				machineFile{path: LeaveUnitPath, content: leaveUnit, mode: 0o644, literal: true},
+				machineFile{path: LeaveOpenRCPath, content: leaveOpenRC, mode: 0o755, literal: true})
 		}
 	}
 	for _, f := range in.Files {

@@ -89,6 +89,9 @@ func script(in Input, l layout) string {
 	b.WriteString("\n\n")
 
 	b.WriteString(strings.ReplaceAll(startStep, "SERVICE", in.service()))
+	if in.Controller != nil && in.Controller.LeaveHelper {
+		b.WriteString(leaveStep)
+	}
 
 	if len(in.PostCommands) > 0 {
 		fmt.Fprintf(&b, "log 'running the post-k0s commands'\nsh -e %s\n\n", shQuote(l.post))

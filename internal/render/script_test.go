@@ -139,8 +139,13 @@ func (m *machine) run(in Input, env ...string) (string, error) {
 		g.Expect(os.WriteFile(m.layout.post, []byte(commandsFile("postK0sCommands", in.PostCommands)), 0o600)).To(Succeed())
 	}
 	g.Expect(os.WriteFile(m.layout.script, []byte(script(in, m.layout)), 0o600)).To(Succeed())
+	return m.runFile(m.layout.script, env...)
+}
 
-	cmd := exec.Command(m.shell[0], append(m.shell[1:], m.layout.script)...)
+// runFile runs a script with the machine's stubs and a clean environment
+// plus env.
+func (m *machine) runFile(file string, env ...string) (string, error) {
+	cmd := exec.Command(m.shell[0], append(m.shell[1:], file)...)
 	cmd.Dir = m.root
 	cmd.Env = append([]string{
 		"PATH=" + m.bin,
@@ -577,6 +582,10 @@ func scriptVariants() map[string]Input {
 			in.Controller = &Controller{K0sConfig: testK0sConfig, PKI: testPKI("/var/lib/k0s/pki"), AutopilotHostname: "cp-0"}
 		}),
 		"joining controller": with(func(in *Input) { in.Controller = &Controller{AutopilotHostname: "cp-1"} }),
+		"controller with the etcd-leave helper": with(func(in *Input) {
+			in.Version = "v1.30.4+k0s.0"
+			in.Controller = &Controller{AutopilotHostname: "cp-3", LeaveHelper: true}
+		}),
 		"controller and worker": with(func(in *Input) {
 			in.Controller = &Controller{K0sConfig: testK0sConfig, AutopilotHostname: "cp-2"}
 			in.NodeName, in.Args = "cp-2", []string{"--enable-worker", "--no-taints"}

@@ -20,6 +20,7 @@ const (
 	envFail    = "CABPK0S_STUB_FAIL"    // comma-separated "cmd" or "cmd arg1" to fail
 	envWatch   = "CABPK0S_STUB_WATCH"   // a path whose existence every call records
 	envVersion = "CABPK0S_STUB_K0S_VER" // what `k0s version` prints
+	envKubectl = "CABPK0S_STUB_KUBECTL" // what `k0s kubectl` prints
 )
 
 // call is one logged stub invocation.
@@ -49,6 +50,7 @@ var stubs = map[string]func(args []string) int{
 	"oras":       stubOras,
 	"systemctl":  stubLogOnly("systemctl"),
 	"rc-service": stubLogOnly("rc-service"),
+	"rc-update":  stubLogOnly("rc-update"),
 	"service":    stubLogOnly("service"),
 	"hook":       stubLogOnly("hook"),
 }
@@ -144,6 +146,10 @@ func stubK0s(args []string) int {
 	}
 	if len(args) > 0 && args[0] == "version" {
 		fmt.Println(os.Getenv(envVersion))
+		return 0
+	}
+	if len(args) > 0 && args[0] == "kubectl" {
+		fmt.Print(os.Getenv(envKubectl))
 		return 0
 	}
 	if len(args) > 0 && args[0] == "install" {

@@ -97,6 +97,9 @@ func ControllerReservedPaths(workingDir string) map[string]string {
 	paths := ReservedPaths(workingDir)
 	paths[K0sConfigPath(workingDir)] = "the k0s configuration (spec.k0s)"
 	paths[TunnelManifestPath] = "the tunnel's frp client (spec.tunneling)"
+	paths[LeaveScriptPath] = "the etcd-leave helper"
+	paths[LeaveUnitPath] = "the etcd-leave helper's systemd unit"
+	paths[LeaveOpenRCPath] = "the etcd-leave helper's OpenRC service"
 	for _, f := range PKIFiles {
 		paths[f] = "a cluster certificate or key"
 	}
