@@ -34,6 +34,7 @@ func main() {
 func run() error {
 	stateDir := flag.String("state-dir", ".sandbox", "Directory for management.kubeconfig, workload.kubeconfig, controllers.log and the ready file.")
 	empty := flag.Bool("empty", false, "Apply none of the sample Machines and MachineDeployments (Cluster default/cp-test is still created).")
+	controlPlaneMachines := flag.Int("control-plane-machines", 0, "Also create Cluster "+sandbox.MachinesCluster+", whose control plane is a K0sControlPlane of this many controller Machines bootstrapped by K0sControllerConfigs.")
 	tokenTTL := flag.Duration("bootstrap-token-ttl", manager.DefaultBootstrapTokenTTL, "cabpk0s's join token lifetime.")
 	verbosity := flag.Int("v", 2, "Verbosity of controllers.log.")
 	interval := flag.Duration("refresh", 2*time.Second, "How often the status table is redrawn.")
@@ -60,7 +61,7 @@ func run() error {
 
 	fmt.Printf("cabpk0s sandbox: state in %s, controller logs in %s\n", *stateDir, logFile.Name())
 	sb, err := sandbox.Start(ctx, sandbox.Options{
-		StateDir: *stateDir, Empty: *empty, Logger: logger, Out: os.Stdout, BootstrapTokenTTL: *tokenTTL,
+		StateDir: *stateDir, Empty: *empty, Logger: logger, Out: os.Stdout, BootstrapTokenTTL: *tokenTTL, ControlPlaneMachines: *controlPlaneMachines,
 	})
 	if err != nil {
 		return err

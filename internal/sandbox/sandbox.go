@@ -50,7 +50,19 @@ type Options struct {
 	Out io.Writer
 	// BootstrapTokenTTL is cabpk0s's --bootstrap-token-ttl.
 	BootstrapTokenTTL time.Duration
+	// ControlPlaneMachines, when positive, also creates Cluster
+	// MachinesCluster, whose control plane is a K0sControlPlane of that
+	// many controller Machines bootstrapped by cabpk0s's
+	// K0sControllerConfigs.
+	ControlPlaneMachines int
 }
+
+// MachinesCluster is the Cluster with a machine-based control plane the
+// sandbox creates with Options.ControlPlaneMachines.
+const MachinesCluster = "cp-machines"
+
+// MachinesVersion is the k0s version of its controllers.
+const MachinesVersion = "v1.33.4+k0s.0"
 
 // Sandbox is a running embedded management plane.
 type Sandbox struct {
@@ -88,6 +100,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 			c := mgr.GetClient()
 			for _, setup := range []func(ctrl.Manager) error{
 				(&simulation.ControlPlaneSimulator{Client: c, Workload: s.Workload}).SetupWithManager,
+				(&simulation.K0sControlPlaneSimulator{Client: c, Workload: s.Workload}).SetupWithManager,
 				(&simulation.InfrastructureSimulator{Client: c}).SetupWithManager,
 				(&simulation.BootSimulator{
 					Client: c, Workload: s.Workload, Recorder: mgr.GetEventRecorder("simulated-machine-boot"),
@@ -116,6 +129,17 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		if err := s.applySamples(ctx); err != nil {
 			return nil, errors.Join(err, s.Stop())
 		}
+	}
+	if opts.ControlPlaneMachines > 0 {
+		host, port, err := s.Workload.Endpoint()
+		if err != nil {
+			return nil, errors.Join(err, s.Stop())
+		}
+		endpoint := clusterv1.APIEndpoint{Host: host, Port: port}
+		if err := CreateK0sControlPlaneCluster(ctx, s.Management.Client, SeedNamespace, MachinesCluster, opts.ControlPlaneMachines, MachinesVersion, endpoint); err != nil {
+			return nil, errors.Join(err, s.Stop())
+		}
+		fmt.Fprintf(opts.Out, "created Cluster %s/%s: a K0sControlPlane of %d controller Machines (K0sControllerConfigs by cabpk0s)\n", SeedNamespace, MachinesCluster, opts.ControlPlaneMachines)
 	}
 	for name, cfg := range map[string]*rest.Config{"management": s.Management.Config, "workload": s.Workload.Config} {
 		if err := writeKubeconfig(filepath.Join(opts.StateDir, name+".kubeconfig"), name, cfg); err != nil {
@@ -163,6 +187,54 @@ func CreateSeedCluster(ctx context.Context, c client.Client, namespace string) e
 	for _, obj := range []client.Object{awsCluster, cp, cluster} {
 		if err := c.Create(ctx, obj); err != nil {
 			return fmt.Errorf("creating the seed Cluster's %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
+		}
+	}
+	return nil
+}
+
+// CreateK0sControlPlaneCluster creates a Cluster whose control plane is a
+// K0sControlPlane (k0smotron's machine-based control plane, simulated) of
+// replicas controllers of version, as a platform team would write it. The
+// endpoint is the AWSCluster's, as CAPA's load balancer would be: Cluster
+// API takes a control plane's own endpoint only once it is initialized,
+// and machine-based controllers need it before.
+func CreateK0sControlPlaneCluster(ctx context.Context, c client.Client, namespace, name string, replicas int, version string, endpoint clusterv1.APIEndpoint) error {
+	awsCluster := &unstructured.Unstructured{}
+	awsCluster.SetGroupVersionKind(testenv.AWSClusterGVK)
+	awsCluster.SetNamespace(namespace)
+	awsCluster.SetName(name)
+	awsCluster.Object["spec"] = map[string]any{
+		"region":               "us-east-1",
+		"controlPlaneEndpoint": map[string]any{"host": endpoint.Host, "port": int64(endpoint.Port)},
+	}
+
+	cp := &unstructured.Unstructured{}
+	cp.SetGroupVersionKind(testenv.K0sControlPlaneGVK)
+	cp.SetNamespace(namespace)
+	cp.SetName(name)
+	cp.Object["spec"] = map[string]any{
+		"replicas": int64(replicas),
+		"version":  version,
+		"k0sConfigSpec": map[string]any{
+			"args": []any{"--debug"},
+			"k0s":  map[string]any{"spec": map[string]any{"api": map[string]any{"sans": []any{name + ".example.com"}}}},
+		},
+	}
+
+	cluster := &clusterv1.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: clusterv1.ClusterSpec{
+			ClusterNetwork: clusterv1.ClusterNetwork{
+				Pods:     clusterv1.NetworkRanges{CIDRBlocks: []string{"10.244.0.0/16"}},
+				Services: clusterv1.NetworkRanges{CIDRBlocks: []string{"10.96.0.0/12"}},
+			},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSClusterGVK.Group, Kind: testenv.AWSClusterGVK.Kind, Name: name},
+			ControlPlaneRef:   clusterv1.ContractVersionedObjectReference{APIGroup: testenv.K0sControlPlaneGVK.Group, Kind: testenv.K0sControlPlaneGVK.Kind, Name: name},
+		},
+	}
+	for _, obj := range []client.Object{awsCluster, cp, cluster} {
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating Cluster %s's %s: %w", name, obj.GetObjectKind().GroupVersionKind().Kind, err)
 		}
 	}
 	return nil

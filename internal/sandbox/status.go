@@ -21,7 +21,8 @@ func StatusTable(ctx context.Context, c client.Reader) (string, error) {
 	clusters := &clusterv1.ClusterList{}
 	machines := &clusterv1.MachineList{}
 	configs := &bootstrapv1.K0sWorkerConfigList{}
-	for _, list := range []client.ObjectList{clusters, machines, configs} {
+	controllerConfigs := &bootstrapv1.K0sControllerConfigList{}
+	for _, list := range []client.ObjectList{clusters, machines, configs, controllerConfigs} {
 		if err := c.List(ctx, list); err != nil {
 			return "", err
 		}
@@ -48,17 +49,31 @@ func StatusTable(ctx context.Context, c client.Reader) (string, error) {
 			or(m.Status.NodeRef.Name, "-"), or(m.Annotations[simulation.BootErrorAnnotation], ""))
 	}
 
-	fmt.Fprintln(w, "\nK0SWORKERCONFIG\tDATA SECRET\tREADY\tREASON")
-	for _, cfg := range configs.Items {
+	configRow := func(cfg interface {
+		client.Object
+		conditions.Getter
+		IsDataSecretCreated() bool
+		GetDataSecretName() *string
+	}) {
 		ready, reason := "-", "-"
-		if cond := conditions.Get(&cfg, bootstrapv1.ReadyCondition); cond != nil {
+		if cond := conditions.Get(cfg, bootstrapv1.ReadyCondition); cond != nil {
 			ready, reason = string(cond.Status), cond.Reason
 		}
 		created := "no"
-		if ptr.Deref(cfg.Status.Initialization.DataSecretCreated, false) {
-			created = ptr.Deref(cfg.Status.DataSecretName, "yes")
+		if cfg.IsDataSecretCreated() {
+			created = ptr.Deref(cfg.GetDataSecretName(), "yes")
 		}
-		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\n", cfg.Namespace, cfg.Name, created, ready, reason)
+		fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\n", cfg.GetNamespace(), cfg.GetName(), created, ready, reason)
+	}
+	fmt.Fprintln(w, "\nK0SWORKERCONFIG\tDATA SECRET\tREADY\tREASON")
+	for i := range configs.Items {
+		configRow(&configs.Items[i])
+	}
+	if len(controllerConfigs.Items) > 0 {
+		fmt.Fprintln(w, "\nK0SCONTROLLERCONFIG\tDATA SECRET\tREADY\tREASON")
+		for i := range controllerConfigs.Items {
+			configRow(&controllerConfigs.Items[i])
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return "", err

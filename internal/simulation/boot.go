@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -97,7 +98,31 @@ func (s *BootSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 }
 
 func (s *BootSimulator) boot(ctx context.Context, m *clusterv1.Machine, dataSecret string) error {
+	if m.Spec.Bootstrap.ConfigRef.Kind == "K0sControllerConfig" {
+		return s.bootController(ctx, m, dataSecret)
+	}
 	return s.bootInstance(ctx, m.Namespace, dataSecret, m.Spec.ProviderID, m.Name)
+}
+
+// bootController boots a control-plane Machine as its k0s controller
+// would (BootController), once: its ControlNode is the proof it runs.
+func (s *BootSimulator) bootController(ctx context.Context, m *clusterv1.Machine, dataSecret string) error {
+	node := newObject(testenv.ControlNodeGVK)
+	if err := s.Workload.Client.Get(ctx, client.ObjectKey{Name: m.Name}, node); err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	value, format, err := s.readData(ctx, m.Namespace, dataSecret)
+	if err != nil {
+		return err
+	}
+	host, _, err := s.Workload.Endpoint()
+	if err != nil {
+		return err
+	}
+	_, err = BootController(ctx, value, format, ControllerMachine{
+		ClusterCA: s.Workload.CACert, EndpointHost: host, Workload: s.Workload.Client, WorkloadConfig: s.Workload.Config,
+	})
+	return err
 }
 
 // bootInstance boots one instance with providerID from the bootstrap data
@@ -106,20 +131,29 @@ func (s *BootSimulator) bootInstance(ctx context.Context, namespace, dataSecret,
 	if exists, err := s.nodeExists(ctx, providerID); err != nil || exists {
 		return err
 	}
+	value, format, err := s.readData(ctx, namespace, dataSecret)
+	if err != nil {
+		return err
+	}
+	_, err = Boot(ctx, value, format, Machine{Hostname: hostname, ProviderID: providerID, DataDir: s.machineDir(providerID)})
+	return err
+}
+
+// readData reads a bootstrap data Secret, checked as the machine's
+// cloud-init would parse it when ValidateCloudConfig is set.
+func (s *BootSimulator) readData(ctx context.Context, namespace, dataSecret string) (value []byte, format string, _ error) {
 	secret := &corev1.Secret{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: dataSecret}, secret); err != nil {
-		return fmt.Errorf("reading bootstrap data Secret %s: %w", dataSecret, err)
+		return nil, "", fmt.Errorf("reading bootstrap data Secret %s: %w", dataSecret, err)
 	}
-	format := string(secret.Data["format"])
-	value := secret.Data["value"]
+	format, value = string(secret.Data["format"]), secret.Data["value"]
 	multipart := bytes.HasPrefix(value, []byte("MIME-Version:")) || bytes.HasPrefix(value, []byte("Content-Type: multipart/"))
 	if s.ValidateCloudConfig != nil && format == string(render.FormatCloudConfig) && !multipart {
 		if err := s.ValidateCloudConfig(value); err != nil {
-			return err
+			return nil, "", err
 		}
 	}
-	_, err := Boot(ctx, value, format, Machine{Hostname: hostname, ProviderID: providerID, DataDir: s.machineDir(providerID)})
-	return err
+	return value, format, nil
 }
 
 // machineDir is the disk of the machine with providerID.

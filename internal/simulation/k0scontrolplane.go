@@ -4,11 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
@@ -159,4 +167,160 @@ func first(values []string) string {
 		return ""
 	}
 	return values[0]
+}
+
+// K0sControlPlaneSimulator stands in for k0smotron's K0sControlPlane
+// controller (testenv.K0sControlPlaneCRD) on the sandbox's one workload
+// API server: it publishes the Cluster's <cluster>-ca and -kubeconfig
+// Secrets, and keeps spec.replicas control-plane Machines of
+// spec.version with K0sControlPlane's writes (K0sControlPlane.AddMachine),
+// one step at a time as k0smotron does: a Machine is added or removed only
+// once every other has its controller running (its ControlNode exists). A
+// version change rolls the Machines: one of the new version is added, then
+// the oldest outdated one removed. It reports the control plane initialized
+// once a controller runs. The controllers are BootSimulator's.
+type K0sControlPlaneSimulator struct {
+	Client   client.Client
+	Workload *testenv.Workload
+}
+
+// k0sControlPlaneStep is how soon a control plane waiting for a controller
+// to come up looks again.
+const k0sControlPlaneStep = 2 * time.Second
+
+// SetupWithManager registers the simulator.
+func (s *K0sControlPlaneSimulator) SetupWithManager(mgr ctrl.Manager) error {
+	return controllerFor(mgr, "simulated-k0scontrolplane", testenv.K0sControlPlaneGVK).
+		Watches(&clusterv1.Cluster{}, enqueueReferenced(testenv.K0sControlPlaneGVK, func(c *clusterv1.Cluster) clusterv1.ContractVersionedObjectReference {
+			return c.Spec.ControlPlaneRef
+		})).
+		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []ctrl.Request {
+			name := o.GetLabels()[clusterv1.MachineControlPlaneNameLabel]
+			if name == "" {
+				return nil
+			}
+			return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
+		})).
+		Complete(s)
+}
+
+// Reconcile takes one control plane one step towards its spec.
+func (s *K0sControlPlaneSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cp, err := getLive(ctx, s.Client, testenv.K0sControlPlaneGVK, req.NamespacedName)
+	if err != nil || cp == nil {
+		return ctrl.Result{}, err
+	}
+	cluster, err := util.GetOwnerCluster(ctx, s.Client, metav1.ObjectMeta{Namespace: cp.GetNamespace(), OwnerReferences: cp.GetOwnerReferences()})
+	if err != nil || cluster == nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if leaveAlone(cluster, cp) {
+		return ctrl.Result{}, nil
+	}
+	for _, obj := range s.Workload.ClusterSecrets(cluster) {
+		if err := s.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return ctrl.Result{}, fmt.Errorf("publishing %s: %w", obj.Name, err)
+		}
+	}
+	if !cluster.Spec.ControlPlaneEndpoint.IsValid() {
+		// The infrastructure's (its load balancer); K0sControlPlane merges
+		// it into every Machine's k0s config.
+		return ctrl.Result{RequeueAfter: k0sControlPlaneStep}, nil
+	}
+
+	plane, replicas, err := s.plane(cp, cluster)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	machines := &clusterv1.MachineList{}
+	if err := s.Client.List(ctx, machines, client.InNamespace(cp.GetNamespace()), client.MatchingLabels{clusterv1.MachineControlPlaneNameLabel: cp.GetName()}); err != nil {
+		return ctrl.Result{}, err
+	}
+	slices.SortFunc(machines.Items, func(a, b clusterv1.Machine) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+	running, outdated, busy := 0, []string{}, false
+	for i := range machines.Items {
+		m := &machines.Items[i]
+		up, err := s.controllerRunning(ctx, m.Name)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		switch {
+		case !m.DeletionTimestamp.IsZero() || !up:
+			busy = true
+		default:
+			running++
+		}
+		if m.Spec.Version != plane.Version {
+			outdated = append(outdated, m.Name)
+		}
+	}
+	status := map[string]any{"replicas": int64(len(machines.Items)), "readyReplicas": int64(running)}
+	if running > 0 {
+		status["initialization"] = map[string]any{"controlPlaneInitialized": true}
+	}
+	if len(outdated) == 0 {
+		status["version"] = plane.Version
+	}
+	if err := patchFields(ctx, s.Client, cp, "status", status); err != nil {
+		return ctrl.Result{}, err
+	}
+	if busy {
+		return ctrl.Result{RequeueAfter: k0sControlPlaneStep}, nil
+	}
+	switch n := len(machines.Items); {
+	case n < replicas || n == replicas && len(outdated) > 0:
+		_, err = plane.AddMachine(ctx)
+	case n > replicas:
+		victim := machines.Items[0].Name
+		if len(outdated) > 0 {
+			victim = outdated[0]
+		}
+		err = s.removeController(ctx, plane, victim)
+	}
+	return ctrl.Result{}, err
+}
+
+// plane reads the K0sControlPlane's spec.
+func (s *K0sControlPlaneSimulator) plane(cp *unstructured.Unstructured, cluster *clusterv1.Cluster) (*K0sControlPlane, int, error) {
+	replicas, found, err := unstructured.NestedInt64(cp.Object, "spec", "replicas")
+	if err != nil {
+		return nil, 0, fmt.Errorf("K0sControlPlane %s spec.replicas: %w", cp.GetName(), err)
+	}
+	if !found {
+		replicas = 1
+	}
+	version, _, _ := unstructured.NestedString(cp.Object, "spec", "version")
+	plane := &K0sControlPlane{Client: s.Client, Namespace: cp.GetNamespace(), Name: cp.GetName(), Cluster: cluster, Version: version}
+	if spec, ok, _ := unstructured.NestedMap(cp.Object, "spec", "k0sConfigSpec"); ok {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(spec, &plane.Spec); err != nil {
+			return nil, 0, fmt.Errorf("K0sControlPlane %s spec.k0sConfigSpec: %w", cp.GetName(), err)
+		}
+	}
+	return plane, int(replicas), nil
+}
+
+// controllerRunning: the controller of Machine name registered its
+// ControlNode in the workload cluster.
+func (s *K0sControlPlaneSimulator) controllerRunning(ctx context.Context, name string) (bool, error) {
+	node := newObject(testenv.ControlNodeGVK)
+	err := s.Workload.Client.Get(ctx, client.ObjectKey{Name: name}, node)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// removeController takes a controller out as K0sControlPlane does: the
+// Machine is deleted, and its ControlNode with it (the Machine first: a
+// Machine without its ControlNode would look unbooted).
+func (s *K0sControlPlaneSimulator) removeController(ctx context.Context, plane *K0sControlPlane, name string) error {
+	if err := plane.RemoveMachine(ctx, name); err != nil {
+		return err
+	}
+	node := newObject(testenv.ControlNodeGVK)
+	node.SetName(name)
+	if err := s.Workload.Client.Delete(ctx, node); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing ControlNode %s: %w", name, err)
+	}
+	return nil
 }

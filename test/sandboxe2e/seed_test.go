@@ -78,7 +78,7 @@ func liveTokens(ctx SpecContext, prefix string) int {
 // bootstrapScript returns the script a Machine's bootstrap data runs.
 func bootstrapScript(ctx SpecContext, m clusterv1.Machine) string {
 	s := &corev1.Secret{}
-	Expect(mgmt.Get(ctx, client.ObjectKey{Namespace: ns, Name: ptr.Deref(m.Spec.Bootstrap.DataSecretName, "")}, s)).To(Succeed())
+	Expect(mgmt.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: ptr.Deref(m.Spec.Bootstrap.DataSecretName, "")}, s)).To(Succeed())
 	decoded, err := render.Decode(s.Data["value"], render.Format(s.Data["format"]))
 	Expect(err).NotTo(HaveOccurred())
 	script, ok := decoded.File(render.ScriptPath)
