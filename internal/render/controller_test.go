@@ -244,3 +244,24 @@ func TestLeaveScriptIsShellcheckClean(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	NewWithT(t).Expect(err).NotTo(HaveOccurred(), "shellcheck:\n%s", out)
 }
+
+// A controller's arguments, however hostile, reach k0s as written, one
+// argument each, with the paths the script names; so does its k0s config.
+func TestControllerScriptPassesHostileValuesAsSingleArguments(t *testing.T) {
+	for name, sh := range shells(t) {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			m := newMachine(t, "curl", "systemctl")
+			m.shell = sh
+			in := m.input(Input{Version: testVersion, Args: []string{hostile, "--x='quoted'"}})
+			in.WorkingDir = filepath.Join(m.root, "etc dir's")
+			in.Controller = &Controller{K0sConfig: hostile, AutopilotHostname: "cp-0"}
+			out, err := m.run(in)
+			g.Expect(err).NotTo(HaveOccurred(), out)
+			g.Expect(m.callsOf("k0s install")[0].Arg).To(Equal([]string{
+				"install", "controller", "--force", "--enable-dynamic-config", "--config", K0sConfigPath(in.WorkingDir),
+				"--token-file", in.tokenPath(), "--env", "AUTOPILOT_HOSTNAME=cp-0", hostile, "--x='quoted'",
+			}))
+		})
+	}
+}
