@@ -71,11 +71,10 @@ type configKind interface {
 	name() string
 	newConfig() bootstrapConfig
 	newList() client.ObjectList
-	// metadataOnly and statusOnly copy what a metadata patch and a status
-	// patch carry; statusEqual compares statuses.
-	metadataOnly(config bootstrapConfig) client.Object
-	statusOnly(config bootstrapConfig) client.Object
-	statusEqual(a, b bootstrapConfig) bool
+	// clearSpec and clearStatus zero a copy's spec or status, for the
+	// patches (see configPatcher).
+	clearSpec(config bootstrapConfig)
+	clearStatus(config bootstrapConfig)
 
 	// finalizer keeps a config until its join token is revoked.
 	finalizer() string

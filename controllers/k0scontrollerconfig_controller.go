@@ -10,10 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -76,22 +74,12 @@ func (controllerKind) role() jointoken.Role       { return jointoken.Controller 
 // this often while its token lives.
 func (controllerKind) recheck() time.Duration { return controllerJoinRecheck }
 
-func (controllerKind) metadataOnly(c bootstrapConfig) client.Object {
-	config := c.(*bootstrapv1.K0sControllerConfig)
-	return &bootstrapv1.K0sControllerConfig{TypeMeta: config.TypeMeta, ObjectMeta: serverFieldsDropped(config.ObjectMeta)}
+func (controllerKind) clearSpec(c bootstrapConfig) {
+	c.(*bootstrapv1.K0sControllerConfig).Spec = bootstrapv1.K0sControllerConfigSpec{}
 }
 
-func (controllerKind) statusOnly(c bootstrapConfig) client.Object {
-	config := c.(*bootstrapv1.K0sControllerConfig)
-	return &bootstrapv1.K0sControllerConfig{
-		TypeMeta:   config.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{Namespace: config.Namespace, Name: config.Name},
-		Status:     *config.Status.DeepCopy(),
-	}
-}
-
-func (controllerKind) statusEqual(a, b bootstrapConfig) bool {
-	return equality.Semantic.DeepEqual(a.(*bootstrapv1.K0sControllerConfig).Status, b.(*bootstrapv1.K0sControllerConfig).Status)
+func (controllerKind) clearStatus(c bootstrapConfig) {
+	c.(*bootstrapv1.K0sControllerConfig).Status = bootstrapv1.K0sControllerConfigStatus{}
 }
 
 func (controllerKind) tokenDescription(config bootstrapConfig) string {

@@ -23,8 +23,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -70,22 +68,12 @@ func (workerKind) finalizer() string          { return TokenFinalizer }
 func (workerKind) role() jointoken.Role       { return jointoken.Worker }
 func (workerKind) recheck() time.Duration     { return 0 }
 
-func (workerKind) metadataOnly(c bootstrapConfig) client.Object {
-	config := c.(*bootstrapv1.K0sWorkerConfig)
-	return &bootstrapv1.K0sWorkerConfig{TypeMeta: config.TypeMeta, ObjectMeta: serverFieldsDropped(config.ObjectMeta)}
+func (workerKind) clearSpec(c bootstrapConfig) {
+	c.(*bootstrapv1.K0sWorkerConfig).Spec = bootstrapv1.K0sWorkerConfigSpec{}
 }
 
-func (workerKind) statusOnly(c bootstrapConfig) client.Object {
-	config := c.(*bootstrapv1.K0sWorkerConfig)
-	return &bootstrapv1.K0sWorkerConfig{
-		TypeMeta:   config.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{Namespace: config.Namespace, Name: config.Name},
-		Status:     *config.Status.DeepCopy(),
-	}
-}
-
-func (workerKind) statusEqual(a, b bootstrapConfig) bool {
-	return equality.Semantic.DeepEqual(a.(*bootstrapv1.K0sWorkerConfig).Status, b.(*bootstrapv1.K0sWorkerConfig).Status)
+func (workerKind) clearStatus(c bootstrapConfig) {
+	c.(*bootstrapv1.K0sWorkerConfig).Status = bootstrapv1.K0sWorkerConfigStatus{}
 }
 
 func (workerKind) tokenDescription(config bootstrapConfig) string {
@@ -135,12 +123,4 @@ func (workerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dat
 		return nil, res, err
 	}
 	return &dataPlan{in: in, join: &bootstrapinput.Join{Role: jointoken.Worker, Server: joinServer(cluster), CA: ca}}, ctrl.Result{}, nil
-}
-
-// serverFieldsDropped is metadata without what the server owns, so a
-// patch carries neither a resourceVersion precondition nor managed fields.
-func serverFieldsDropped(meta metav1.ObjectMeta) metav1.ObjectMeta {
-	out := *meta.DeepCopy()
-	out.ResourceVersion, out.ManagedFields = "", nil
-	return out
 }

@@ -45,7 +45,7 @@ func (p *configPatcher) recordTokenID(ctx context.Context, config bootstrapConfi
 }
 
 func (p *configPatcher) patchMetadataWith(ctx context.Context, config bootstrapConfig, patchFrom func(client.Object) client.Patch) error {
-	before, after := p.kind.metadataOnly(p.before), p.kind.metadataOnly(config)
+	before, after := p.metadataOnly(p.before), p.metadataOnly(config)
 	if equality.Semantic.DeepEqual(objectMeta(before), objectMeta(after)) {
 		return nil
 	}
@@ -66,16 +66,36 @@ func (p *configPatcher) patch(ctx context.Context, config bootstrapConfig, obser
 	if err := p.patchMetadata(ctx, config); err != nil {
 		return err
 	}
-	if p.kind.statusEqual(p.before, config) {
+	before, after := p.statusOnly(p.before), p.statusOnly(config)
+	if equality.Semantic.DeepEqual(before, after) {
 		return nil
 	}
-	before, after := p.kind.statusOnly(p.before), p.kind.statusOnly(config)
 	if err := p.client.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patching status: %w", err)
 	}
 	config.SetResourceVersion(after.GetResourceVersion())
 	p.before = config.DeepCopyObject().(bootstrapConfig)
 	return nil
+}
+
+// metadataOnly is a copy of config with what a metadata patch carries: its
+// metadata without what the server owns, so the patch carries neither a
+// resourceVersion precondition nor managed fields.
+func (p *configPatcher) metadataOnly(config bootstrapConfig) bootstrapConfig {
+	out := config.DeepCopyObject().(bootstrapConfig)
+	meta := objectMeta(out)
+	meta.ResourceVersion, meta.ManagedFields = "", nil
+	p.kind.clearSpec(out)
+	p.kind.clearStatus(out)
+	return out
+}
+
+// statusOnly is a copy of config with what a status patch carries.
+func (p *configPatcher) statusOnly(config bootstrapConfig) bootstrapConfig {
+	out := config.DeepCopyObject().(bootstrapConfig)
+	*objectMeta(out) = metav1.ObjectMeta{Namespace: config.GetNamespace(), Name: config.GetName()}
+	p.kind.clearSpec(out)
+	return out
 }
 
 // objectMeta is the object's metadata, in place: both config kinds embed

@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -43,23 +44,9 @@ func (s *ControlPlaneSimulator) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile provisions one control plane once its Cluster owns it.
 func (s *ControlPlaneSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	cp, err := getLive(ctx, s.Client, testenv.K0smotronControlPlaneGVK, req.NamespacedName)
+	cp, _, err := provisionControlPlane(ctx, s.Client, s.Workload, testenv.K0smotronControlPlaneGVK, req.NamespacedName)
 	if err != nil || cp == nil {
 		return ctrl.Result{}, err
-	}
-	cluster, err := util.GetOwnerCluster(ctx, s.Client, metav1.ObjectMeta{Namespace: cp.GetNamespace(), OwnerReferences: cp.GetOwnerReferences()})
-	if err != nil || cluster == nil {
-		// Cluster API sets the owner reference; that update brings us back.
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if leaveAlone(cluster, cp) {
-		// Or the Secrets clusterctl move deletes would be published again.
-		return ctrl.Result{}, nil
-	}
-	for _, obj := range s.Workload.ClusterSecrets(cluster) {
-		if err := s.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return ctrl.Result{}, fmt.Errorf("publishing %s: %w", obj.Name, err)
-		}
 	}
 
 	if err := s.publishWorkerProfiles(ctx, cp); err != nil {
@@ -108,4 +95,28 @@ func (s *ControlPlaneSimulator) publishWorkerProfiles(ctx context.Context, cp *u
 		profiles[name] = string(values)
 	}
 	return s.Workload.PublishWorkerProfiles(ctx, minor, profiles)
+}
+
+// provisionControlPlane does what every control plane provider does first:
+// once its Cluster owns the control plane of gvk at key, it publishes the
+// Cluster's <cluster>-ca and <cluster>-kubeconfig Secrets for the workload
+// API server. The control plane is nil when there is nothing to do yet (no
+// owner: Cluster API sets it, and that update brings the reconcile back)
+// or at all (gone, or paused: or the Secrets clusterctl move deletes would
+// be published again).
+func provisionControlPlane(ctx context.Context, c client.Client, w *testenv.Workload, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, *clusterv1.Cluster, error) {
+	cp, err := getLive(ctx, c, gvk, key)
+	if err != nil || cp == nil {
+		return nil, nil, err
+	}
+	cluster, err := util.GetOwnerCluster(ctx, c, metav1.ObjectMeta{Namespace: cp.GetNamespace(), OwnerReferences: cp.GetOwnerReferences()})
+	if err != nil || cluster == nil || leaveAlone(cluster, cp) {
+		return nil, nil, client.IgnoreNotFound(err)
+	}
+	for _, obj := range w.ClusterSecrets(cluster) {
+		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, nil, fmt.Errorf("publishing %s: %w", obj.Name, err)
+		}
+	}
+	return cp, cluster, nil
 }

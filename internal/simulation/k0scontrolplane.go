@@ -8,12 +8,10 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
-	"sigs.k8s.io/cluster-api/util"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -206,21 +204,9 @@ func (s *K0sControlPlaneSimulator) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile takes one control plane one step towards its spec.
 func (s *K0sControlPlaneSimulator) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	cp, err := getLive(ctx, s.Client, testenv.K0sControlPlaneGVK, req.NamespacedName)
+	cp, cluster, err := provisionControlPlane(ctx, s.Client, s.Workload, testenv.K0sControlPlaneGVK, req.NamespacedName)
 	if err != nil || cp == nil {
 		return ctrl.Result{}, err
-	}
-	cluster, err := util.GetOwnerCluster(ctx, s.Client, metav1.ObjectMeta{Namespace: cp.GetNamespace(), OwnerReferences: cp.GetOwnerReferences()})
-	if err != nil || cluster == nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if leaveAlone(cluster, cp) {
-		return ctrl.Result{}, nil
-	}
-	for _, obj := range s.Workload.ClusterSecrets(cluster) {
-		if err := s.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return ctrl.Result{}, fmt.Errorf("publishing %s: %w", obj.Name, err)
-		}
 	}
 	if !cluster.Spec.ControlPlaneEndpoint.IsValid() {
 		// The infrastructure's (its load balancer); K0sControlPlane merges

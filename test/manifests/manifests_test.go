@@ -14,7 +14,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,12 +58,11 @@ const (
 var crdNames = []string{
 	"k0sworkerconfigs.bootstrap.cluster.x-k8s.io",
 	"k0sworkerconfigtemplates.bootstrap.cluster.x-k8s.io",
+	"k0scontrollerconfigs.bootstrap.cluster.x-k8s.io",
 }
 
-// baseCRDNames are the CRDs controller-gen writes: the released ones and
-// K0sControllerConfig, which joins the release manifest with its
-// reconciler (until then it is served by the test planes only).
-var baseCRDNames = append(slices.Clone(crdNames), "k0scontrollerconfigs.bootstrap.cluster.x-k8s.io")
+// baseCRDNames are the CRDs controller-gen writes: every released one.
+var baseCRDNames = crdNames
 
 // contractLabels tell Cluster API which of this provider's API versions
 // implements which contract.

@@ -49,13 +49,16 @@ func TestManagerRoleGrantsOnlyWhatTheCodeUses(t *testing.T) {
 	g.Expect(granted).To(HaveKeyWithValue("/secrets", []string{"create", "get", "list", "patch", "update", "watch"}))
 	// ConfigMaps: read live when a file or custom user data names one;
 	// list/watch feed the metadata-only watch that wakes a config when its
-	// source appears.
-	g.Expect(granted).To(HaveKeyWithValue("/configmaps", []string{"get", "list", "watch"}))
+	// source appears; a cluster's init lock is created, and deleted when
+	// the first controller holding it is gone.
+	g.Expect(granted).To(HaveKeyWithValue("/configmaps", []string{"create", "delete", "get", "list", "watch"}))
 	for _, resource := range []string{"cluster.x-k8s.io/clusters", "cluster.x-k8s.io/machines", "cluster.x-k8s.io/machinepools"} {
 		g.Expect(granted).To(HaveKeyWithValue(resource, []string{"get", "list", "watch"}), resource)
 	}
 	for resource, verbs := range granted {
-		g.Expect(verbs).NotTo(ContainElement("delete"), resource)
+		if resource != "/configmaps" {
+			g.Expect(verbs).NotTo(ContainElement("delete"), resource)
+		}
 		g.Expect(verbs).NotTo(ContainElement("deletecollection"), resource)
 		g.Expect(verbs).NotTo(ContainElement("escalate"), resource)
 		g.Expect(verbs).NotTo(ContainElement("impersonate"), resource)
