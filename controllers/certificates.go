@@ -2,9 +2,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util/secret"
@@ -34,6 +36,12 @@ func (r *configReconciler) clusterCertificates(ctx context.Context, cluster *clu
 	}
 	owner := metav1.OwnerReference{APIVersion: clusterv1.GroupVersion.String(), Kind: "Cluster", Name: cluster.Name, UID: cluster.UID}
 	if err := certificates.LookupOrGenerate(ctx, r.Client, client.ObjectKeyFromObject(cluster), owner); err != nil {
+		var status apierrors.APIStatus
+		if !errors.As(err, &status) {
+			// Not the API server's answer: a Secret it read is malformed
+			// (the error names it).
+			return nil, &unusableCertificateError{cause: err}
+		}
 		return nil, fmt.Errorf("looking up or generating the cluster certificates: %w", err)
 	}
 	files := make([]render.File, 0, 2*len(certificates))
@@ -41,11 +49,26 @@ func (r *configReconciler) clusterCertificates(ctx context.Context, cluster *clu
 		if c.KeyPair == nil || len(c.KeyPair.Cert) == 0 || len(c.KeyPair.Key) == 0 {
 			// An external CA (a certificate without its key) cannot start
 			// a first controller: k0s signs with the keys.
-			return nil, fmt.Errorf("the %s Secret %s has no certificate and key pair", c.Purpose, secret.Name(cluster.Name, c.Purpose))
+			return nil, &unusableCertificateError{secret: secret.Name(cluster.Name, c.Purpose), purpose: string(c.Purpose)}
 		}
 		files = append(files,
 			render.File{Path: c.CertFile, Content: string(c.KeyPair.Cert), Permissions: "0644"},
 			render.File{Path: c.KeyFile, Content: string(c.KeyPair.Key), Permissions: "0600"})
 	}
 	return files, nil
+}
+
+// unusableCertificateError: a cluster certificate Secret exists but holds
+// no certificate and key pair. It is the user's (or the control plane
+// provider's) to fix, and says which Secret; it never carries key material.
+type unusableCertificateError struct {
+	secret, purpose string
+	cause           error
+}
+
+func (e *unusableCertificateError) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("The cluster certificates cannot be used (%v): the first controller needs tls.crt and tls.key of <cluster>-ca, -etcd, -proxy and -sa", e.cause)
+	}
+	return fmt.Sprintf("Secret %s (%s) has no certificate and key pair: the first controller needs the keys to start the cluster; give the Secret tls.crt and tls.key, or delete it to have it generated", e.secret, e.purpose)
 }

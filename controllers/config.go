@@ -82,9 +82,13 @@ type configKind interface {
 	tokenDescription(config bootstrapConfig) string
 	// validate is admission's check of the spec.
 	validate(config bootstrapConfig) field.ErrorList
-	// plan checks what the data waits for and gathers its input. A nil
-	// plan without an error means waiting or failed: the condition says
-	// which, and the result when to look again.
+	// gate tells whether a config without data may get it now: what it
+	// waits for otherwise, the condition says, and the result when to look
+	// again.
+	gate(ctx context.Context, r *configReconciler, s *scope) (proceed bool, _ ctrl.Result, _ error)
+	// plan gathers the data's input. A nil plan without an error means
+	// waiting or failed: the condition says which, and the result when to
+	// look again.
 	plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error)
 	// joined tells, for a Machine without a node, whether the machine has
 	// joined all the same: a controller without a kubelet never gets a

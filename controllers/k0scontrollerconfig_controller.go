@@ -25,7 +25,6 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/bootstrapinput"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
-	"github.com/cabpk0s/cabpk0s/internal/render"
 	"github.com/cabpk0s/cabpk0s/internal/validation"
 )
 
@@ -116,10 +115,43 @@ func (controllerKind) joined(ctx context.Context, r *configReconciler, s *scope)
 	return false, err
 }
 
-// plan: the first controller of a cluster (the one holding its init lock
-// while the control plane is not initialized) brings the cluster's
-// certificates and initialises it; every other joins the initialized
-// control plane through the k0s join API at the Cluster's endpoint.
+// gate: every controller waits for the Cluster's infrastructure and
+// endpoint (K0sControlPlane merges it into the k0s config, the tunnel's
+// proxy serves it). While the control plane is not initialized, the one
+// holding the Cluster's init lock initializes it and every other waits;
+// afterwards every controller joins.
+func (controllerKind) gate(ctx context.Context, r *configReconciler, s *scope) (bool, ctrl.Result, error) {
+	config, cluster := s.config, s.cluster
+	switch {
+	case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
+		setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
+		return false, ctrl.Result{}, nil
+	case !cluster.Spec.ControlPlaneEndpoint.IsValid():
+		setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
+		return false, ctrl.Result{}, nil
+	case conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
+		return true, ctrl.Result{}, nil
+	case s.owner.isPool():
+		// plan says why there is no data; a pool never takes the lock.
+		return true, ctrl.Result{}, nil
+	}
+	holder, err := r.acquireInitLock(ctx, s)
+	if err != nil {
+		return false, ctrl.Result{}, err
+	}
+	if holder != config.GetName() {
+		setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason,
+			"Waiting for controller %s, the first of Cluster %s, to initialize the control plane", holder, cluster.Name)
+		// The Cluster's initialization wakes it; a first controller that
+		// goes away before does not.
+		return false, ctrl.Result{RequeueAfter: initLockRecheck}, nil
+	}
+	s.initializes = true
+	return true, ctrl.Result{}, nil
+}
+
+// plan: the first controller brings the cluster's certificates; every
+// other joins through the k0s join API at the Cluster's endpoint.
 func (k controllerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error) {
 	config, owner, cluster := s.config.(*bootstrapv1.K0sControllerConfig), s.owner, s.cluster
 	if owner.isPool() {
@@ -130,32 +162,6 @@ func (k controllerKind) plan(ctx context.Context, r *configReconciler, s *scope)
 		setFailed(config, "Cannot use the k0s version of Machine %s: %v", owner.machine.Name, err)
 		return nil, ctrl.Result{}, nil
 	}
-	first := false
-	if !config.IsDataSecretCreated() {
-		switch {
-		case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
-			setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
-			return nil, ctrl.Result{}, nil
-		case !conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
-			holder, err := r.acquireInitLock(ctx, s)
-			if err != nil {
-				return nil, ctrl.Result{}, err
-			}
-			if holder != config.Name {
-				setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason,
-					"Waiting for controller %s, the first of Cluster %s, to initialize the control plane", holder, cluster.Name)
-				// The Cluster's initialization wakes it; a first
-				// controller that goes away before does not.
-				return nil, ctrl.Result{RequeueAfter: initLockRecheck}, nil
-			}
-			first = true
-		case !cluster.Spec.ControlPlaneEndpoint.IsValid():
-			setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
-			return nil, ctrl.Result{}, nil
-		}
-	}
-	machine := bootstrapinput.Machine{Name: owner.machine.Name, NodeName: owner.nodeName(config), OwnerVersion: owner.version()}
-	sources := bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace}
 	var facts bootstrapinput.ControllerFacts
 	if config.Spec.Tunneling.Enabled {
 		tunnel, err := k.tunnel(ctx, r, cluster, &config.Spec)
@@ -165,40 +171,37 @@ func (k controllerKind) plan(ctx context.Context, r *configReconciler, s *scope)
 		}
 		facts.Tunnel = tunnel
 	}
-	build := func() (render.Input, ctrl.Result, error) {
-		in, err := bootstrapinput.BuildController(ctx, &config.Spec, machine, facts, sources)
-		switch {
-		case bootstrapinput.IsMissingSource(err):
-			res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
-			return in, res, err
-		case err != nil:
-			setFailed(config, "Cannot make the bootstrap data: %v", err)
-			return in, ctrl.Result{}, errNoData
-		}
-		return in, ctrl.Result{}, nil
-	}
-	if first {
+	var join *bootstrapinput.Join
+	if s.initializes {
 		pki, err := r.clusterCertificates(ctx, cluster)
 		if err != nil {
+			var unusable *unusableCertificateError
+			if errors.As(err, &unusable) {
+				setFailed(config, "%v", unusable)
+				return nil, ctrl.Result{RequeueAfter: missingCARetryInterval}, nil
+			}
 			return nil, ctrl.Result{}, err
 		}
 		facts.PKI = pki
-		in, res, err := build()
+	} else {
+		ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
 		if err != nil {
-			return nil, res, ignoreNoData(err)
+			res, err := r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err, missingCARetryInterval)
+			return nil, res, err
 		}
-		return &dataPlan{in: in}, ctrl.Result{}, nil
+		join = &bootstrapinput.Join{Role: jointoken.Controller, Server: controllerJoinServer(cluster, &config.Spec), CA: ca}
 	}
-	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
-	if err != nil {
-		res, err := r.missingInput(config, bootstrapv1.WaitingForClusterCAReason, err, missingCARetryInterval)
+	machine := bootstrapinput.Machine{Name: owner.machine.Name, NodeName: owner.nodeName(config), OwnerVersion: owner.version()}
+	in, err := bootstrapinput.BuildController(ctx, &config.Spec, machine, facts, bootstrapinput.ClientSources{Client: r.Client, Namespace: config.Namespace})
+	switch {
+	case bootstrapinput.IsMissingSource(err):
+		// The source watches bring the config back when it appears.
+		res, err := r.missingInput(config, bootstrapv1.MissingFileSourceReason, err, 0)
 		return nil, res, err
+	case err != nil:
+		setFailed(config, "Cannot make the bootstrap data: %v", err)
+		return nil, ctrl.Result{}, nil
 	}
-	in, res, err := build()
-	if err != nil {
-		return nil, res, ignoreNoData(err)
-	}
-	join := &bootstrapinput.Join{Role: jointoken.Controller, Server: controllerJoinServer(cluster, &config.Spec), CA: ca}
 	return &dataPlan{in: in, join: join}, ctrl.Result{}, nil
 }
 
@@ -248,14 +251,4 @@ func (k controllerKind) tunnel(ctx context.Context, r *configReconciler, cluster
 		cidr = blocks[0]
 	}
 	return &bootstrapinput.Tunnel{Token: string(s.Data[frpTokenKey]), EndpointHost: cluster.Spec.ControlPlaneEndpoint.Host, ServiceCIDR: cidr, Image: k.frpcImage}, nil
-}
-
-// errNoData stops a plan whose input cannot be made: the condition says why.
-var errNoData = errors.New("no bootstrap data")
-
-func ignoreNoData(err error) error {
-	if errors.Is(err, errNoData) {
-		return nil
-	}
-	return err
 }

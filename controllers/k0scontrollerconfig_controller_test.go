@@ -24,6 +24,7 @@ import (
 	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/simulation"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 const controlPlaneVersion = "v1.33.4+k0s.0"
@@ -377,4 +378,104 @@ func TestTunnellingController(t *testing.T) {
 	g.Expect(manifest).To(ContainSubstring("multiplexer = httpconnect"))
 	g.Expect(manifest).To(ContainSubstring("image: snowdreamtech/frpc:0.51.3"), "the default image, which --frpc-image replaces")
 	validateCloudConfig(t, value)
+}
+
+// TestControllerWaitsForItsFileSource: a file whose Secret does not exist
+// yet is waited for (the source watch brings the config back), not taken
+// for a render failure.
+func TestControllerWaitsForItsFileSource(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t, "k0scp-source")
+	cp := newK0sControlPlane(t, ns)
+	cp.Spec.Files = []bootstrapv1.File{{Path: "/etc/motd", ContentFrom: &bootstrapv1.ContentSource{
+		SecretRef: &bootstrapv1.ContentSourceRef{Name: "motd", Key: "text"},
+	}}}
+	name, err := cp.AddMachine(t.Context())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(conditionReasonOf(t, ns, name), waitTimeout, pollEvery).Should(HavePrefix(bootstrapv1.MissingFileSourceReason + ": Waiting for"))
+
+	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "motd"}, StringData: map[string]string{"text": "controller {{ not jinja }}\n"},
+	})).To(Succeed())
+	var value []byte
+	g.Eventually(func(g Gomega) { value = controllerData(g, t, ns, name); g.Expect(value).NotTo(BeNil()) }, waitTimeout, pollEvery).Should(Succeed())
+	g.Expect(cloudConfigFiles(t, value)["/etc/motd"]).To(Equal("controller {{ not jinja }}\n"))
+}
+
+// TestFirstControllerNeedsTheCertificateKeys: a cluster certificate Secret
+// without its key cannot start a cluster; the config names it.
+func TestFirstControllerNeedsTheCertificateKeys(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t, "k0scp-certs")
+	cp := newK0sControlPlane(t, ns)
+	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: secret.Name("cp", secret.ServiceAccount), Labels: map[string]string{clusterv1.ClusterNameLabel: "cp"}},
+		Type:       clusterv1.ClusterSecretType,
+		Data:       map[string][]byte{secret.TLSCrtDataName: []byte("-----BEGIN PUBLIC KEY-----\n")},
+	})).To(Succeed())
+	name, err := cp.AddMachine(t.Context())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(conditionReasonOf(t, ns, name), waitTimeout, pollEvery).Should(
+		Equal(bootstrapv1.DataSecretGenerationFailedReason + ": Secret cp-sa (sa) has no certificate and key pair: the first controller needs the keys to start the cluster; give the Secret tls.crt and tls.key, or delete it to have it generated"))
+	g.Expect(getControllerConfig(t, ns, name).IsDataSecretCreated()).To(BeFalse())
+}
+
+// TestNoFirstControllerBesideOneThatHasData: a control-plane Machine that
+// already has bootstrap data (here k0smotron's, from before a switch) may
+// be initializing the cluster: no config takes the init lock beside it.
+func TestNoFirstControllerBesideOneThatHasData(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t, "k0scp-legacy")
+	cp := newK0sControlPlane(t, ns)
+	// A controller bootstrapped by k0smotron before the switch: its data
+	// Secret is k0smotron's, named by its Machine from the start.
+	const legacy = "cp-legacy"
+	g.Expect(env.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: legacy, Labels: map[string]string{clusterv1.ClusterNameLabel: "cp"}},
+		Type:       clusterv1.ClusterSecretType,
+		Data:       map[string][]byte{"value": []byte("#cloud-config\n"), "format": []byte("cloud-config")},
+	})).To(Succeed())
+	g.Expect(env.Client.Create(t.Context(), &bootstrapv1.K0sControllerConfig{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: legacy, Labels: map[string]string{clusterv1.ClusterNameLabel: "cp"}},
+	})).To(Succeed())
+	machine := createControlPlaneMachine(t, ns, "cp", legacy)
+	base := machine.DeepCopy()
+	machine.Spec.Bootstrap.DataSecretName = new(legacy)
+	g.Expect(env.Client.Patch(t.Context(), machine, client.MergeFrom(base))).To(Succeed())
+	g.Eventually(func() *string { return getControllerConfig(t, ns, legacy).Status.DataSecretName }, waitTimeout, pollEvery).Should(HaveValue(Equal(legacy)), "status rebuilt from the Machine")
+
+	next, err := cp.AddMachine(t.Context())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(conditionReasonOf(t, ns, next), waitTimeout, pollEvery).Should(
+		Equal(bootstrapv1.WaitingForControlPlaneInitializationReason + ": Waiting for controller " + legacy + ", the first of Cluster cp, to initialize the control plane"))
+	lock := &corev1.ConfigMap{}
+	err = env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "cp-k0s-init-lock"}, lock)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nobody took the lock: %v", err)
+	kept := &corev1.Secret{}
+	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: legacy}, kept)).To(Succeed())
+	g.Expect(string(kept.Data["value"])).To(Equal("#cloud-config\n"), "the legacy data is left as it is")
+}
+
+// createControlPlaneMachine creates a Machine bootstrapped by the
+// K0sControllerConfig of its name, with an AWSMachine.
+func createControlPlaneMachine(t *testing.T, ns, clusterName, name string) *clusterv1.Machine {
+	t.Helper()
+	g := NewWithT(t)
+	awsMachine := &unstructured.Unstructured{}
+	awsMachine.SetGroupVersionKind(testenv.AWSMachineGVK)
+	awsMachine.SetNamespace(ns)
+	awsMachine.SetName(name)
+	awsMachine.Object["spec"] = map[string]any{"instanceType": "t3.large"}
+	g.Expect(env.Client.Create(t.Context(), awsMachine)).To(Succeed())
+	machine := &clusterv1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
+		Spec: clusterv1.MachineSpec{
+			ClusterName:       clusterName,
+			Version:           controlPlaneVersion,
+			Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sControllerConfig", Name: name}},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachineGVK.Group, Kind: "AWSMachine", Name: name},
+		},
+	}
+	g.Expect(env.Client.Create(t.Context(), machine)).To(Succeed())
+	return machine
 }

@@ -88,23 +88,27 @@ func (workerKind) validate(config bootstrapConfig) field.ErrorList {
 // A worker's machine joined when its Machine has a node.
 func (workerKind) joined(context.Context, *configReconciler, *scope) (bool, error) { return false, nil }
 
-// plan: a worker joins a running control plane, through the Cluster's
+// gate: a worker joins a running control plane, through the Cluster's
+// endpoint.
+func (workerKind) gate(_ context.Context, _ *configReconciler, s *scope) (bool, ctrl.Result, error) {
+	config, cluster := s.config, s.cluster
+	switch {
+	case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
+		setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
+	case !conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
+		setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason, "Waiting for the control plane of Cluster %s to be initialized", cluster.Name)
+	case !cluster.Spec.ControlPlaneEndpoint.IsValid():
+		setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
+	default:
+		return true, ctrl.Result{}, nil
+	}
+	return false, ctrl.Result{}, nil
+}
+
+// plan: a worker's data carries a worker token for the Cluster's
 // endpoint, trusting the cluster CA.
 func (workerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error) {
 	config, owner, cluster := s.config.(*bootstrapv1.K0sWorkerConfig), s.owner, s.cluster
-	if !config.IsDataSecretCreated() {
-		switch {
-		case !ptr.Deref(cluster.Status.Initialization.InfrastructureProvisioned, false):
-			setWaiting(config, bootstrapv1.WaitingForClusterInfrastructureReason, "Waiting for Cluster %s to report its infrastructure provisioned", cluster.Name)
-			return nil, ctrl.Result{}, nil
-		case !conditions.IsTrue(cluster, clusterv1.ClusterControlPlaneInitializedCondition):
-			setWaiting(config, bootstrapv1.WaitingForControlPlaneInitializationReason, "Waiting for the control plane of Cluster %s to be initialized", cluster.Name)
-			return nil, ctrl.Result{}, nil
-		case !cluster.Spec.ControlPlaneEndpoint.IsValid():
-			setWaiting(config, bootstrapv1.WaitingForControlPlaneEndpointReason, "Waiting for Cluster %s to have a valid spec.controlPlaneEndpoint", cluster.Name)
-			return nil, ctrl.Result{}, nil
-		}
-	}
 	if _, err := bootstrapinput.Version(config.Spec.Version, owner.version()); err != nil {
 		setFailed(config, "Cannot use the k0s version of %s %s: %v", owner.kind(), owner.object().GetName(), err)
 		return nil, ctrl.Result{}, nil

@@ -66,9 +66,10 @@ func (l *liveTokens) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	live := map[string]int{}
 	for _, configs := range []client.ObjectList{&bootstrapv1.K0sWorkerConfigList{}, &bootstrapv1.K0sControllerConfigList{}} {
-		// Read-only: the cache's objects need no copies.
+		// Read-only: the cache's objects need no copies. A kind that
+		// cannot be listed is left out; the other is still reported.
 		if err := l.reader.List(ctx, configs, client.UnsafeDisableDeepCopy); err != nil {
-			return
+			continue
 		}
 		_ = meta.EachListItem(configs, func(o runtime.Object) error {
 			if c := o.(client.Object); c.GetAnnotations()[TokenIDAnnotation] != "" {

@@ -21,6 +21,10 @@ import (
 
 // scope is what one reconcile works on.
 type scope struct {
+	// initializes: this controller's data initializes its cluster (the
+	// kind's gate decided it).
+	initializes bool
+
 	config  bootstrapConfig
 	owner   *configOwner
 	cluster *clusterv1.Cluster
@@ -131,7 +135,11 @@ func (r *configReconciler) reconcile(ctx context.Context, s *scope) (ctrl.Result
 	if config.IsDataSecretCreated() {
 		return r.reconcileToken(ctx, s)
 	}
-
+	// What the first data waits for (the condition says it); data already
+	// written is past it.
+	if proceed, res, err := r.kind.gate(ctx, r, s); !proceed || err != nil {
+		return res, err
+	}
 	return r.generate(ctx, s, false)
 }
 

@@ -214,21 +214,23 @@ func TestLeaveHelperIsEnabledAfterTheController(t *testing.T) {
 // controller.
 func TestLeaveScript(t *testing.T) {
 	for _, tc := range []struct {
-		mark      string
-		wantLeave bool
+		mark, fail string
+		wantLeave  bool
 	}{
 		{mark: "true", wantLeave: true},
 		{mark: "", wantLeave: false},
 		{mark: "false", wantLeave: false},
+		// The ControlNode cannot be read: the shutdown goes on.
+		{mark: "true", fail: "k0s kubectl", wantLeave: false},
 	} {
-		t.Run("mark="+tc.mark, func(t *testing.T) {
+		t.Run("mark="+tc.mark+",fail="+tc.fail, func(t *testing.T) {
 			g := NewWithT(t)
 			m := newMachine(t)
 			in := m.input(Input{Version: testVersion})
 			in.Controller = &Controller{AutopilotHostname: "cp-0", LeaveHelper: true}
 			m.installK0s(in)
 			g.Expect(os.WriteFile(m.layout.script, []byte(leaveScript(in)), 0o600)).To(Succeed())
-			out, err := m.runFile(m.layout.script, envKubectl+"="+tc.mark)
+			out, err := m.runFile(m.layout.script, envKubectl+"="+tc.mark, envFail+"="+tc.fail)
 			g.Expect(err).NotTo(HaveOccurred(), out)
 			g.Expect(m.callsOf("k0s kubectl")[0].Arg).To(Equal([]string{"kubectl", "get", "controlnode", "cp-0", "-o", `jsonpath={.metadata.annotations.k0smotron\.io/leave}`}))
 			g.Expect(m.callsOf("k0s etcd")).To(HaveLen(map[bool]int{true: 1, false: 0}[tc.wantLeave]))
@@ -246,7 +248,7 @@ func TestLeaveScriptIsShellcheckClean(t *testing.T) {
 }
 
 // A controller's arguments, however hostile, reach k0s as written, one
-// argument each, with the paths the script names; so does its k0s config.
+// argument each, with the paths the script names.
 func TestControllerScriptPassesHostileValuesAsSingleArguments(t *testing.T) {
 	for name, sh := range shells(t) {
 		t.Run(name, func(t *testing.T) {

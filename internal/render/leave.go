@@ -21,10 +21,20 @@ func leaveScript(in Input) string {
 # has no EtcdMember API to do it).
 k0s=%s
 name=%s
-leaving=$("$k0s" kubectl get controlnode "$name" -o 'jsonpath={.metadata.annotations.k0smotron\.io/leave}' 2>/dev/null || true)
+if ! leaving=$("$k0s" kubectl get controlnode "$name" -o 'jsonpath={.metadata.annotations.k0smotron\.io/leave}'); then
+	echo "cabpk0s: cannot read ControlNode $name: not leaving etcd" >&2
+	exit 0
+fi
 if [ "$leaving" = true ]; then
-	# Bounded by the service's stop timeout.
+	# Tried for up to three minutes: a shutdown must end (OpenRC waits
+	# for a service's stop without a timeout).
+	tries=0
 	until "$k0s" etcd leave; do
+		tries=$((tries + 1))
+		if [ "$tries" -ge 180 ]; then
+			echo "cabpk0s: k0s etcd leave kept failing: the member is left behind" >&2
+			exit 1
+		fi
 		sleep 1
 	done
 fi
