@@ -158,10 +158,13 @@ func rememberToken(t *testing.T, token string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bearer := kubeconfig.AuthInfos["kubelet-bootstrap"].Token
-	rememberCredential(bearer)
-	if _, secret, ok := strings.Cut(bearer, "."); ok {
-		rememberCredential(secret)
+	// A worker's user is kubelet-bootstrap, a controller's
+	// controller-bootstrap.
+	for _, auth := range kubeconfig.AuthInfos {
+		rememberCredential(auth.Token)
+		if _, secret, ok := strings.Cut(auth.Token, "."); ok {
+			rememberCredential(secret)
+		}
 	}
 }
 

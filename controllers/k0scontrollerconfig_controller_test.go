@@ -22,7 +22,6 @@ import (
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
 	"github.com/cabpk0s/cabpk0s/internal/fixtures"
-	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/simulation"
 	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
@@ -165,7 +164,7 @@ func TestK0sControlPlaneControllers(t *testing.T) {
 			g.Eventually(func(g Gomega) { value = controllerData(g, t, ns, name); g.Expect(value).NotTo(BeNil()) }, waitTimeout, pollEvery).Should(Succeed())
 			token, err := simulation.JoinTokenFromBootstrapData(value, "cloud-config")
 			g.Expect(err).NotTo(HaveOccurred())
-			rememberControllerToken(t, token)
+			rememberToken(t, token)
 			joined, err := simulation.BootController(t.Context(), value, "cloud-config", machine)
 			g.Expect(err).NotTo(HaveOccurred(), "controller %s", name)
 			g.Expect(joined.Initialized).To(BeFalse())
@@ -207,21 +206,6 @@ func TestK0sControlPlaneControllers(t *testing.T) {
 		}
 	}, waitTimeout, pollEvery).Should(Succeed())
 	g.Expect(controllerTokens(t, ns)).To(BeEmpty(), "no controller token outlives its join")
-}
-
-// rememberControllerToken records a controller join token's credentials.
-func rememberControllerToken(t *testing.T, token string) {
-	t.Helper()
-	rememberCredential(token)
-	kubeconfig, err := jointoken.Decode(token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bearer := kubeconfig.AuthInfos["controller-bootstrap"].Token
-	rememberCredential(bearer)
-	if _, s, ok := strings.Cut(bearer, "."); ok {
-		rememberCredential(s)
-	}
 }
 
 // TestOneFirstControllerUnderConcurrency: configs reconciled at once
