@@ -79,7 +79,6 @@ type configKind interface {
 	// finalizer keeps a config until its join token is revoked.
 	finalizer() string
 	role() jointoken.Role
-	tokenDescription(config bootstrapConfig) string
 	// validate is admission's check of the spec.
 	validate(config bootstrapConfig) field.ErrorList
 	// gate tells whether a config without data may get it now: what it

@@ -67,9 +67,16 @@ func sample(t *testing.T, file string) []*unstructured.Unstructured {
 	return objs
 }
 
-// newMachine returns a Machine of cluster bootstrapped by configName, with
-// an AWSMachine the infrastructure simulator provisions.
+// createMachine creates a Machine of cluster bootstrapped by the
+// K0sWorkerConfig configName, with an AWSMachine the infrastructure
+// simulator provisions.
 func createMachine(t *testing.T, ns, clusterName, name, configName string) *clusterv1.Machine {
+	t.Helper()
+	return createMachineOf(t, ns, clusterName, name, "K0sWorkerConfig", configName)
+}
+
+// createMachineOf is createMachine with a config of kind.
+func createMachineOf(t *testing.T, ns, clusterName, name, kind, configName string) *clusterv1.Machine {
 	t.Helper()
 	g := NewWithT(t)
 	awsMachine := &unstructured.Unstructured{}
@@ -82,7 +89,7 @@ func createMachine(t *testing.T, ns, clusterName, name, configName string) *clus
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: clusterv1.MachineSpec{
 			ClusterName:       clusterName,
-			Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sWorkerConfig", Name: configName}},
+			Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: kind, Name: configName}},
 			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachineGVK.Group, Kind: "AWSMachine", Name: name},
 		},
 	}

@@ -96,12 +96,11 @@ func (r *configReconciler) initLock(key client.ObjectKey, s *scope) *corev1.Conf
 
 // holderGone: neither the config that took the lock nor its Machine exists.
 func (r *configReconciler) holderGone(ctx context.Context, namespace, config, machine string) (bool, error) {
-	for _, obj := range []client.Object{r.kind.newConfig(), &clusterv1.Machine{}} {
-		name := config
-		if _, isMachine := obj.(*clusterv1.Machine); isMachine {
-			name = machine
-		}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
+	for _, held := range []struct {
+		obj  client.Object
+		name string
+	}{{r.kind.newConfig(), config}, {&clusterv1.Machine{}, machine}} {
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: held.name}, held.obj)
 		if err == nil || !apierrors.IsNotFound(err) {
 			return false, client.IgnoreNotFound(err)
 		}

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -81,10 +80,6 @@ func (controllerKind) clearStatus(c bootstrapConfig) {
 	c.(*bootstrapv1.K0sControllerConfig).Status = bootstrapv1.K0sControllerConfigStatus{}
 }
 
-func (controllerKind) tokenDescription(config bootstrapConfig) string {
-	return fmt.Sprintf("k0s controller join token for K0sControllerConfig %s/%s, managed by cabpk0s", config.GetNamespace(), config.GetName())
-}
-
 func (controllerKind) validate(config bootstrapConfig) field.ErrorList {
 	errs, _ := validation.ControllerSpec(&config.(*bootstrapv1.K0sControllerConfig).Spec, field.NewPath("spec"))
 	return errs
@@ -158,10 +153,6 @@ func (k controllerKind) plan(ctx context.Context, r *configReconciler, s *scope)
 		setFailed(config, "A K0sControllerConfig bootstraps one control-plane Machine; MachinePool %s cannot use it: give the pool a K0sWorkerConfig", owner.pool.Name)
 		return nil, ctrl.Result{}, nil
 	}
-	if _, err := bootstrapinput.Version(config.Spec.Version, owner.version()); err != nil {
-		setFailed(config, "Cannot use the k0s version of Machine %s: %v", owner.machine.Name, err)
-		return nil, ctrl.Result{}, nil
-	}
 	var facts bootstrapinput.ControllerFacts
 	if config.Spec.Tunneling.Enabled {
 		tunnel, err := k.tunnel(ctx, r, cluster, &config.Spec)
@@ -215,18 +206,8 @@ const defaultK0sAPIPort = 9443
 // Nothing is probed from the management cluster.
 func controllerJoinServer(cluster *clusterv1.Cluster, spec *bootstrapv1.K0sControllerConfigSpec) string {
 	port := defaultK0sAPIPort
-	if spec.K0s != nil && len(spec.K0s.Raw) > 0 {
-		var k0s struct {
-			Spec struct {
-				API struct {
-					K0sAPIPort int `json:"k0sApiPort"`
-				} `json:"api"`
-			} `json:"spec"`
-		}
-		// Admission checked the shape; a port it let through is used.
-		if err := json.Unmarshal(spec.K0s.Raw, &k0s); err == nil && k0s.Spec.API.K0sAPIPort > 0 {
-			port = k0s.Spec.API.K0sAPIPort
-		}
+	if p := bootstrapinput.K0sConfigSettings(spec).K0sAPIPort; p > 0 {
+		port = p
 	}
 	return "https://" + net.JoinHostPort(cluster.Spec.ControlPlaneEndpoint.Host, strconv.Itoa(port))
 }
@@ -246,7 +227,7 @@ func (k controllerKind) tunnel(ctx context.Context, r *configReconciler, cluster
 	if err != nil {
 		return nil, err
 	}
-	cidr := bootstrapinput.ServiceCIDR(spec)
+	cidr := bootstrapinput.K0sConfigSettings(spec).ServiceCIDR
 	if blocks := cluster.Spec.ClusterNetwork.Services.CIDRBlocks; cidr == "" && len(blocks) > 0 {
 		cidr = blocks[0]
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/cabpk0s/cabpk0s/controllers"
 	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/simulation"
-	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 const controlPlaneVersion = "v1.33.4+k0s.0"
@@ -422,7 +421,7 @@ func TestNoFirstControllerBesideOneThatHasData(t *testing.T) {
 	g.Expect(env.Client.Create(t.Context(), &bootstrapv1.K0sControllerConfig{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: legacy, Labels: map[string]string{clusterv1.ClusterNameLabel: "cp"}},
 	})).To(Succeed())
-	machine := createControlPlaneMachine(t, ns, "cp", legacy)
+	machine := createMachineOf(t, ns, "cp", legacy, "K0sControllerConfig", legacy)
 	base := machine.DeepCopy()
 	machine.Spec.Bootstrap.DataSecretName = new(legacy)
 	g.Expect(env.Client.Patch(t.Context(), machine, client.MergeFrom(base))).To(Succeed())
@@ -438,28 +437,4 @@ func TestNoFirstControllerBesideOneThatHasData(t *testing.T) {
 	kept := &corev1.Secret{}
 	g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: legacy}, kept)).To(Succeed())
 	g.Expect(string(kept.Data["value"])).To(Equal("#cloud-config\n"), "the legacy data is left as it is")
-}
-
-// createControlPlaneMachine creates a Machine bootstrapped by the
-// K0sControllerConfig of its name, with an AWSMachine.
-func createControlPlaneMachine(t *testing.T, ns, clusterName, name string) *clusterv1.Machine {
-	t.Helper()
-	g := NewWithT(t)
-	awsMachine := &unstructured.Unstructured{}
-	awsMachine.SetGroupVersionKind(testenv.AWSMachineGVK)
-	awsMachine.SetNamespace(ns)
-	awsMachine.SetName(name)
-	awsMachine.Object["spec"] = map[string]any{"instanceType": "t3.large"}
-	g.Expect(env.Client.Create(t.Context(), awsMachine)).To(Succeed())
-	machine := &clusterv1.Machine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
-		Spec: clusterv1.MachineSpec{
-			ClusterName:       clusterName,
-			Version:           controlPlaneVersion,
-			Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: bootstrapv1.GroupVersion.Group, Kind: "K0sControllerConfig", Name: name}},
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachineGVK.Group, Kind: "AWSMachine", Name: name},
-		},
-	}
-	g.Expect(env.Client.Create(t.Context(), machine)).To(Succeed())
-	return machine
 }

@@ -20,7 +20,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -76,10 +75,6 @@ func (workerKind) clearStatus(c bootstrapConfig) {
 	c.(*bootstrapv1.K0sWorkerConfig).Status = bootstrapv1.K0sWorkerConfigStatus{}
 }
 
-func (workerKind) tokenDescription(config bootstrapConfig) string {
-	return fmt.Sprintf("k0s worker join token for K0sWorkerConfig %s/%s, managed by cabpk0s", config.GetNamespace(), config.GetName())
-}
-
 func (workerKind) validate(config bootstrapConfig) field.ErrorList {
 	errs, _ := validation.Spec(&config.(*bootstrapv1.K0sWorkerConfig).Spec, field.NewPath("spec"))
 	return errs
@@ -109,10 +104,6 @@ func (workerKind) gate(_ context.Context, _ *configReconciler, s *scope) (bool, 
 // endpoint, trusting the cluster CA.
 func (workerKind) plan(ctx context.Context, r *configReconciler, s *scope) (*dataPlan, ctrl.Result, error) {
 	config, owner, cluster := s.config.(*bootstrapv1.K0sWorkerConfig), s.owner, s.cluster
-	if _, err := bootstrapinput.Version(config.Spec.Version, owner.version()); err != nil {
-		setFailed(config, "Cannot use the k0s version of %s %s: %v", owner.kind(), owner.object().GetName(), err)
-		return nil, ctrl.Result{}, nil
-	}
 	ca, err := clusterCA(ctx, r.SecretCachingClient, r.Client, cluster)
 	if err != nil {
 		// Not watched: control plane providers create it once, early.

@@ -55,6 +55,10 @@ func (r *configReconciler) generate(ctx context.Context, s *scope, rotate bool) 
 			return ctrl.Result{}, nil
 		}
 	}
+	if _, err := bootstrapinput.Version(config.GetInstallSpec().Version, s.owner.version()); err != nil {
+		setFailed(config, "Cannot use the k0s version of %s %s: %v", s.owner.kind(), s.owner.object().GetName(), err)
+		return ctrl.Result{}, nil
+	}
 	plan, res, err := r.kind.plan(ctx, r, s)
 	if plan == nil || err != nil {
 		return res, err
@@ -165,7 +169,7 @@ func (r *configReconciler) currentToken(ctx context.Context, s *scope, workload 
 	config := s.config
 	id := config.GetAnnotations()[TokenIDAnnotation]
 	if id != "" && !rotate {
-		token, err := r.kind.role().GetOwn(ctx, workload, id, r.kind.tokenDescription(config))
+		token, err := r.kind.role().GetOwn(ctx, workload, id, r.tokenDescription(config))
 		switch {
 		case err == nil:
 			// Data about to be written must carry a token with most of its
@@ -209,7 +213,7 @@ func (r *configReconciler) mint(ctx context.Context, s *scope, workload client.C
 			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 		}
 	}
-	return counted(operation)(r.kind.role().CreateWith(ctx, workload, token, r.kind.tokenDescription(config), r.TokenTTL, time.Now()))
+	return counted(operation)(r.kind.role().CreateWith(ctx, workload, token, r.tokenDescription(config), r.TokenTTL, time.Now()))
 }
 
 // extend extends token when it is due, counting the extensions made.
@@ -246,6 +250,12 @@ func renderResult(config bootstrapConfig, wrote bool, err error) string {
 		return reason
 	}
 	return "error"
+}
+
+// tokenDescription names the config a join token is for; a token is
+// only ever taken for the config its description names.
+func (r *configReconciler) tokenDescription(config bootstrapConfig) string {
+	return fmt.Sprintf("k0s %s join token for %s %s/%s, managed by cabpk0s", r.kind.role(), r.kind.name(), config.GetNamespace(), config.GetName())
 }
 
 // The refresh policy. A pending Machine's token is created with a TTL of
@@ -415,7 +425,7 @@ func (r *configReconciler) recoverToken(ctx context.Context, s *scope) (ctrl.Res
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	token, err = counted(tokenRecreated)(r.kind.role().CreateWith(ctx, workload, token, r.kind.tokenDescription(config), r.TokenTTL, time.Now()))
+	token, err = counted(tokenRecreated)(r.kind.role().CreateWith(ctx, workload, token, r.tokenDescription(config), r.TokenTTL, time.Now()))
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -45,6 +45,17 @@ func TestConfigChangedIgnoresOwnWrites(t *testing.T) {
 		})
 	}
 
+	// A K0sControllerConfig's own writes are dropped the same way.
+	t.Run("controller token ID and finalizer recorded", func(t *testing.T) {
+		old := &bootstrapv1.K0sControllerConfig{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 1}}
+		n := old.DeepCopy()
+		n.Annotations = map[string]string{TokenIDAnnotation: "abcdef"}
+		n.Finalizers = []string{ControllerTokenFinalizer}
+		n.Status.Initialization.DataSecretCreated = ptr.To(true)
+		NewWithT(t).Expect(configChanged.Update(event.UpdateEvent{ObjectOld: old, ObjectNew: n})).To(BeFalse())
+		NewWithT(t).Expect(configChanged.Update(event.UpdateEvent{ObjectOld: n, ObjectNew: old})).To(BeTrue(), "status lost its data secret")
+	})
+
 	t.Run("status lost its data secret", func(t *testing.T) {
 		old := base.DeepCopy()
 		old.Status.Initialization.DataSecretCreated = ptr.To(true)

@@ -122,10 +122,12 @@ func TestTunnelManifestDefaultsAndRefusals(t *testing.T) {
 	g.Expect(err).To(MatchError("the frp token is empty"))
 }
 
-func TestServiceCIDR(t *testing.T) {
+func TestK0sConfigSettings(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(ServiceCIDR(&bootstrapv1.K0sControllerConfigSpec{})).To(BeEmpty())
-	g.Expect(ServiceCIDR(&bootstrapv1.K0sControllerConfigSpec{K0s: &runtime.RawExtension{Raw: []byte(`{"spec":{"network":{"serviceCIDR":"10.1.0.0/16"}}}`)}})).To(Equal("10.1.0.0/16"))
+	g.Expect(K0sConfigSettings(&bootstrapv1.K0sControllerConfigSpec{})).To(BeZero())
+	g.Expect(K0sConfigSettings(&bootstrapv1.K0sControllerConfigSpec{K0s: &runtime.RawExtension{Raw: []byte(`{"spec":{"network":{"serviceCIDR":"10.1.0.0/16"},"api":{"k0sApiPort":9444}}}`)}})).
+		To(Equal(K0sSettings{K0sAPIPort: 9444, ServiceCIDR: "10.1.0.0/16"}))
+	g.Expect(K0sConfigSettings(&bootstrapv1.K0sControllerConfigSpec{K0s: &runtime.RawExtension{Raw: []byte(`{"spec":{"api":{"k0sApiPort":"x"}}}`)}})).To(BeZero())
 }
 
 func TestOnlyControllersOfOldK0sGetTheLeaveHelper(t *testing.T) {

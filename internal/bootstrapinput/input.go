@@ -156,23 +156,35 @@ func BuildController(ctx context.Context, spec *bootstrapv1.K0sControllerConfigS
 	return in, nil
 }
 
-// ServiceCIDR is the service network the k0s config names, "" when it
-// names none.
-func ServiceCIDR(spec *bootstrapv1.K0sControllerConfigSpec) string {
+// K0sSettings are the fields of a controller's k0s config its bootstrap
+// data depends on; zero where the config names none.
+type K0sSettings struct {
+	// K0sAPIPort is spec.api.k0sApiPort, the k0s join API's port.
+	K0sAPIPort int
+	// ServiceCIDR is spec.network.serviceCIDR.
+	ServiceCIDR string
+}
+
+// K0sConfigSettings reads them from spec.k0s (admission checked its
+// shape; what does not parse counts as unset).
+func K0sConfigSettings(spec *bootstrapv1.K0sControllerConfigSpec) K0sSettings {
 	if spec.K0s == nil || len(spec.K0s.Raw) == 0 {
-		return ""
+		return K0sSettings{}
 	}
 	var k0s struct {
 		Spec struct {
+			API struct {
+				K0sAPIPort int `json:"k0sApiPort"`
+			} `json:"api"`
 			Network struct {
 				ServiceCIDR string `json:"serviceCIDR"`
 			} `json:"network"`
 		} `json:"spec"`
 	}
 	if err := json.Unmarshal(spec.K0s.Raw, &k0s); err != nil {
-		return ""
+		return K0sSettings{}
 	}
-	return k0s.Spec.Network.ServiceCIDR
+	return K0sSettings{K0sAPIPort: k0s.Spec.API.K0sAPIPort, ServiceCIDR: k0s.Spec.Network.ServiceCIDR}
 }
 
 // RunsWorker tells whether `k0s install controller` args make the

@@ -142,50 +142,30 @@ type controllerInstall struct {
 // parseControllerInstall reads `k0s install controller` from a script.
 func parseControllerInstall(script string) (controllerInstall, error) {
 	install := controllerInstall{env: map[string]string{}}
-	vars := map[string]string{}
-	found := false
-	for _, line := range logicalLines(script) {
-		words, err := shellWords(line, vars)
-		if err != nil {
-			if strings.Contains(line, "install controller") {
-				return install, fmt.Errorf("bootstrap script: %w", err)
-			}
-			continue
-		}
-		if len(words) == 1 {
-			if name, value, ok := strings.Cut(words[0], "="); ok && isShellName(name) && strings.HasPrefix(strings.TrimSpace(line), name+"=") {
-				vars[name] = value
-				continue
-			}
-		}
-		if len(words) < 3 || words[1] != "install" || words[2] != "controller" {
-			continue
-		}
-		found = true
-		for i := 3; i < len(words); i++ {
-			value := func() string {
-				if i+1 < len(words) {
-					i++
-					return words[i]
-				}
-				return ""
-			}
-			switch words[i] {
-			case "--force", "--enable-dynamic-config":
-			case "--config":
-				install.config = value()
-			case "--token-file":
-				install.tokenFile = value()
-			case "--env":
-				k, v, _ := strings.Cut(value(), "=")
-				install.env[k] = v
-			default:
-				install.args = append(install.args, words[i])
-			}
-		}
+	args, err := installArgs(script, "controller")
+	if err != nil {
+		return install, err
 	}
-	if !found {
-		return install, errors.New("the bootstrap script never runs `k0s install controller`")
+	for i := 0; i < len(args); i++ {
+		value := func() string {
+			if i+1 < len(args) {
+				i++
+				return args[i]
+			}
+			return ""
+		}
+		switch args[i] {
+		case "--force", "--enable-dynamic-config":
+		case "--config":
+			install.config = value()
+		case "--token-file":
+			install.tokenFile = value()
+		case "--env":
+			k, v, _ := strings.Cut(value(), "=")
+			install.env[k] = v
+		default:
+			install.args = append(install.args, args[i])
+		}
 	}
 	return install, nil
 }

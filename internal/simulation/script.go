@@ -34,13 +34,47 @@ func scriptK0sVersion(script string) (string, error) {
 // flags.
 func parseInstallCommand(script string) (installCommand, error) {
 	var cmd installCommand
+	args, err := installArgs(script, "worker")
+	if err != nil {
+		return cmd, err
+	}
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(args[i], "=")
+		if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && name == "--token-file" {
+			value = args[i+1]
+			i++
+		}
+		switch name {
+		case "--token-file":
+			cmd.TokenFile = value
+		case "--profile":
+			cmd.Profile = value
+		case "--labels":
+			cmd.Labels = value
+		case "--taints":
+			cmd.Taints = value
+		case "--kubelet-extra-args":
+			cmd.KubeletExtraArg = value
+		}
+	}
+	if cmd.TokenFile == "" {
+		return cmd, errors.New("the bootstrap script runs `k0s install worker` without --token-file")
+	}
+	return cmd, nil
+}
+
+// installArgs are the arguments the script's (last) `k0s install <role>`
+// line passes after the role, as sh would expand them with the script's
+// own variables.
+func installArgs(script, role string) ([]string, error) {
 	vars := map[string]string{}
+	var args []string
 	found := false
 	for _, line := range logicalLines(script) {
 		words, err := shellWords(line, vars)
 		if err != nil {
-			if strings.Contains(line, "install worker") {
-				return cmd, fmt.Errorf("bootstrap script: %w", err)
+			if strings.Contains(line, "install "+role) {
+				return nil, fmt.Errorf("bootstrap script: %w", err)
 			}
 			// Not a line the boot needs (sh would report it when run).
 			continue
@@ -51,37 +85,14 @@ func parseInstallCommand(script string) (installCommand, error) {
 				continue
 			}
 		}
-		if len(words) < 3 || words[1] != "install" || words[2] != "worker" {
-			continue
-		}
-		found = true
-		for i := 3; i < len(words); i++ {
-			name, value, hasValue := strings.Cut(words[i], "=")
-			if !hasValue && i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") && name == "--token-file" {
-				value = words[i+1]
-				i++
-			}
-			switch name {
-			case "--token-file":
-				cmd.TokenFile = value
-			case "--profile":
-				cmd.Profile = value
-			case "--labels":
-				cmd.Labels = value
-			case "--taints":
-				cmd.Taints = value
-			case "--kubelet-extra-args":
-				cmd.KubeletExtraArg = value
-			}
+		if len(words) >= 3 && words[1] == "install" && words[2] == role {
+			found, args = true, words[3:]
 		}
 	}
-	switch {
-	case !found:
-		return cmd, errors.New("the bootstrap script never runs `k0s install worker`")
-	case cmd.TokenFile == "":
-		return cmd, errors.New("the bootstrap script runs `k0s install worker` without --token-file")
+	if !found {
+		return nil, fmt.Errorf("the bootstrap script never runs `k0s install %s`", role)
 	}
-	return cmd, nil
+	return args, nil
 }
 
 // logicalLines joins lines continued with a trailing backslash.
