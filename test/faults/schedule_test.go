@@ -78,6 +78,17 @@ type scheduler struct {
 	// outage serialises the API server faults: one server down at a time
 	// keeps each fault's effect its own.
 	outage sync.Mutex
+	// pausing keeps a Cluster pause and the bad input apart. Cluster API's
+	// Machine controller (v1.14) does not wake a Machine when its Cluster
+	// is unpaused (its Cluster watch fires only when the control plane
+	// becomes initialized): a standalone Machine whose every event fell in
+	// a pause, or whose config got its data while that controller still saw
+	// the pause, waits for the controller's resync (10 minutes in Cluster
+	// API's deployment, never in this process) before it takes its data
+	// Secret's name. cabpk0s's own side of an unpause (the config is woken
+	// and gets its data) is TestPausedClusterGetsNoDataUntilUnpaused's.
+	// MachineDeployment Machines are woken by their MachineSet's updates.
+	pausing sync.Mutex
 }
 
 func newScheduler(env *environment, rs *replicas, seed int64, logf func(string, ...any)) *scheduler {
@@ -159,6 +170,8 @@ func (s *scheduler) deal(ctx context.Context, f fault) {
 		})
 	case pauseCluster:
 		s.lasting(func() error {
+			s.pausing.Lock()
+			defer s.pausing.Unlock()
 			if err := retry(ctx, func() error { return s.env.setPaused(ctx, true) }); err != nil {
 				return err
 			}
@@ -219,7 +232,12 @@ func (s *scheduler) takeLease(ctx context.Context) error {
 // retry runs fn until it succeeds, for up to a minute: the API servers
 // may be down for a fault of their own.
 func retry(ctx context.Context, fn func() error) error {
-	deadline := time.Now().Add(time.Minute)
+	return retryFor(ctx, time.Minute, fn)
+}
+
+// retryFor calls fn each second until it succeeds or d has passed.
+func retryFor(ctx context.Context, d time.Duration, fn func() error) error {
+	deadline := time.Now().Add(d)
 	for {
 		err := fn()
 		if err == nil || time.Now().After(deadline) {
@@ -297,8 +315,11 @@ func badConfigs() []badConfig {
 
 // badInput creates the bad configs, waits until each says what is wrong,
 // then fixes them: the missing Secrets are created, the oversized sources
-// made small. The final settle checks that their Machines join.
+// made small, and waits until Cluster API has given each Machine its data
+// Secret. The final settle checks that their Machines join.
 func (s *scheduler) badInput(ctx context.Context) error {
+	s.pausing.Lock()
+	defer s.pausing.Unlock()
 	c := s.env.management.Client
 	for _, b := range badConfigs() {
 		if b.name == badInputPrefix+"oversized" {
@@ -340,6 +361,21 @@ func (s *scheduler) badInput(ctx context.Context) error {
 			if err := retry(ctx, func() error { return upsertSource(ctx, c, src, content) }); err != nil {
 				return err
 			}
+		}
+	}
+	for _, b := range badConfigs() {
+		err := retryFor(ctx, 3*time.Minute, func() error {
+			m := &clusterv1.Machine{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: b.name}, m); err != nil {
+				return err
+			}
+			if m.Spec.Bootstrap.DataSecretName == nil {
+				return fmt.Errorf("machine %s has no data Secret 3 minutes after its config was fixed", b.name)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
