@@ -51,6 +51,14 @@ type configReconciler struct {
 
 	tokens uidMap[knownToken]
 	writes uidMap[ownWrite]
+	// configsOfCluster maps a Cluster to its configs of the kind (set up
+	// with the Cluster watch).
+	configsOfCluster func(context.Context, client.Object) []ctrl.Request
+	adopting         adoptions
+	// adopted are the configs whose adopted data this process looked at,
+	// with the token ID found in it: passes that run before the cache
+	// shows their annotations skip them.
+	adopted uidMap[string]
 }
 
 // bootstrapConfig is a config the shared reconcile works on.

@@ -27,8 +27,13 @@ func (r *configReconciler) reconcileDelete(ctx context.Context, config bootstrap
 	}
 	// clusterctl move deletes the source's copy once the target has its
 	// own: the token moved with the config and must outlive this copy.
+	// An adopted config's k0smotron token goes with it too.
 	_, moving := config.GetAnnotations()[clusterctlv1.DeleteForMoveAnnotation]
-	if id := config.GetAnnotations()[TokenIDAnnotation]; id != "" && !moving {
+	for _, key := range []string{TokenIDAnnotation, K0smotronTokenIDAnnotation} {
+		id := config.GetAnnotations()[key]
+		if id == "" || moving {
+			continue
+		}
 		done, waiting, result, err := r.revokeOnDelete(ctx, config, id)
 		if waiting != "" {
 			if reportErr := r.reportDeletionWait(ctx, config, waiting); reportErr != nil {

@@ -317,6 +317,9 @@ func (r *configReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.R
 	config, owner := s.config, s.owner
 	id := config.GetAnnotations()[TokenIDAnnotation]
 	if id == "" {
+		if adopted := config.GetAnnotations()[K0smotronTokenIDAnnotation]; adopted != "" {
+			return r.reconcileK0smotronToken(ctx, s, adopted)
+		}
 		// Revoked after the join, or status rebuilt without a live token.
 		markAvailable(config)
 		return ctrl.Result{}, nil
@@ -341,11 +344,7 @@ func (r *configReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.R
 		deleteAnnotation(config, TokenIDAnnotation)
 		controllerutil.RemoveFinalizer(config, r.kind.finalizer())
 		markAvailable(config)
-		what := "Controller " + owner.machine.Name
-		if owner.machine.Status.NodeRef.IsDefined() {
-			what = "Node " + owner.machine.Status.NodeRef.Name
-		}
-		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "%s joined: revoked join token %s", what, id)
+		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "%s joined: revoked join token %s", r.joinedWhat(s), id)
 		return ctrl.Result{}, nil
 	}
 
@@ -486,6 +485,7 @@ func (r *configReconciler) markWritten(config bootstrapConfig) {
 func (r *configReconciler) forget(config bootstrapConfig) {
 	r.tokens.delete(config.GetUID())
 	r.writes.delete(config.GetUID())
+	r.adopted.delete(config.GetUID())
 }
 
 // standInToken has a real token's shape and no life anywhere: it renders

@@ -132,6 +132,17 @@ func (r *configReconciler) reconcile(ctx context.Context, s *scope) (ctrl.Result
 			return ctrl.Result{}, err
 		}
 	}
+	// Data another provider wrote (k0smotron's, before an in-place
+	// switch): its join tokens are taken over, the data left as it is.
+	foreign, err := r.hasForeignData(ctx, config)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if foreign {
+		if err := r.adoptCluster(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if config.IsDataSecretCreated() {
 		return r.reconcileToken(ctx, s)
 	}

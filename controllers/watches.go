@@ -43,6 +43,7 @@ func (r *configReconciler) setup(ctx context.Context, mgr ctrl.Manager, options 
 		return err
 	}
 	clusterToConfigs := clusterToConfigsMapper(mgr.GetClient(), kind, labelled)
+	r.configsOfCluster = clusterToConfigs
 	if err := mgr.GetFieldIndexer().IndexField(ctx, r.kind.newConfig(), configBySourceIndex, indexConfigBySource); err != nil {
 		return fmt.Errorf("indexing %ss by content source: %w", kind, err)
 	}

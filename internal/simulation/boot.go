@@ -186,15 +186,17 @@ func Boot(ctx context.Context, data []byte, format string, m Machine) (Booted, e
 	if err != nil {
 		return Booted{}, fmt.Errorf("bootstrap data: %w", err)
 	}
-	script, ok := decoded.File(render.ScriptPath)
-	if !ok {
-		return Booted{}, fmt.Errorf("bootstrap data writes no bootstrap script %s", render.ScriptPath)
+	script := commandsScript(decoded)
+	if file, ok := decoded.File(render.ScriptPath); ok {
+		script = string(file.Content)
+	} else if script == "" {
+		return Booted{}, fmt.Errorf("bootstrap data writes no bootstrap script %s and runs no commands", render.ScriptPath)
 	}
-	install, err := parseInstallCommand(string(script.Content))
+	install, err := parseInstallCommand(script)
 	if err != nil {
 		return Booted{}, err
 	}
-	version, err := scriptK0sVersion(string(script.Content))
+	version, err := scriptK0sVersion(script)
 	if err != nil {
 		return Booted{}, err
 	}
@@ -208,6 +210,21 @@ func Boot(ctx context.Context, data []byte, format string, m Machine) (Booted, e
 	}
 	joined, err := Join(ctx, strings.TrimSpace(string(tokenFile.Content)), w)
 	return Booted{Worker: w, Joined: joined}, err
+}
+
+// commandsScript is the script the data's commands make, one line each:
+// data of another provider (k0smotron's) runs its steps from cloud-init's
+// runcmd instead of a script file.
+func commandsScript(decoded render.Decoded) string {
+	var lines []string
+	for _, argv := range decoded.Commands {
+		if len(argv) == 3 && argv[0] == "sh" && argv[1] == "-c" {
+			lines = append(lines, argv[2])
+			continue
+		}
+		lines = append(lines, strings.Join(argv, " "))
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (s *BootSimulator) nodeExists(ctx context.Context, providerID string) (bool, error) {

@@ -3,6 +3,7 @@ package simulation
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -127,5 +128,14 @@ func SimulatedAWSProvider(w *testenv.Workload) Provider {
 			return err
 		}
 		return (&MachinePoolSimulator{Boot: boot}).SetupWithManager(mgr)
+	})
+}
+
+// SimulatedK0smotronBootstrapProvider runs the K0smotronBootstrapSimulator:
+// k0smotron's bootstrap provider of the release that stores version
+// (v1beta1: 1.x, v1beta2: 2.x), bootstrapping nothing while hold is true.
+func SimulatedK0smotronBootstrapProvider(w *testenv.Workload, version string, hold *atomic.Bool) Provider {
+	return inProcess("simulated-k0smotron-bootstrap", func(_ context.Context, mgr ctrl.Manager) error {
+		return (&K0smotronBootstrapSimulator{Client: mgr.GetClient(), Workload: w, Version: version, Hold: hold}).SetupWithManager(mgr)
 	})
 }

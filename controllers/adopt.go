@@ -1,0 +1,352 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/cabpk0s/cabpk0s/internal/jointoken"
+)
+
+// Taking over data another bootstrap provider wrote. When a management
+// cluster switches from k0smotron's bootstrap provider to cabpk0s in place,
+// its configs keep the data k0smotron wrote, and the workload clusters keep
+// the join tokens k0smotron created: valid for 24 hours, never revoked, and
+// linked to a config only by the token inside its data. cabpk0s never
+// rewrites that data (the machines booted from it), but it takes over the
+// tokens it can attribute: a token whose machine joined is revoked at once,
+// one whose machine has not joined yet is revoked when it joins or when the
+// config goes, and a MachinePool's is replaced by a cabpk0s token (the
+// pool's data rewritten, as a rotation) before it expires. Tokens it cannot
+// attribute to a config it owns are left alone.
+//
+// All of a Cluster's configs of a kind are looked at in one pass, the
+// first time one of them is reconciled, so that one event on the Cluster
+// says what was found and done. A config looked at carries
+// AdoptedAnnotation: after that, and for every config whose data cabpk0s
+// wrote, telling adopted data from ours costs no request (the data
+// Secret's metadata is cached).
+
+const (
+	// AdoptedAnnotation marks a config whose data cabpk0s did not write and
+	// has looked at; its value says what became of the data's join token
+	// (the adopted* values).
+	AdoptedAnnotation = "bootstrap.cluster.x-k8s.io/k0s-data-adopted"
+	// K0smotronTokenIDAnnotation names the k0smotron join token an adopted
+	// config's data carries, while cabpk0s waits to revoke it: when the
+	// machine joins, or the config is deleted. A MachinePool's is replaced
+	// before it expires.
+	K0smotronTokenIDAnnotation = "bootstrap.cluster.x-k8s.io/k0smotron-join-token-id" //nolint:gosec // an annotation key, not a credential
+)
+
+// What adoption found of an adopted config's join token.
+const (
+	adoptedRevoked   = "k0smotron-token-revoked"
+	adoptedWatched   = "k0smotron-token-watched"
+	adoptedReplaced  = "k0smotron-token-replaced"
+	adoptedGone      = "token-gone"
+	adoptedNotOurs   = "token-not-k0smotrons"
+	adoptedNoToken   = "no-token-in-data"
+	adoptedUnreadble = "data-unreadable"
+)
+
+// adoption is one pass over a Cluster's configs of a kind.
+type adoption struct {
+	// counts by adopted* value.
+	counts map[string]int
+	// attributed are the token IDs found in adopted data.
+	attributed map[string]bool
+}
+
+// adoptions serialises the passes of one Cluster, so that two configs
+// reconciled at once do not both take over the same tokens.
+type adoptions struct {
+	mu       sync.Mutex
+	clusters map[string]*sync.Mutex
+}
+
+func (a *adoptions) lock(cluster string) func() {
+	a.mu.Lock()
+	if a.clusters == nil {
+		a.clusters = map[string]*sync.Mutex{}
+	}
+	m, ok := a.clusters[cluster]
+	if !ok {
+		m = &sync.Mutex{}
+		a.clusters[cluster] = m
+	}
+	a.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// hasForeignData tells whether the config's data was written by another
+// provider and not looked at yet. Only configs that have data and no
+// token of ours are candidates; the data Secret's metadata comes from the
+// cache, where data cabpk0s wrote carries TokenIDAnnotation.
+func (r *configReconciler) hasForeignData(ctx context.Context, config bootstrapConfig) (bool, error) {
+	a := config.GetAnnotations()
+	if !config.IsDataSecretCreated() || a[TokenIDAnnotation] != "" || a[AdoptedAnnotation] != "" || a[K0smotronTokenIDAnnotation] != "" {
+		return false, nil
+	}
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: config.GetNamespace(), Name: ptr.Deref(config.GetDataSecretName(), config.GetName())}
+	if err := r.SecretCachingClient.Get(ctx, key, secret); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	_, ours := secret.Annotations[TokenIDAnnotation]
+	return !ours, nil
+}
+
+// adoptCluster looks at every config of the kind of s's Cluster whose
+// data another provider wrote: see the top of this file.
+func (r *configReconciler) adoptCluster(ctx context.Context, s *scope) error {
+	unlock := r.adopting.lock(s.cluster.Namespace + "/" + s.cluster.Name)
+	defer unlock()
+	workload, err := r.workloadLive(ctx, s.cluster)
+	if err != nil {
+		return err
+	}
+	tokens, err := jointoken.List(ctx, workload)
+	if err != nil {
+		return err
+	}
+	byID := map[string]*corev1.Secret{}
+	for i := range tokens {
+		byID[string(tokens[i].Data[bootstrapapi.BootstrapTokenIDKey])] = &tokens[i]
+	}
+
+	pass := &adoption{counts: map[string]int{}, attributed: map[string]bool{}}
+	for _, req := range r.configsOfCluster(ctx, s.cluster) {
+		config := s.config
+		if req.NamespacedName != client.ObjectKeyFromObject(s.config) {
+			config = r.kind.newConfig()
+			if err := r.Client.Get(ctx, req.NamespacedName, config); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return err
+			}
+		}
+		if err := r.adoptConfig(ctx, s, config, workload, byID, pass); err != nil {
+			return err
+		}
+	}
+	r.reportAdoption(s.cluster, tokens, pass)
+	return nil
+}
+
+// adoptConfig looks at one config of the pass, if its data is another
+// provider's, and records what it found on the config.
+func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config bootstrapConfig, workload client.Client, tokens map[string]*corev1.Secret, pass *adoption) error {
+	if id := config.GetAnnotations()[K0smotronTokenIDAnnotation]; id != "" {
+		// Attributed in an earlier pass.
+		pass.attributed[id] = true
+	}
+	if id, done := r.adopted.get(config.GetUID()); done {
+		// Looked at by an earlier pass that the cache does not show yet.
+		if id != "" {
+			pass.attributed[id] = true
+		}
+		return nil
+	}
+	foreign, err := r.hasForeignData(ctx, config)
+	if err != nil || !foreign || !config.GetDeletionTimestamp().IsZero() {
+		return err
+	}
+	owner := s.owner
+	if config != s.config {
+		if owner, err = r.getConfigOwner(ctx, config); err != nil || owner == nil {
+			// Without an owner yet, its own reconcile comes back to it.
+			return err
+		}
+	}
+	patcher := s.patcher
+	if config != s.config {
+		patcher = r.newPatcher(config)
+	}
+
+	outcome, id := adoptedNoToken, ""
+	token, err := r.tokenInData(ctx, config)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		// Data a machine booted from that cabpk0s cannot read is left as it
+		// is; the outcome says so.
+		ctrl.LoggerFrom(ctx).Info("Adopted bootstrap data carries no readable join token", "config", client.ObjectKeyFromObject(config), "reason", err.Error())
+		outcome = adoptedUnreadble
+	default:
+		id = token.ID
+		pass.attributed[id] = true
+		secret, exists := tokens[id]
+		switch {
+		case !exists:
+			outcome = adoptedGone
+		case !r.kind.role().IsK0smotrons(secret):
+			outcome = adoptedNotOurs
+		default:
+			joined, err := r.adoptedJoined(ctx, &scope{config: config, owner: owner, cluster: s.cluster, patcher: patcher})
+			if err != nil {
+				return err
+			}
+			if joined {
+				if err := jointoken.Delete(ctx, workload, id); err != nil {
+					return err
+				}
+				joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
+				outcome = adoptedRevoked
+			} else {
+				outcome = adoptedWatched
+			}
+		}
+	}
+	pass.counts[outcome]++
+	setAnnotation(config, AdoptedAnnotation, outcome)
+	if outcome == adoptedWatched {
+		setAnnotation(config, K0smotronTokenIDAnnotation, id)
+		controllerutil.AddFinalizer(config, r.kind.finalizer())
+	}
+	if err := patcher.recordTokenID(ctx, config); err != nil {
+		return fmt.Errorf("recording what was found of the adopted data of %s: %w", config.GetName(), err)
+	}
+	r.adopted.set(config.GetUID(), id)
+	return nil
+}
+
+// adoptedJoined tells whether the machine of an adopted config no longer
+// needs its join token. A MachinePool can always grow: never.
+func (r *configReconciler) adoptedJoined(ctx context.Context, s *scope) (bool, error) {
+	if s.owner.isPool() {
+		return false, nil
+	}
+	if s.owner.hasJoined() {
+		return true, nil
+	}
+	return r.kind.joined(ctx, r, s)
+}
+
+// reportAdoption says on the Cluster what a pass found and did.
+func (r *configReconciler) reportAdoption(cluster *clusterv1.Cluster, tokens []corev1.Secret, pass *adoption) {
+	total := 0
+	for _, n := range pass.counts {
+		total += n
+	}
+	if total == 0 {
+		return
+	}
+	unattributed := 0
+	for i := range tokens {
+		if r.kind.role().IsK0smotrons(&tokens[i]) && !pass.attributed[string(tokens[i].Data[bootstrapapi.BootstrapTokenIDKey])] {
+			unattributed++
+		}
+	}
+	var parts []string
+	for _, outcome := range []string{adoptedRevoked, adoptedWatched, adoptedGone, adoptedNotOurs, adoptedNoToken, adoptedUnreadble} {
+		if n := pass.counts[outcome]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, adoptedSummary[outcome]))
+		}
+	}
+	r.Recorder.Eventf(cluster, nil, corev1.EventTypeNormal, "BootstrapDataAdopted", "Adopt",
+		"Took over %d %ss whose bootstrap data another provider wrote (their data is left as it is): %s; %d other k0smotron %s join tokens in the workload cluster belong to no config cabpk0s owns and are left to expire",
+		total, r.kind.name(), strings.Join(parts, ", "), unattributed, r.kind.role())
+}
+
+var adoptedSummary = map[string]string{
+	adoptedRevoked:   "k0smotron join tokens revoked (their machines joined)",
+	adoptedWatched:   "k0smotron join tokens kept until their machines join (then revoked)",
+	adoptedGone:      "tokens already gone",
+	adoptedNotOurs:   "tokens not k0smotron's (left alone)",
+	adoptedNoToken:   "without a join token file",
+	adoptedUnreadble: "with data cabpk0s cannot read (left alone)",
+}
+
+// reconcileK0smotronToken looks after the k0smotron token of an adopted
+// config's data: revoked once the machine joined; a MachinePool's data gets
+// a cabpk0s token (a rotation) once half of a TTL of the old one is left,
+// or at once if it is gone. Without the annotation's token there is
+// nothing to do.
+func (r *configReconciler) reconcileK0smotronToken(ctx context.Context, s *scope, id string) (ctrl.Result, error) {
+	config := s.config
+	markAvailable(config)
+	joined, err := r.adoptedJoined(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	workload, err := r.workloadClient(ctx, s.cluster)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if joined {
+		if err := jointoken.Delete(ctx, workload, id); err != nil {
+			return ctrl.Result{}, err
+		}
+		joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
+		r.dropK0smotronToken(config, adoptedRevoked)
+		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "%s joined: revoked k0smotron's join token %s", r.joinedWhat(s), id)
+		return ctrl.Result{}, nil
+	}
+	token, err := r.lookupToken(ctx, s.cluster, workload, id)
+	switch {
+	case apierrors.IsNotFound(err):
+		if s.owner.isPool() {
+			return r.replaceK0smotronToken(ctx, s, id)
+		}
+		r.dropK0smotronToken(config, adoptedGone)
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	}
+	if s.owner.isPool() {
+		if r.poolRotationDue(token.Expiration, time.Now()) {
+			return r.replaceK0smotronToken(ctx, s, id)
+		}
+		return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-r.poolRotateBelow(), time.Second)}, nil
+	}
+	// A Machine's node joining wakes the config; a controller's join is
+	// looked for.
+	return ctrl.Result{RequeueAfter: r.kind.recheck()}, nil
+}
+
+// replaceK0smotronToken gives a MachinePool's adopted data a cabpk0s
+// token. The k0smotron token expires on its own: an instance may be
+// booting with it.
+func (r *configReconciler) replaceK0smotronToken(ctx context.Context, s *scope, id string) (ctrl.Result, error) {
+	res, err := r.generate(ctx, s, true)
+	if err != nil || s.config.GetAnnotations()[TokenIDAnnotation] == "" {
+		return res, err
+	}
+	r.dropK0smotronToken(s.config, adoptedReplaced)
+	r.Recorder.Eventf(s.config, nil, corev1.EventTypeNormal, "JoinTokenRotated", "Rotate",
+		"Replaced k0smotron's join token %s of the MachinePool's data with cabpk0s's %s; %s expires on its own", id, s.config.GetAnnotations()[TokenIDAnnotation], id)
+	return res, nil
+}
+
+// dropK0smotronToken forgets the adopted token; the finalizer stays only
+// for a token of cabpk0s's own.
+func (r *configReconciler) dropK0smotronToken(config bootstrapConfig, outcome string) {
+	deleteAnnotation(config, K0smotronTokenIDAnnotation)
+	setAnnotation(config, AdoptedAnnotation, outcome)
+	if config.GetAnnotations()[TokenIDAnnotation] == "" {
+		controllerutil.RemoveFinalizer(config, r.kind.finalizer())
+	}
+}
+
+// joinedWhat names what joined, for an event.
+func (r *configReconciler) joinedWhat(s *scope) string {
+	if s.owner.machine.Status.NodeRef.IsDefined() {
+		return "Node " + s.owner.machine.Status.NodeRef.Name
+	}
+	return "Controller " + s.owner.machine.Name
+}
