@@ -6,7 +6,15 @@
 // the files themselves, not copies: a build always has the current ones.
 package config
 
-import "embed"
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
+)
 
 // CRDs holds crd/bases/*.yaml: cabpk0s's CustomResourceDefinitions as
 // controller-gen writes them (make generate).
@@ -32,3 +40,30 @@ var WebhookMatchConditions []byte
 //
 //go:embed samples/*.yaml
 var Samples embed.FS
+
+// CustomResourceDefinitions parses CRDs, in file name order, anew on each
+// call (callers may change what they get). Strictly: a field this
+// apiextensions version does not know would be dropped, and the schema
+// used would not be the one the API server is given.
+func CustomResourceDefinitions() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	files, err := fs.Glob(CRDs, "crd/bases/*.yaml")
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no CRDs embedded in crd/bases: %v", err)
+	}
+	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(files))
+	for _, f := range files {
+		data, err := CRDs.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(data, crd); err != nil {
+			return nil, fmt.Errorf("parsing CRD %s: %w", path.Base(f), err)
+		}
+		if crd.Labels == nil {
+			crd.Labels = map[string]string{}
+		}
+		crds = append(crds, crd)
+	}
+	return crds, nil
+}

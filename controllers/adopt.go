@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -182,6 +183,8 @@ func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config boo
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil
+	case errors.Is(err, errNoJoinTokenFile):
+		// A first controller's data: nothing to take over.
 	case err != nil:
 		// Data a machine booted from that cabpk0s cannot read is left as it
 		// is; the outcome says so.

@@ -435,6 +435,9 @@ func (r *configReconciler) recoverToken(ctx context.Context, s *scope) (ctrl.Res
 	return r.requeueForToken(s, token), nil
 }
 
+// errNoJoinTokenFile: the data writes no join token (a first controller's).
+var errNoJoinTokenFile = errors.New("the data writes no join token file")
+
 // tokenInData reads the bootstrap token the config's data Secret carries.
 // The Secret's data is not cached, so this is a live read, made only on
 // the rare path where the token was lost.
@@ -450,7 +453,7 @@ func (r *configReconciler) tokenInData(ctx context.Context, config bootstrapConf
 	}
 	file, ok := decoded.File(render.TokenPath(config.GetInstallSpec().WorkingDir))
 	if !ok {
-		return jointoken.Token{}, fmt.Errorf("data Secret %s has no join token file", key.Name)
+		return jointoken.Token{}, fmt.Errorf("data Secret %s: %w", key.Name, errNoJoinTokenFile)
 	}
 	return r.kind.role().FromJoinToken(strings.TrimSpace(string(file.Content)))
 }

@@ -17,9 +17,11 @@ func setAvailable(config bootstrapConfig, message string) {
 }
 
 // markAvailable reports data that exists and carries a live token as
-// available, keeping the message of a condition that already says so.
+// available, keeping the message of a condition that already says so. A
+// condition another provider wrote (k0smotron 1.x's has no reason) is
+// replaced by ours.
 func markAvailable(config bootstrapConfig) {
-	if !conditions.IsTrue(config, bootstrapv1.DataSecretAvailableCondition) {
+	if c := conditions.Get(config, bootstrapv1.DataSecretAvailableCondition); c == nil || c.Status != metav1.ConditionTrue || c.Reason != bootstrapv1.DataSecretAvailableReason {
 		setAvailable(config, "")
 	}
 }

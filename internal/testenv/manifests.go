@@ -40,7 +40,7 @@ func capiWebhookManifest() ([]byte, error) {
 
 // cabpk0sCRDs are this tree's CRDs (config/crd/bases).
 func cabpk0sCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	return crdsIn(cabpk0sconfig.CRDs, "crd/bases")
+	return cabpk0sconfig.CustomResourceDefinitions()
 }
 
 // CAPACRDs are CAPA's CRDs of the kinds named (CAPAKinds, or

@@ -197,7 +197,7 @@ func download(spec *bootstrapv1.K0sInstallSpec, fldPath *field.Path) (field.Erro
 	scheme := ""
 	if spec.DownloadURL != "" {
 		// The value may carry credentials: messages show it redacted.
-		shown := redactURL(spec.DownloadURL)
+		shown := RedactURL(spec.DownloadURL)
 		u, err := url.Parse(spec.DownloadURL)
 		switch {
 		case err != nil:
@@ -238,9 +238,10 @@ func download(spec *bootstrapv1.K0sInstallSpec, fldPath *field.Path) (field.Erro
 	return errs, warnings
 }
 
-// redactURL hides the password of a URL's userinfo, so a downloadURL can
-// be named in a message without leaking its credentials.
-func redactURL(raw string) string {
+// RedactURL hides the password of a URL's userinfo, so a downloadURL can
+// be named in a message without leaking its credentials (admission's
+// messages here, `cabpk0s check-migration`'s findings).
+func RedactURL(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		return u.Redacted()
 	}

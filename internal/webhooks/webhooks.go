@@ -51,7 +51,7 @@ var K0sControllerConfigConverter = conversion.NewHubSpokeConverter(&bootstrapv1.
 // Setup registers the validating and conversion webhooks of every kind.
 func Setup(mgr ctrl.Manager) error {
 	if err := ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sControllerConfig{}).
-		WithValidator(specValidator[*bootstrapv1.K0sControllerConfig]{kind: "K0sControllerConfig", validate: validateControllerConfig,
+		WithValidator(specValidator[*bootstrapv1.K0sControllerConfig]{kind: "K0sControllerConfig", validate: ValidateControllerConfig,
 			sameSpec: func(old, obj *bootstrapv1.K0sControllerConfig) bool {
 				return equality.Semantic.DeepEqual(old.Spec, obj.Spec)
 			}}).
@@ -60,7 +60,7 @@ func Setup(mgr ctrl.Manager) error {
 		return err
 	}
 	if err := ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sWorkerConfig{}).
-		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: validateConfig,
+		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: ValidateConfig,
 			sameSpec: func(old, obj *bootstrapv1.K0sWorkerConfig) bool {
 				return equality.Semantic.DeepEqual(old.Spec, obj.Spec)
 			}}).
@@ -69,7 +69,7 @@ func Setup(mgr ctrl.Manager) error {
 		return err
 	}
 	return ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sWorkerConfigTemplate{}).
-		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfigTemplate]{kind: "K0sWorkerConfigTemplate", validate: validateTemplate,
+		WithValidator(specValidator[*bootstrapv1.K0sWorkerConfigTemplate]{kind: "K0sWorkerConfigTemplate", validate: ValidateTemplate,
 			sameSpec: func(old, obj *bootstrapv1.K0sWorkerConfigTemplate) bool {
 				return equality.Semantic.DeepEqual(old.Spec, obj.Spec)
 			}}).
@@ -77,15 +77,21 @@ func Setup(mgr ctrl.Manager) error {
 		Complete()
 }
 
-func validateConfig(c *bootstrapv1.K0sWorkerConfig) (field.ErrorList, []string) {
+// ValidateConfig is the admission check of a K0sWorkerConfig: the errors
+// refuse it, the warnings are returned to the client. `cabpk0s
+// check-migration` runs it on stored objects before a switch.
+func ValidateConfig(c *bootstrapv1.K0sWorkerConfig) (field.ErrorList, []string) {
 	return validation.Spec(&c.Spec, field.NewPath("spec"))
 }
 
-func validateControllerConfig(c *bootstrapv1.K0sControllerConfig) (field.ErrorList, []string) {
+// ValidateControllerConfig is the admission check of a K0sControllerConfig.
+func ValidateControllerConfig(c *bootstrapv1.K0sControllerConfig) (field.ErrorList, []string) {
 	return validation.ControllerSpec(&c.Spec, field.NewPath("spec"))
 }
 
-func validateTemplate(t *bootstrapv1.K0sWorkerConfigTemplate) (field.ErrorList, []string) {
+// ValidateTemplate is the admission check of a K0sWorkerConfigTemplate:
+// its config spec and the metadata it stamps.
+func ValidateTemplate(t *bootstrapv1.K0sWorkerConfigTemplate) (field.ErrorList, []string) {
 	tpl := field.NewPath("spec", "template")
 	errs, warnings := validation.Spec(&t.Spec.Template.Spec, tpl.Child("spec"))
 	return append(errs, t.Spec.Template.ObjectMeta.Validate(tpl.Child("metadata"))...), warnings

@@ -16,7 +16,7 @@ import (
 // ID and finalizer) and be deleted; a change of its spec is validated.
 func TestUpdatesThatLeaveTheSpecAreNotValidated(t *testing.T) {
 	g := NewWithT(t)
-	v := specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: validateConfig,
+	v := specValidator[*bootstrapv1.K0sWorkerConfig]{kind: "K0sWorkerConfig", validate: ValidateConfig,
 		sameSpec: func(old, obj *bootstrapv1.K0sWorkerConfig) bool {
 			return equality.Semantic.DeepEqual(old.Spec, obj.Spec)
 		}}

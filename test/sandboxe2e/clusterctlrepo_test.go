@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,7 +37,17 @@ const (
 	// simulation.SimulatedAWSProvider.
 	SimulatedAWSProviderName = "aws-simulated"
 	simulatedVersion         = "v0.0.1"
+	// K0smotronBootstrapProviderName is k0smotron's bootstrap provider as
+	// clusterctl names it; its components are k0smotron-shaped CRDs
+	// (testenv.K0smotronBootstrapCRDs) and its "manager" is
+	// simulation.SimulatedK0smotronBootstrapProvider. Release v1.0.0 stands
+	// for k0smotron 1.x, v2.0.0 for 2.x.
+	K0smotronBootstrapProviderName = "k0sproject-k0smotron"
 )
+
+// k0smotronReleases are the k0smotron bootstrap releases of the
+// repository, by the API version each stores.
+var k0smotronReleases = map[string]string{testenv.K0smotron1: "v1.0.0", testenv.K0smotron2: "v2.0.0"}
 
 // ClusterctlRepository is a local clusterctl provider repository and the
 // clusterctl configuration file that points at it.
@@ -46,6 +57,21 @@ type ClusterctlRepository struct {
 	// CoreProvider, BootstrapProvider, ControlPlaneProvider and
 	// InfrastructureProvider are name:version, for clusterctl init.
 	CoreProvider, BootstrapProvider, ControlPlaneProvider, InfrastructureProvider string
+}
+
+// K0smotronBootstrapProvider is name:version of the k0smotron release
+// storing storageVersion, for clusterctl init.
+func (r *ClusterctlRepository) K0smotronBootstrapProvider(storageVersion string) string {
+	return K0smotronBootstrapProviderName + ":" + k0smotronReleases[storageVersion]
+}
+
+// ProvidersWithK0smotron are Providers and k0smotron's bootstrap provider
+// of the release storing storageVersion, which bootstraps nothing while
+// hold is true.
+func (r *ClusterctlRepository) ProvidersWithK0smotron(w *testenv.Workload, storageVersion string, hold *atomic.Bool) map[string]simulation.Provider {
+	providers := r.Providers(w)
+	providers["bootstrap-"+K0smotronBootstrapProviderName] = simulation.SimulatedK0smotronBootstrapProvider(w, storageVersion, hold)
+	return providers
 }
 
 // Providers returns the in-process implementations of the repository's
@@ -109,6 +135,17 @@ func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 		return nil, err
 	}
 
+	k0smotron := map[string][]byte{}
+	for storage, version := range k0smotronReleases {
+		crds, err := testenv.K0smotronBootstrapCRDs(storage)
+		if err != nil {
+			return nil, err
+		}
+		if k0smotron[version], err = simulatedComponents(K0smotronBootstrapProviderName, crds); err != nil {
+			return nil, err
+		}
+	}
+
 	type release struct {
 		providerType, name, label, version, file string
 		components, metadata                     []byte
@@ -119,13 +156,21 @@ func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 		// K0smotronControlPlane implements the v1beta2 contract, CAPA v2.13 the v1beta1 one.
 		{"ControlPlaneProvider", SimulatedK0smotronProviderName, "control-plane-" + SimulatedK0smotronProviderName, simulatedVersion, "control-plane-components.yaml", controlPlane, simulatedMetadata("v1beta2")},
 		{"InfrastructureProvider", SimulatedAWSProviderName, "infrastructure-" + SimulatedAWSProviderName, simulatedVersion, "infrastructure-components.yaml", infrastructure, simulatedMetadata("v1beta1")},
+		// Both k0smotron releases: the provider's URL names the last, and
+		// clusterctl finds the other beside it.
+		{"BootstrapProvider", K0smotronBootstrapProviderName, "bootstrap-" + K0smotronBootstrapProviderName, k0smotronReleases[testenv.K0smotron1], "bootstrap-components.yaml", k0smotron["v1.0.0"], k0smotronMetadata},
+		{"BootstrapProvider", K0smotronBootstrapProviderName, "bootstrap-" + K0smotronBootstrapProviderName, k0smotronReleases[testenv.K0smotron2], "bootstrap-components.yaml", k0smotron["v2.0.0"], k0smotronMetadata},
 	}
 	var config strings.Builder
 	config.WriteString("# Written by BuildClusterctlRepository (test/sandboxe2e).\n")
 	// The simulated cert-manager is installed with the management cluster,
 	// not by clusterctl (which would download cert-manager).
 	config.WriteString("cert-manager:\n  externallyProvisioned: \"true\"\nproviders:\n")
-	for _, r := range releases {
+	listed := map[string]int{}
+	for i, r := range releases {
+		listed[r.name] = i
+	}
+	for i, r := range releases {
 		releaseDir := filepath.Join(dir, r.label, r.version)
 		if err := os.MkdirAll(releaseDir, 0o750); err != nil {
 			return nil, err
@@ -136,7 +181,9 @@ func BuildClusterctlRepository(dir string) (*ClusterctlRepository, error) {
 		if err := os.WriteFile(filepath.Join(releaseDir, "metadata.yaml"), r.metadata, 0o600); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&config, "- name: %q\n  type: %q\n  url: %q\n", r.name, r.providerType, filepath.Join(releaseDir, r.file))
+		if listed[r.name] == i {
+			fmt.Fprintf(&config, "- name: %q\n  type: %q\n  url: %q\n", r.name, r.providerType, filepath.Join(releaseDir, r.file))
+		}
 	}
 	repo := &ClusterctlRepository{
 		ConfigFile:             filepath.Join(dir, "clusterctl.yaml"),
@@ -162,6 +209,10 @@ func kustomizeBuild(dir string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// k0smotronMetadata is the stand-in k0smotron's metadata.yaml: 1.x
+// implements Cluster API's v1beta1 contract, 2.x the v1beta2 one.
+var k0smotronMetadata = []byte("apiVersion: clusterctl.cluster.x-k8s.io/v1alpha3\nkind: Metadata\nreleaseSeries:\n- major: 1\n  minor: 0\n  contract: v1beta1\n- major: 2\n  minor: 0\n  contract: v1beta2\n")
 
 func simulatedMetadata(contract string) []byte {
 	return []byte("apiVersion: clusterctl.cluster.x-k8s.io/v1alpha3\nkind: Metadata\nreleaseSeries:\n- major: 0\n  minor: 0\n  contract: " + contract + "\n")
