@@ -8,6 +8,7 @@ package config
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -47,8 +48,11 @@ var Samples embed.FS
 // used would not be the one the API server is given.
 func CustomResourceDefinitions() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	files, err := fs.Glob(CRDs, "crd/bases/*.yaml")
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no CRDs embedded in crd/bases: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("listing the embedded CRDs: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, errors.New("no CRDs embedded in crd/bases")
 	}
 	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(files))
 	for _, f := range files {

@@ -53,13 +53,13 @@ const (
 
 // What adoption found of an adopted config's join token.
 const (
-	adoptedRevoked   = "k0smotron-token-revoked"
-	adoptedWatched   = "k0smotron-token-watched"
-	adoptedReplaced  = "k0smotron-token-replaced"
-	adoptedGone      = "token-gone"
-	adoptedNotOurs   = "token-not-k0smotrons"
-	adoptedNoToken   = "no-token-in-data"
-	adoptedUnreadble = "data-unreadable"
+	adoptedRevoked    = "k0smotron-token-revoked"
+	adoptedWatched    = "k0smotron-token-watched"
+	adoptedReplaced   = "k0smotron-token-replaced"
+	adoptedGone       = "token-gone"
+	adoptedNotOurs    = "token-not-k0smotrons"
+	adoptedNoToken    = "no-token-in-data"
+	adoptedUnreadable = "data-unreadable"
 )
 
 // adoption is one pass over a Cluster's configs of a kind.
@@ -189,7 +189,7 @@ func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config boo
 		// Data a machine booted from that cabpk0s cannot read is left as it
 		// is; the outcome says so.
 		ctrl.LoggerFrom(ctx).Info("Adopted bootstrap data carries no readable join token", "config", client.ObjectKeyFromObject(config), "reason", err.Error())
-		outcome = adoptedUnreadble
+		outcome = adoptedUnreadable
 	default:
 		id = token.ID
 		pass.attributed[id] = true
@@ -256,7 +256,7 @@ func (r *configReconciler) reportAdoption(cluster *clusterv1.Cluster, tokens []c
 		}
 	}
 	var parts []string
-	for _, outcome := range []string{adoptedRevoked, adoptedWatched, adoptedGone, adoptedNotOurs, adoptedNoToken, adoptedUnreadble} {
+	for _, outcome := range []string{adoptedRevoked, adoptedWatched, adoptedGone, adoptedNotOurs, adoptedNoToken, adoptedUnreadable} {
 		if n := pass.counts[outcome]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, adoptedSummary[outcome]))
 		}
@@ -267,12 +267,12 @@ func (r *configReconciler) reportAdoption(cluster *clusterv1.Cluster, tokens []c
 }
 
 var adoptedSummary = map[string]string{
-	adoptedRevoked:   "k0smotron join tokens revoked (their machines joined)",
-	adoptedWatched:   "k0smotron join tokens kept until their machines join (then revoked)",
-	adoptedGone:      "tokens already gone",
-	adoptedNotOurs:   "tokens not k0smotron's (left alone)",
-	adoptedNoToken:   "without a join token file",
-	adoptedUnreadble: "with data cabpk0s cannot read (left alone)",
+	adoptedRevoked:    "k0smotron join tokens revoked (their machines joined)",
+	adoptedWatched:    "k0smotron join tokens kept until their machines join (then revoked)",
+	adoptedGone:       "tokens already gone",
+	adoptedNotOurs:    "tokens not k0smotron's (left alone)",
+	adoptedNoToken:    "without a join token file",
+	adoptedUnreadable: "with data cabpk0s cannot read (left alone)",
 }
 
 // reconcileK0smotronToken looks after the k0smotron token of an adopted
