@@ -134,7 +134,9 @@ var _ = Describe("clusterctl init and move between two management clusters", Ord
 		applySampleTo(ctx, c, "machinedeployment.yaml", moveNS)
 		// A MachinePool keeps its join token (more instances may join), so
 		// one token is live across the move.
-		createMachinePool(ctx, c, moveNS)
+		createMachinePool(ctx, c, moveNS, &bootstrapv1.K0sWorkerConfig{
+			Spec: bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.27.2+k0s.0"}},
+		})
 
 		Eventually(func(g Gomega) {
 			list := &clusterv1.MachineList{}
@@ -317,13 +319,14 @@ const (
 	poolName = "pool-test"
 )
 
-// createMachinePool creates a MachinePool of one instance bootstrapped by a
-// K0sWorkerConfig, on a (simulated) AWSMachinePool.
-func createMachinePool(ctx SpecContext, c client.Client, namespace string) {
-	Expect(c.Create(ctx, &bootstrapv1.K0sWorkerConfig{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: poolName},
-		Spec:       bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.27.2+k0s.0"}},
-	})).To(Succeed())
+// createMachinePool creates a MachinePool of one instance bootstrapped by
+// config (a K0sWorkerConfig, in any API version; named poolName here), on a
+// (simulated) AWSMachinePool.
+func createMachinePool(ctx SpecContext, c client.Client, namespace string, config client.Object) {
+	GinkgoHelper()
+	config.SetNamespace(namespace)
+	config.SetName(poolName)
+	Expect(c.Create(ctx, config)).To(Succeed())
 	infra := &unstructured.Unstructured{}
 	infra.SetGroupVersionKind(testenv.AWSMachinePoolGVK)
 	infra.SetNamespace(namespace)

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
-	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	clusterctl "sigs.k8s.io/cluster-api/cmd/clusterctl/client"
 	"sigs.k8s.io/cluster-api/util/conditions"
@@ -119,7 +118,10 @@ func migrationScenario(storage string) {
 			applySampleTo(ctx, c, "awsmachinetemplate.yaml", migrationNS)
 			applySampleTo(ctx, c, "machinedeployment.yaml", migrationNS)
 			createK0smotronWorker(ctx, c, configGVK, extraWorker, k0smotronExtraSpec(storage))
-			createK0smotronPool(ctx, c, configGVK)
+			poolConfig := &unstructured.Unstructured{}
+			poolConfig.SetGroupVersionKind(configGVK)
+			poolConfig.Object["spec"] = map[string]any{"version": "v1.27.2+k0s.0"}
+			createMachinePool(ctx, c, migrationNS, poolConfig)
 			// Stored, never used by a Machine: a config cabpk0s's schema
 			// refuses.
 			refused := &unstructured.Unstructured{}
@@ -432,37 +434,6 @@ func createK0smotronWorker(ctx SpecContext, c client.Client, gvk schema.GroupVer
 			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
 				APIGroup: testenv.AWSMachineGVK.Group, Kind: testenv.AWSMachineGVK.Kind, Name: name,
 			},
-		},
-	})).To(Succeed())
-}
-
-// createK0smotronPool creates a MachinePool of one instance, its
-// AWSMachinePool and its config of gvk.
-func createK0smotronPool(ctx SpecContext, c client.Client, gvk schema.GroupVersionKind) {
-	GinkgoHelper()
-	config := &unstructured.Unstructured{}
-	config.SetGroupVersionKind(gvk)
-	config.SetNamespace(migrationNS)
-	config.SetName(poolName)
-	config.Object["spec"] = map[string]any{"version": "v1.27.2+k0s.0"}
-	Expect(c.Create(ctx, config)).To(Succeed())
-	infra := &unstructured.Unstructured{}
-	infra.SetGroupVersionKind(testenv.AWSMachinePoolGVK)
-	infra.SetNamespace(migrationNS)
-	infra.SetName(poolName)
-	infra.Object["spec"] = map[string]any{"minSize": int64(1), "maxSize": int64(3), "awsLaunchTemplate": map[string]any{"instanceType": "t3.medium"}}
-	Expect(c.Create(ctx, infra)).To(Succeed())
-	Expect(c.Create(ctx, &clusterv1.MachinePool{
-		ObjectMeta: metav1.ObjectMeta{Namespace: migrationNS, Name: poolName},
-		Spec: clusterv1.MachinePoolSpec{
-			ClusterName: sandbox.SeedCluster,
-			Replicas:    ptr.To[int32](1),
-			Template: clusterv1.MachineTemplateSpec{Spec: clusterv1.MachineSpec{
-				ClusterName:       sandbox.SeedCluster,
-				Version:           "v1.27.2",
-				Bootstrap:         clusterv1.Bootstrap{ConfigRef: clusterv1.ContractVersionedObjectReference{APIGroup: gvk.Group, Kind: gvk.Kind, Name: poolName}},
-				InfrastructureRef: clusterv1.ContractVersionedObjectReference{APIGroup: testenv.AWSMachinePoolGVK.Group, Kind: testenv.AWSMachinePoolGVK.Kind, Name: poolName},
-			}},
 		},
 	})).To(Succeed())
 }
