@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,10 +14,12 @@ import (
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/annotations"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 )
 
@@ -70,27 +73,37 @@ type adoption struct {
 	attributed map[string]bool
 }
 
-// adoptions serialises the passes of one Cluster, so that two configs
-// reconciled at once do not both take over the same tokens.
+// adoptions are the Clusters a pass runs for: one pass per Cluster at a
+// time, so that two configs reconciled at once do not both take over the
+// same tokens, and a reconcile that finds one running comes back later
+// rather than holding a worker.
 type adoptions struct {
-	mu       sync.Mutex
-	clusters map[string]*sync.Mutex
+	mu      sync.Mutex
+	running map[string]bool
 }
 
-func (a *adoptions) lock(cluster string) func() {
+func (a *adoptions) start(cluster string) bool {
 	a.mu.Lock()
-	if a.clusters == nil {
-		a.clusters = map[string]*sync.Mutex{}
+	defer a.mu.Unlock()
+	if a.running[cluster] {
+		return false
 	}
-	m, ok := a.clusters[cluster]
-	if !ok {
-		m = &sync.Mutex{}
-		a.clusters[cluster] = m
+	if a.running == nil {
+		a.running = map[string]bool{}
 	}
-	a.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	a.running[cluster] = true
+	return true
 }
+
+func (a *adoptions) done(cluster string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.running, cluster)
+}
+
+// adoptionRetry is how soon a config whose Cluster's pass is running
+// looks again.
+const adoptionRetry = 2 * time.Second
 
 // hasForeignData tells whether the config's data was written by another
 // provider and not looked at yet. Only configs that have data and no
@@ -98,7 +111,16 @@ func (a *adoptions) lock(cluster string) func() {
 // cache, where data cabpk0s wrote carries TokenIDAnnotation.
 func (r *configReconciler) hasForeignData(ctx context.Context, config bootstrapConfig) (bool, error) {
 	a := config.GetAnnotations()
-	if !config.IsDataSecretCreated() || a[TokenIDAnnotation] != "" || a[AdoptedAnnotation] != "" || a[K0smotronTokenIDAnnotation] != "" {
+	if a[AdoptedAnnotation] != "" || a[K0smotronTokenIDAnnotation] != "" {
+		// The cache shows what a pass recorded: its memory is not needed.
+		r.adopted.delete(config.GetUID())
+		return false, nil
+	}
+	if !config.IsDataSecretCreated() || a[TokenIDAnnotation] != "" || annotations.HasPaused(config) {
+		return false, nil
+	}
+	if _, done := r.adopted.get(config.GetUID()); done {
+		// Looked at by a pass the cache does not show yet.
 		return false, nil
 	}
 	secret := &corev1.Secret{}
@@ -111,17 +133,24 @@ func (r *configReconciler) hasForeignData(ctx context.Context, config bootstrapC
 }
 
 // adoptCluster looks at every config of the kind of s's Cluster whose
-// data another provider wrote: see the top of this file.
-func (r *configReconciler) adoptCluster(ctx context.Context, s *scope) error {
-	unlock := r.adopting.lock(s.cluster.Namespace + "/" + s.cluster.Name)
-	defer unlock()
+// data another provider wrote: see the top of this file. While another
+// reconcile runs the Cluster's pass, it asks to come back later.
+func (r *configReconciler) adoptCluster(ctx context.Context, s *scope) (retry bool, _ error) {
+	cluster := s.cluster.Namespace + "/" + s.cluster.Name
+	if !r.adopting.start(cluster) {
+		return true, nil
+	}
+	defer r.adopting.done(cluster)
+	if _, done := r.adopted.get(s.config.GetUID()); done {
+		return false, nil
+	}
 	workload, err := r.workloadLive(ctx, s.cluster)
 	if err != nil {
-		return err
+		return false, err
 	}
 	tokens, err := jointoken.List(ctx, workload)
 	if err != nil {
-		return err
+		return false, err
 	}
 	byID := map[string]*corev1.Secret{}
 	for i := range tokens {
@@ -129,7 +158,11 @@ func (r *configReconciler) adoptCluster(ctx context.Context, s *scope) error {
 	}
 
 	pass := &adoption{counts: map[string]int{}, attributed: map[string]bool{}}
-	for _, req := range r.configsOfCluster(ctx, s.cluster) {
+	requests := r.configsOfCluster(ctx, s.cluster)
+	if !slices.ContainsFunc(requests, func(req ctrl.Request) bool { return req.NamespacedName == client.ObjectKeyFromObject(s.config) }) {
+		requests = append(requests, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(s.config)})
+	}
+	for _, req := range requests {
 		config := s.config
 		if req.NamespacedName != client.ObjectKeyFromObject(s.config) {
 			config = r.kind.newConfig()
@@ -137,20 +170,28 @@ func (r *configReconciler) adoptCluster(ctx context.Context, s *scope) error {
 				if apierrors.IsNotFound(err) {
 					continue
 				}
-				return err
+				return false, err
 			}
 		}
-		if err := r.adoptConfig(ctx, s, config, workload, byID, pass); err != nil {
-			return err
+		if err := r.adoptConfig(ctx, s, config, byID, pass); err != nil {
+			if config != s.config && (apierrors.IsConflict(err) || apierrors.IsNotFound(err)) {
+				// Read stale, or gone: its own reconcile comes back to it.
+				continue
+			}
+			return false, err
 		}
 	}
 	r.reportAdoption(s.cluster, tokens, pass)
-	return nil
+	return false, nil
 }
 
 // adoptConfig looks at one config of the pass, if its data is another
-// provider's, and records what it found on the config.
-func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config bootstrapConfig, workload client.Client, tokens map[string]*corev1.Secret, pass *adoption) error {
+// provider's, and records on the config what it found: a k0smotron token
+// that lives is recorded in K0smotronTokenIDAnnotation, and the config's
+// own reconcile revokes it (at once if the machine joined) or replaces it
+// (a MachinePool's); a pool whose token is gone gets the same, so that its
+// data is given a token that works.
+func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config bootstrapConfig, tokens map[string]*corev1.Secret, pass *adoption) error {
 	if id := config.GetAnnotations()[K0smotronTokenIDAnnotation]; id != "" {
 		// Attributed in an earlier pass.
 		pass.attributed[id] = true
@@ -185,45 +226,41 @@ func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config boo
 		return nil
 	case errors.Is(err, errNoJoinTokenFile):
 		// A first controller's data: nothing to take over.
-	case err != nil:
-		// Data a machine booted from that cabpk0s cannot read is left as it
-		// is; the outcome says so.
-		ctrl.LoggerFrom(ctx).Info("Adopted bootstrap data carries no readable join token", "config", client.ObjectKeyFromObject(config), "reason", err.Error())
+	case errors.Is(err, errUnreadableData):
+		// Data a machine booted from that cabpk0s cannot read is left as
+		// it is; the outcome says so. (The reason is not logged: it may
+		// quote the data.)
+		ctrl.LoggerFrom(ctx).Info("Adopted bootstrap data carries no join token cabpk0s can read", "config", client.ObjectKeyFromObject(config))
 		outcome = adoptedUnreadable
+	case err != nil:
+		return err
 	default:
 		id = token.ID
 		pass.attributed[id] = true
 		secret, exists := tokens[id]
 		switch {
-		case !exists:
+		case !exists && !owner.isPool():
 			outcome = adoptedGone
-		case !r.kind.role().IsK0smotrons(secret):
+		case exists && !r.kind.role().IsK0smotrons(secret):
 			outcome = adoptedNotOurs
 		default:
 			joined, err := r.adoptedJoined(ctx, &scope{config: config, owner: owner, cluster: s.cluster, patcher: patcher})
 			if err != nil {
 				return err
 			}
+			outcome = adoptedWatched
 			if joined {
-				if err := jointoken.Delete(ctx, workload, id); err != nil {
-					return err
-				}
-				joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
 				outcome = adoptedRevoked
-			} else {
-				outcome = adoptedWatched
 			}
+			setAnnotation(config, K0smotronTokenIDAnnotation, id)
+			controllerutil.AddFinalizer(config, r.kind.finalizer())
 		}
 	}
-	pass.counts[outcome]++
 	setAnnotation(config, AdoptedAnnotation, outcome)
-	if outcome == adoptedWatched {
-		setAnnotation(config, K0smotronTokenIDAnnotation, id)
-		controllerutil.AddFinalizer(config, r.kind.finalizer())
-	}
 	if err := patcher.recordTokenID(ctx, config); err != nil {
 		return fmt.Errorf("recording what was found of the adopted data of %s: %w", config.GetName(), err)
 	}
+	pass.counts[outcome]++
 	r.adopted.set(config.GetUID(), id)
 	return nil
 }
@@ -276,10 +313,10 @@ var adoptedSummary = map[string]string{
 }
 
 // reconcileK0smotronToken looks after the k0smotron token of an adopted
-// config's data: revoked once the machine joined; a MachinePool's data gets
-// a cabpk0s token (a rotation) once half of a TTL of the old one is left,
-// or at once if it is gone. Without the annotation's token there is
-// nothing to do.
+// config's data: revoked once the machine joined, and extended until then
+// as a pending machine's token is; a MachinePool's data gets a cabpk0s
+// token (a rotation) once half of a TTL of the old one is left, or at once
+// if it is gone.
 func (r *configReconciler) reconcileK0smotronToken(ctx context.Context, s *scope, id string) (ctrl.Result, error) {
 	config := s.config
 	markAvailable(config)
@@ -307,6 +344,8 @@ func (r *configReconciler) reconcileK0smotronToken(ctx context.Context, s *scope
 			return r.replaceK0smotronToken(ctx, s, id)
 		}
 		r.dropK0smotronToken(config, adoptedGone)
+		r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, bootstrapv1.JoinTokenMissingReason, "Refresh",
+			"k0smotron's join token %s in the data of %s %s no longer exists: the machine cannot join with this data; delete the Machine to replace it", id, s.owner.kind(), s.owner.object().GetName())
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, err
@@ -315,11 +354,18 @@ func (r *configReconciler) reconcileK0smotronToken(ctx context.Context, s *scope
 		if r.poolRotationDue(token.Expiration, time.Now()) {
 			return r.replaceK0smotronToken(ctx, s, id)
 		}
-		return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-r.poolRotateBelow(), time.Second)}, nil
+		return ctrl.Result{RequeueAfter: max(time.Until(token.Expiration)-r.poolRotateBelow(), time.Second), Priority: ptr.To(tokenCheckPriority)}, nil
 	}
-	// A Machine's node joining wakes the config; a controller's join is
-	// looked for.
-	return ctrl.Result{RequeueAfter: r.kind.recheck()}, nil
+	// A pending machine's token is kept alive as cabpk0s's own are, so
+	// that a machine provisioned late still joins with the data it has.
+	if token, err = r.extend(ctx, workload, token, time.Now()); err != nil {
+		return ctrl.Result{}, err
+	}
+	after := max(time.Until(token.Expiration)-r.machineRefreshBelow(), time.Second)
+	if recheck := r.kind.recheck(); recheck > 0 {
+		after = min(after, recheck)
+	}
+	return ctrl.Result{RequeueAfter: after, Priority: ptr.To(tokenCheckPriority)}, nil
 }
 
 // replaceK0smotronToken gives a MachinePool's adopted data a cabpk0s

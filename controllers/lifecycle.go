@@ -316,6 +316,11 @@ const tokenCheckPriority = 10
 func (r *configReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.Result, error) {
 	config, owner := s.config, s.owner
 	id := config.GetAnnotations()[TokenIDAnnotation]
+	if id != "" && config.GetAnnotations()[K0smotronTokenIDAnnotation] != "" {
+		// A pool's replacement of k0smotron's token that stopped after the
+		// new token was recorded: the new one is the data's now.
+		r.dropK0smotronToken(config, adoptedReplaced)
+	}
 	if id == "" {
 		if adopted := config.GetAnnotations()[K0smotronTokenIDAnnotation]; adopted != "" {
 			return r.reconcileK0smotronToken(ctx, s, adopted)
@@ -435,8 +440,12 @@ func (r *configReconciler) recoverToken(ctx context.Context, s *scope) (ctrl.Res
 	return r.requeueForToken(s, token), nil
 }
 
-// errNoJoinTokenFile: the data writes no join token (a first controller's).
-var errNoJoinTokenFile = errors.New("the data writes no join token file")
+// What tokenInData finds wrong with data: it writes no join token (a
+// first controller's), or it cannot be read back.
+var (
+	errNoJoinTokenFile = errors.New("the data writes no join token file")
+	errUnreadableData  = errors.New("unreadable bootstrap data")
+)
 
 // tokenInData reads the bootstrap token the config's data Secret carries.
 // The Secret's data is not cached, so this is a live read, made only on
@@ -449,13 +458,17 @@ func (r *configReconciler) tokenInData(ctx context.Context, config bootstrapConf
 	}
 	decoded, err := render.Decode(secret.Data["value"], render.Format(secret.Data["format"]))
 	if err != nil {
-		return jointoken.Token{}, fmt.Errorf("reading data Secret %s back: %w", key.Name, err)
+		return jointoken.Token{}, fmt.Errorf("reading data Secret %s back: %w: %w", key.Name, errUnreadableData, err)
 	}
 	file, ok := decoded.File(render.TokenPath(config.GetInstallSpec().WorkingDir))
 	if !ok {
 		return jointoken.Token{}, fmt.Errorf("data Secret %s: %w", key.Name, errNoJoinTokenFile)
 	}
-	return r.kind.role().FromJoinToken(strings.TrimSpace(string(file.Content)))
+	token, err := r.kind.role().FromJoinToken(strings.TrimSpace(string(file.Content)))
+	if err != nil {
+		return jointoken.Token{}, fmt.Errorf("data Secret %s: %w: %w", key.Name, errUnreadableData, err)
+	}
+	return token, nil
 }
 
 // missingInput reports what the config waits for, and looks again after

@@ -139,8 +139,9 @@ func (r *configReconciler) reconcile(ctx context.Context, s *scope) (ctrl.Result
 		return ctrl.Result{}, err
 	}
 	if foreign {
-		if err := r.adoptCluster(ctx, s); err != nil {
-			return ctrl.Result{}, err
+		retry, err := r.adoptCluster(ctx, s)
+		if err != nil || retry {
+			return ctrl.Result{RequeueAfter: adoptionRetry}, err
 		}
 	}
 	if config.IsDataSecretCreated() {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -269,11 +271,12 @@ func migrationScenario(storage string) {
 						notes = append(notes, e.Note)
 					}
 				}
-				g.Expect(notes).To(ConsistOf(And(
-					HavePrefix("Took over 4 K0sWorkerConfigs whose bootstrap data another provider wrote"),
-					ContainSubstring("3 k0smotron join tokens revoked (their machines joined)"),
-					ContainSubstring("1 k0smotron join tokens kept until their machines join"),
-				)))
+				// One pass; should the cache show a config late, its own
+				// pass follows: the counts add up.
+				g.Expect(notes).NotTo(BeEmpty())
+				g.Expect(adoptionCount(notes, "K0sWorkerConfigs whose bootstrap data another provider wrote")).To(Equal(4))
+				g.Expect(adoptionCount(notes, "k0smotron join tokens revoked (their machines joined)")).To(Equal(3))
+				g.Expect(adoptionCount(notes, "k0smotron join tokens kept until their machines join")).To(Equal(1))
 			}).WithContext(ctx).Should(Succeed())
 
 			By("no bootstrapped Machine's data changed, and none of them got a cabpk0s token")
@@ -501,4 +504,17 @@ func values(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// adoptionCount adds up the counts BootstrapDataAdopted events give what.
+func adoptionCount(notes []string, what string) int {
+	n := 0
+	pattern := regexp.MustCompile(`(\d+) ` + regexp.QuoteMeta(what))
+	for _, note := range notes {
+		for _, m := range pattern.FindAllStringSubmatch(note, -1) {
+			count, _ := strconv.Atoi(m[1])
+			n += count
+		}
+	}
+	return n
 }
