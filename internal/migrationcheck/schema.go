@@ -137,7 +137,7 @@ func withoutValue(detail string, value any) string {
 // urlPattern finds URLs in a message, for redactURLs.
 var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"']+`)
 
-// redactURLs hides the passwords of URLs in msg, as admission's messages
+// redactURLs hides the credentials of URLs in msg, as admission's messages
 // do, in case a rule's message carries one.
 func redactURLs(msg string) string {
 	return urlPattern.ReplaceAllStringFunc(msg, validation.RedactURL)

@@ -238,12 +238,14 @@ func download(spec *bootstrapv1.K0sInstallSpec, fldPath *field.Path) (field.Erro
 	return errs, warnings
 }
 
-// RedactURL hides the password of a URL's userinfo, so a downloadURL can
-// be named in a message without leaking its credentials (admission's
-// messages here, `cabpk0s check-migration`'s findings).
+// RedactURL hides a URL's whole userinfo, so a downloadURL can be named in
+// a message without leaking its credentials (admission's messages here,
+// `cabpk0s check-migration`'s findings): a user name alone may be the
+// credential (a token as the user, as GitHub and others take it).
 func RedactURL(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		return u.Redacted()
+		u.User = url.User("xxxxx")
+		return u.String()
 	}
 	if at := strings.LastIndex(raw, "@"); at >= 0 && strings.Contains(raw[:at], "://") {
 		// Unparsable, yet it may still hold user:password@.

@@ -320,12 +320,17 @@ func TestValidationWarnsAboutIgnoredSettings(t *testing.T) {
 }
 
 // TestValidationNeverEchoesURLCredentials: a downloadURL may carry a
-// password; the admission error names the field without it.
+// password, or a token as its user name; the admission error names the
+// field without either.
 func TestValidationNeverEchoesURLCredentials(t *testing.T) {
 	g := NewWithT(t)
 	ns := createNamespace(t, "credentials")
 	config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "credentials"}}
-	for _, url := range []string{"ftp://fetcher:hunter2secret@example.com/k0s", "oci://fetcher:hunter2secret@registry.example.com:5000/k0s"} {
+	for _, url := range []string{
+		"ftp://fetcher:hunter2secret@example.com/k0s",
+		"oci://fetcher:hunter2secret@registry.example.com:5000/k0s",
+		"ftp://hunter2secret@example.com/k0s",
+	} {
 		config.Spec.DownloadURL = url
 		err := env.Client.Create(t.Context(), config)
 		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
