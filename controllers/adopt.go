@@ -71,6 +71,8 @@ type adoption struct {
 	counts map[string]int
 	// attributed are the token IDs found in adopted data.
 	attributed map[string]bool
+	// names are the configs the pass took over.
+	names []string
 }
 
 // adoptions are the Clusters a pass runs for: one pass per Cluster at a
@@ -261,6 +263,7 @@ func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config boo
 		return fmt.Errorf("recording what was found of the adopted data of %s: %w", config.GetName(), err)
 	}
 	pass.counts[outcome]++
+	pass.names = append(pass.names, config.GetName())
 	r.adopted.set(config.GetUID(), id)
 	return nil
 }
@@ -298,10 +301,20 @@ func (r *configReconciler) reportAdoption(cluster *clusterv1.Cluster, tokens []c
 			parts = append(parts, fmt.Sprintf("%d %s", n, adoptedSummary[outcome]))
 		}
 	}
+	// The names also keep two passes' notes apart: the recorder merges
+	// events with the same note into one.
+	slices.Sort(pass.names)
+	names := strings.Join(pass.names[:min(len(pass.names), adoptionNamesShown)], ", ")
+	if more := len(pass.names) - adoptionNamesShown; more > 0 {
+		names += fmt.Sprintf(" and %d more", more)
+	}
 	r.Recorder.Eventf(cluster, nil, corev1.EventTypeNormal, "BootstrapDataAdopted", "Adopt",
-		"Took over %d %ss whose bootstrap data another provider wrote (their data is left as it is): %s; %d other k0smotron %s join tokens in the workload cluster belong to no config cabpk0s owns and are left to expire",
-		total, r.kind.name(), strings.Join(parts, ", "), unattributed, r.kind.role())
+		"Took over %d %ss whose bootstrap data another provider wrote (%s; their data is left as it is): %s; %d other k0smotron %s join tokens in the workload cluster belong to no config cabpk0s owns and are left to expire",
+		total, r.kind.name(), names, strings.Join(parts, ", "), unattributed, r.kind.role())
 }
+
+// adoptionNamesShown is how many config names an adoption event lists.
+const adoptionNamesShown = 5
 
 var adoptedSummary = map[string]string{
 	adoptedRevoked:    "k0smotron join tokens revoked (their machines joined)",

@@ -268,7 +268,10 @@ func migrationScenario(storage string) {
 				var notes []string
 				for _, e := range events.Items {
 					if e.Regarding.Kind == "Cluster" && e.Reason == "BootstrapDataAdopted" {
-						notes = append(notes, e.Note)
+						// Passes that say the same are one Event, counted in its series.
+						for range occurrences(e) {
+							notes = append(notes, e.Note)
+						}
 					}
 				}
 				// One pass; should the cache show a config late, its own
@@ -277,6 +280,13 @@ func migrationScenario(storage string) {
 				g.Expect(adoptionCount(notes, "K0sWorkerConfigs whose bootstrap data another provider wrote")).To(Equal(4))
 				g.Expect(adoptionCount(notes, "k0smotron join tokens revoked (their machines joined)")).To(Equal(3))
 				g.Expect(adoptionCount(notes, "k0smotron join tokens kept until their machines join")).To(Equal(1))
+				var named []string
+				for _, note := range notes {
+					_, rest, _ := strings.Cut(note, "another provider wrote (")
+					list, _, _ := strings.Cut(rest, "; their data")
+					named = append(named, strings.Split(list, ", ")...)
+				}
+				g.Expect(named).To(ConsistOf(booted), "the events name the configs taken over")
 			}).WithContext(ctx).Should(Succeed())
 
 			By("no bootstrapped Machine's data changed, and none of them got a cabpk0s token")
@@ -517,4 +527,13 @@ func adoptionCount(notes []string, what string) int {
 		}
 	}
 	return n
+}
+
+// occurrences is how many times an Event was emitted: the recorder merges
+// repeats of the same note into one Event's series.
+func occurrences(e eventsv1.Event) int {
+	if e.Series != nil {
+		return int(e.Series.Count)
+	}
+	return 1
 }
