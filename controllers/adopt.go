@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -160,6 +161,9 @@ func (r *configReconciler) adoptCluster(ctx context.Context, s *scope) (retry bo
 	}
 
 	pass := &adoption{counts: map[string]int{}, attributed: map[string]bool{}}
+	// What a pass did is reported even when it stops at an error: the
+	// configs it recorded are not looked at again.
+	defer r.reportAdoption(s.cluster, tokens, pass)
 	requests := r.configsOfCluster(ctx, s.cluster)
 	if !slices.ContainsFunc(requests, func(req ctrl.Request) bool { return req.NamespacedName == client.ObjectKeyFromObject(s.config) }) {
 		requests = append(requests, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(s.config)})
@@ -183,7 +187,6 @@ func (r *configReconciler) adoptCluster(ctx context.Context, s *scope) (retry bo
 			return false, err
 		}
 	}
-	r.reportAdoption(s.cluster, tokens, pass)
 	return false, nil
 }
 
@@ -221,6 +224,9 @@ func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config boo
 		patcher = r.newPatcher(config)
 	}
 
+	// Not recorded, nothing of it may stay on the config: the reconcile's
+	// closing patch would write it without the lock.
+	annotationsBefore, finalizersBefore := maps.Clone(config.GetAnnotations()), slices.Clone(config.GetFinalizers())
 	outcome, id := adoptedNoToken, ""
 	token, err := r.tokenInData(ctx, config)
 	switch {
@@ -260,6 +266,8 @@ func (r *configReconciler) adoptConfig(ctx context.Context, s *scope, config boo
 	}
 	setAnnotation(config, AdoptedAnnotation, outcome)
 	if err := patcher.recordTokenID(ctx, config); err != nil {
+		config.SetAnnotations(annotationsBefore)
+		config.SetFinalizers(finalizersBefore)
 		return fmt.Errorf("recording what was found of the adopted data of %s: %w", config.GetName(), err)
 	}
 	pass.counts[outcome]++

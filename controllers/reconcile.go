@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/klog/v2"
@@ -140,6 +141,10 @@ func (r *configReconciler) reconcile(ctx context.Context, s *scope) (ctrl.Result
 	}
 	if foreign {
 		retry, err := r.adoptCluster(ctx, s)
+		if apierrors.IsConflict(err) {
+			// The config was read stale: its next reconcile has it fresh.
+			retry, err = true, nil
+		}
 		if err != nil || retry {
 			return ctrl.Result{RequeueAfter: adoptionRetry}, err
 		}
