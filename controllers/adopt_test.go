@@ -3,15 +3,11 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -109,29 +105,15 @@ func TestAdoptsK0smotronData(t *testing.T) {
 	g.Expect(pending.Annotations).To(HaveKeyWithValue(controllers.K0smotronTokenIDAnnotation, pendingToken.ID))
 	g.Expect(pending.Finalizers).To(ContainElement(controllers.TokenFinalizer))
 	g.Eventually(func(g Gomega) {
-		events := &eventsv1.EventList{}
-		g.Expect(env.Client.List(ctx, events, client.InNamespace(ns))).To(Succeed())
-		var notes []string
-		for _, e := range events.Items {
-			if e.Regarding.Kind == "Cluster" && e.Reason == "BootstrapDataAdopted" {
-				// Passes that say the same are one Event, counted in its series.
-				for range occurrences(e) {
-					notes = append(notes, e.Note)
-				}
-			}
-		}
+		adoption, err := fixtures.ReadAdoption(ctx, env.Client, ns)
+		g.Expect(err).NotTo(HaveOccurred())
+		notes := adoption.Notes
 		// One pass, or one per config if the cache showed one config's
 		// annotations late: what they say adds up.
-		g.Expect(adoptionCount(notes, "K0sWorkerConfigs whose bootstrap data another provider wrote")).To(Equal(2))
-		var named []string
-		for _, note := range notes {
-			_, rest, _ := strings.Cut(note, "another provider wrote (")
-			list, _, _ := strings.Cut(rest, "; their data")
-			named = append(named, strings.Split(list, ", ")...)
-		}
-		g.Expect(named).To(ConsistOf("joined", "pending"), "the events name the configs")
-		g.Expect(adoptionCount(notes, "k0smotron join tokens revoked (their machines joined)")).To(Equal(1))
-		g.Expect(adoptionCount(notes, "k0smotron join tokens kept until their machines join (then revoked)")).To(Equal(1))
+		g.Expect(adoption.Count("K0sWorkerConfigs whose bootstrap data another provider wrote")).To(Equal(2))
+		g.Expect(adoption.Names()).To(ConsistOf("joined", "pending"), "the events name the configs")
+		g.Expect(adoption.Count("k0smotron join tokens revoked (their machines joined)")).To(Equal(1))
+		g.Expect(adoption.Count("k0smotron join tokens kept until their machines join (then revoked)")).To(Equal(1))
 		for _, note := range notes {
 			g.Expect(note).To(HaveSuffix("other k0smotron worker join tokens in the workload cluster belong to no config cabpk0s owns and are left to expire"))
 		}
@@ -195,26 +177,4 @@ func TestAdoptedPoolGetsACabpk0sTokenBeforeK0smotronsExpires(t *testing.T) {
 			}
 		})
 	}
-}
-
-// adoptionCount adds up the counts BootstrapDataAdopted events give what.
-func adoptionCount(notes []string, what string) int {
-	n := 0
-	pattern := regexp.MustCompile(`(\d+) ` + regexp.QuoteMeta(what))
-	for _, note := range notes {
-		for _, m := range pattern.FindAllStringSubmatch(note, -1) {
-			count, _ := strconv.Atoi(m[1])
-			n += count
-		}
-	}
-	return n
-}
-
-// occurrences is how many times an Event was emitted: the recorder merges
-// repeats of the same note into one Event's series.
-func occurrences(e eventsv1.Event) int {
-	if e.Series != nil {
-		return int(e.Series.Count)
-	}
-	return 1
 }

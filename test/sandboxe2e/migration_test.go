@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,7 +13,6 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -30,6 +27,7 @@ import (
 
 	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
 	"github.com/cabpk0s/cabpk0s/controllers"
+	"github.com/cabpk0s/cabpk0s/internal/fixtures"
 	"github.com/cabpk0s/cabpk0s/internal/jointoken"
 	"github.com/cabpk0s/cabpk0s/internal/migrationcheck"
 	"github.com/cabpk0s/cabpk0s/internal/sandbox"
@@ -263,30 +261,15 @@ func migrationScenario(storage string) {
 			Expect(pool.Annotations).To(HaveKeyWithValue(controllers.K0smotronTokenIDAnnotation, k0smotronOf[poolName]))
 			Expect(pool.Finalizers).To(ContainElement(controllers.TokenFinalizer), "deleting the pool's config revokes k0smotron's token")
 			Eventually(func(g Gomega) {
-				events := &eventsv1.EventList{}
-				g.Expect(c.List(ctx, events, client.InNamespace(migrationNS))).To(Succeed())
-				var notes []string
-				for _, e := range events.Items {
-					if e.Regarding.Kind == "Cluster" && e.Reason == "BootstrapDataAdopted" {
-						// Passes that say the same are one Event, counted in its series.
-						for range occurrences(e) {
-							notes = append(notes, e.Note)
-						}
-					}
-				}
+				adoption, err := fixtures.ReadAdoption(ctx, c, migrationNS)
+				g.Expect(err).NotTo(HaveOccurred())
 				// One pass; should the cache show a config late, its own
 				// pass follows: the counts add up.
-				g.Expect(notes).NotTo(BeEmpty())
-				g.Expect(adoptionCount(notes, "K0sWorkerConfigs whose bootstrap data another provider wrote")).To(Equal(4))
-				g.Expect(adoptionCount(notes, "k0smotron join tokens revoked (their machines joined)")).To(Equal(3))
-				g.Expect(adoptionCount(notes, "k0smotron join tokens kept until their machines join")).To(Equal(1))
-				var named []string
-				for _, note := range notes {
-					_, rest, _ := strings.Cut(note, "another provider wrote (")
-					list, _, _ := strings.Cut(rest, "; their data")
-					named = append(named, strings.Split(list, ", ")...)
-				}
-				g.Expect(named).To(ConsistOf(booted), "the events name the configs taken over")
+				g.Expect(adoption.Notes).NotTo(BeEmpty())
+				g.Expect(adoption.Count("K0sWorkerConfigs whose bootstrap data another provider wrote")).To(Equal(4))
+				g.Expect(adoption.Count("k0smotron join tokens revoked (their machines joined)")).To(Equal(3))
+				g.Expect(adoption.Count("k0smotron join tokens kept until their machines join")).To(Equal(1))
+				g.Expect(adoption.Names()).To(ConsistOf(booted), "the events name the configs taken over")
 			}).WithContext(ctx).Should(Succeed())
 
 			By("no bootstrapped Machine's data changed, and none of them got a cabpk0s token")
@@ -514,26 +497,4 @@ func values(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
-}
-
-// adoptionCount adds up the counts BootstrapDataAdopted events give what.
-func adoptionCount(notes []string, what string) int {
-	n := 0
-	pattern := regexp.MustCompile(`(\d+) ` + regexp.QuoteMeta(what))
-	for _, note := range notes {
-		for _, m := range pattern.FindAllStringSubmatch(note, -1) {
-			count, _ := strconv.Atoi(m[1])
-			n += count
-		}
-	}
-	return n
-}
-
-// occurrences is how many times an Event was emitted: the recorder merges
-// repeats of the same note into one Event's series.
-func occurrences(e eventsv1.Event) int {
-	if e.Series != nil {
-		return int(e.Series.Count)
-	}
-	return 1
 }
