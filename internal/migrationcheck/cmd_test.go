@@ -2,7 +2,6 @@ package migrationcheck_test
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	cabpk0sconfig "github.com/cabpk0s/cabpk0s/config"
 	"github.com/cabpk0s/cabpk0s/internal/migrationcheck"
+	"github.com/cabpk0s/cabpk0s/internal/testenv"
 )
 
 // checkMigration runs the command and returns its exit code, stdout and
@@ -71,26 +71,6 @@ func writeKubeconfig(t *testing.T, config *rest.Config) string {
 	return path
 }
 
-// envtestAssets is where `make envtest-assets` puts kube-apiserver and
-// etcd; empty when they are not there.
-func envtestAssets(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(cache, "cabpk0s", "envtest")
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return ""
-		}
-	}
-	return dir
-}
-
 // standInCRD is a CRD of one of the kinds as k0smotron installs it, as far
 // as the check can tell: any spec and status, both versions served, one
 // stored. k0smotron's own schemas are not at hand (its module cannot be
@@ -118,12 +98,13 @@ func standInCRD(kind, plural, storage string) *apiextensionsv1.CustomResourceDef
 }
 
 // startK0smotronCluster starts an API server serving k0smotron's kinds
-// (stand-ins); it skips the test without the envtest binaries.
+// (stand-ins), from the binaries `make envtest-assets` builds (make test
+// builds them first, so their absence is a failure, not a skip).
 func startK0smotronCluster(t *testing.T) (*rest.Config, client.Client) {
 	t.Helper()
-	assets := envtestAssets(t)
-	if assets == "" {
-		t.Skip("kube-apiserver and etcd not found: run make envtest-assets, or set KUBEBUILDER_ASSETS")
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
