@@ -33,6 +33,13 @@ func k0smotronBootstrapped(t *testing.T, ns, clusterName, name string, expires t
 	config := newConfig(ns, name, bootstrapv1.K0sWorkerConfigSpec{K0sInstallSpec: bootstrapv1.K0sInstallSpec{Version: "v1.33.4+k0s.0"}})
 	config.Annotations = annotations
 	g.Expect(env.Client.Create(ctx, config)).To(Succeed())
+	// k0smotron's configs were created before cabpk0s's webhook reserved
+	// token IDs: none carries one.
+	unreserved := config.DeepCopy()
+	delete(unreserved.Annotations, controllers.TokenIDAnnotation)
+	unreserved.Finalizers = nil
+	g.Expect(env.Client.Patch(ctx, unreserved, client.MergeFrom(config))).To(Succeed())
+	config = unreserved
 	token, err := simulation.CreateK0smotronWorkerToken(ctx, workload.Client, expires)
 	g.Expect(err).NotTo(HaveOccurred())
 	rememberCredential(token.Secret)

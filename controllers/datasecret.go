@@ -135,11 +135,23 @@ func (r *configReconciler) restoreStatus(ctx context.Context, s *scope) error {
 	switch {
 	case apierrors.IsNotFound(err):
 		// The owner consumed data that no longer exists; nothing to repair.
+		// An ID the config names is kept only while its token lives: one
+		// reserved when this copy was created names no token at all.
+		if id := config.GetAnnotations()[TokenIDAnnotation]; id != "" {
+			keep, err := r.tokenToAdopt(ctx, s, id)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				dropTokenID(config, r.kind.finalizer())
+			}
+		}
 	case err != nil:
 		return err
 	case !metav1.IsControlledBy(secret, config) && !writtenByUs(secret, s.cluster.Name):
 		// The Machine names a Secret someone else wrote: its data is the
 		// Machine's, not ours to own, repair or mint for.
+		dropTokenID(config, r.kind.finalizer())
 		config.SetDataSecret(name)
 		setAvailable(config, fmt.Sprintf("Status rebuilt from %s %s, whose data Secret %s was not written by cabpk0s and is left as it is", s.owner.kind(), s.owner.object().GetName(), name))
 		return nil
@@ -151,14 +163,22 @@ func (r *configReconciler) restoreStatus(ctx context.Context, s *scope) error {
 				return fmt.Errorf("repairing the owner of Secret %s: %w", name, err)
 			}
 		}
-		if id := secret.Annotations[TokenIDAnnotation]; id != "" && config.GetAnnotations()[TokenIDAnnotation] == "" && !s.owner.hasJoined() {
-			adopt, err := r.tokenToAdopt(ctx, s, id)
-			if err != nil {
-				return err
+		// The token that matters is the one in the data the owner
+		// consumed. Another ID on the config (reserved when this copy was
+		// created, where the original's was dropped after its Machine
+		// joined; a pool's rotation cut short) names no token of that data.
+		if id := secret.Annotations[TokenIDAnnotation]; id != config.GetAnnotations()[TokenIDAnnotation] {
+			adopt := false
+			if id != "" && !s.owner.hasJoined() {
+				if adopt, err = r.tokenToAdopt(ctx, s, id); err != nil {
+					return err
+				}
 			}
 			if adopt {
 				setAnnotation(config, TokenIDAnnotation, id)
 				controllerutil.AddFinalizer(config, r.kind.finalizer())
+			} else {
+				dropTokenID(config, r.kind.finalizer())
 			}
 		}
 		// Read live just now: the cache may not show the Secret yet.

@@ -87,12 +87,23 @@ func (r *configReconciler) revokeOnDelete(ctx context.Context, config bootstrapC
 		// Without a Cluster there is no workload cluster left to clean up.
 		return apierrors.IsNotFound(err), "", ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	// A config without data handed its token (if an earlier try created
+	// one at all: the ID may only be reserved) to no machine: it is revoked
+	// when that can be done at once, else left to expire; the deletion
+	// waits for nothing.
+	handedOut := config.IsDataSecretCreated()
 	if annotations.IsPaused(cluster, config) {
+		if !handedOut {
+			return true, "", ctrl.Result{}, nil
+		}
 		return false, fmt.Sprintf("Waiting for Cluster %s to be unpaused to revoke join token %s", cluster.Name, id), ctrl.Result{}, nil
 	}
 	giveUpAt := config.GetDeletionTimestamp().Add(revocationGracePeriod).UTC().Format(time.RFC3339)
 	workload, err := r.workloadClient(ctx, cluster)
 	if err != nil {
+		if !handedOut {
+			return true, "", ctrl.Result{}, nil
+		}
 		if !workloadUnreachable(err) {
 			return false, "", ctrl.Result{}, err
 		}
@@ -106,6 +117,9 @@ func (r *configReconciler) revokeOnDelete(ctx context.Context, config bootstrapC
 		return true, "", ctrl.Result{}, nil
 	}
 	if err := jointoken.Delete(ctx, workload, id); err != nil {
+		if !handedOut {
+			return true, "", ctrl.Result{}, nil
+		}
 		// Reachable, yet revoking fails (RBAC, an admission webhook, an
 		// outage behind the API server): retried with backoff for the grace
 		// period, then the token is left to expire rather than holding the
@@ -120,8 +134,10 @@ func (r *configReconciler) revokeOnDelete(ctx context.Context, config bootstrapC
 			"Revoking join token %s failed for %s: %v; it expires on its own", id, revocationGracePeriod, err)
 		return true, "", ctrl.Result{}, nil
 	}
-	joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
-	r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Config deleted: revoked join token %s", id)
+	if handedOut {
+		joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
+		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "Config deleted: revoked join token %s", id)
+	}
 	return true, "", ctrl.Result{}, nil
 }
 

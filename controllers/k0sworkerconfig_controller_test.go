@@ -272,7 +272,8 @@ func TestMissingSourceMintsNoToken(t *testing.T) {
 	g := NewWithT(t)
 	ns, _ := workerWaitingForSource(t, "retry")
 	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(BeEmpty())
-	g.Expect(getConfig(t, ns, "worker").Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
+	reserved := getConfig(t, ns, "worker").Annotations[controllers.TokenIDAnnotation]
+	g.Expect(reserved).NotTo(BeEmpty(), "the token ID is reserved at creation")
 
 	// The source watch picks it up at once, not at a poll.
 	createMotd(t, ns, "worker-files", "welcome")
@@ -283,6 +284,7 @@ func TestMissingSourceMintsNoToken(t *testing.T) {
 	tokens := tokenSecrets(t, ns, "worker")
 	g.Expect(tokens).To(HaveLen(1))
 	id := string(tokens[0].Data[bootstrapapi.BootstrapTokenIDKey])
+	g.Expect(id).To(Equal(reserved), "the token is the one reserved")
 	g.Expect(data.Annotations).To(HaveKeyWithValue(controllers.TokenIDAnnotation, id))
 	user := joinAsWorker(t, joinToken(t, data.Data["value"]), "worker")
 	g.Expect(user.Username).To(Equal("system:bootstrap:" + id))

@@ -74,6 +74,8 @@ func (r *configReconciler) generate(ctx context.Context, s *scope, rotate bool) 
 		if wrote, err = r.writeData(ctx, s, plan, data, ""); err != nil {
 			return ctrl.Result{}, err
 		}
+		// The ID reserved at creation names no token of this data.
+		dropTokenID(config, r.kind.finalizer())
 		return ctrl.Result{}, nil
 	}
 	// The data carries the token's secret half, which the cache does not
@@ -109,8 +111,9 @@ func (r *configReconciler) generate(ctx context.Context, s *scope, rotate bool) 
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if minted.Secret != token.Secret {
-			// An earlier try created this ID already: its token is the one.
+		if minted.ID != token.ID || minted.Secret != token.Secret {
+			// An earlier try created this ID already: its token is the
+			// one. Or the ID was another config's: this one has its own.
 			if data, err = bootstrapinput.Render(plan.in, plan.join, minted); err != nil {
 				setFailed(config, "Cannot render the bootstrap data: %v", err)
 				return ctrl.Result{}, err
@@ -168,6 +171,14 @@ func (r *configReconciler) writeData(ctx context.Context, s *scope, plan *dataPl
 func (r *configReconciler) currentToken(ctx context.Context, s *scope, workload client.Client, rotate bool) (_ jointoken.Token, fresh bool, _ error) {
 	config := s.config
 	id := config.GetAnnotations()[TokenIDAnnotation]
+	if id != "" && !rotate && !config.IsDataSecretCreated() {
+		// The ID reserved when the config was created (or recorded by an
+		// earlier try): mint creates the token, or takes the one an
+		// earlier try created, without a look first.
+		token, err := jointoken.NewToken()
+		token.ID = id
+		return token, true, err
+	}
 	if id != "" && !rotate {
 		token, err := r.kind.role().GetOwn(ctx, workload, id, r.tokenDescription(config))
 		switch {
@@ -194,24 +205,40 @@ func (r *configReconciler) currentToken(ctx context.Context, s *scope, workload 
 // mint records a fresh token's ID on the config, then creates the token:
 // whatever fails later, the retry finds the same ID and reuses the token,
 // so a config never has two. The ID is recorded under an optimistic lock
-// (see recordTokenID).
+// (see recordTokenID). An ID the config already names (reserved when it
+// was created) needs no recording; if a token of that ID exists and is
+// another config's (a config copied with its annotations), the config
+// gets an ID of its own. A token an earlier try created is taken as it
+// is, extended when due.
 func (r *configReconciler) mint(ctx context.Context, s *scope, workload client.Client, token jointoken.Token, rotate bool) (jointoken.Token, error) {
 	config := s.config
 	operation := tokenCreated
 	if rotate {
 		operation = tokenRotated
 	}
-	if config.GetAnnotations()[TokenIDAnnotation] != token.ID {
-		annotations, finalizers := maps.Clone(config.GetAnnotations()), slices.Clone(config.GetFinalizers())
-		setAnnotation(config, TokenIDAnnotation, token.ID)
-		controllerutil.AddFinalizer(config, r.kind.finalizer())
-		if err := s.patcher.recordTokenID(ctx, config); err != nil {
-			// Not recorded: the reconcile's closing patch must not record
-			// it either, without the lock.
-			config.SetAnnotations(annotations)
-			config.SetFinalizers(finalizers)
-			return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
+	if config.GetAnnotations()[TokenIDAnnotation] == token.ID {
+		minted, err := counted(operation)(r.kind.role().CreateWith(ctx, workload, token, r.tokenDescription(config), r.TokenTTL, time.Now()))
+		switch {
+		case err == nil && minted.Secret != token.Secret:
+			return r.extend(ctx, workload, minted, time.Now())
+		case !errors.Is(err, jointoken.ErrNotOurs):
+			return minted, err
 		}
+		fresh, err := jointoken.NewToken()
+		if err != nil {
+			return jointoken.Token{}, err
+		}
+		token.ID = fresh.ID
+	}
+	annotations, finalizers := maps.Clone(config.GetAnnotations()), slices.Clone(config.GetFinalizers())
+	setAnnotation(config, TokenIDAnnotation, token.ID)
+	controllerutil.AddFinalizer(config, r.kind.finalizer())
+	if err := s.patcher.recordTokenID(ctx, config); err != nil {
+		// Not recorded: the reconcile's closing patch must not record
+		// it either, without the lock.
+		config.SetAnnotations(annotations)
+		config.SetFinalizers(finalizers)
+		return jointoken.Token{}, fmt.Errorf("recording the join token ID: %w", err)
 	}
 	return counted(operation)(r.kind.role().CreateWith(ctx, workload, token, r.tokenDescription(config), r.TokenTTL, time.Now()))
 }
@@ -346,8 +373,7 @@ func (r *configReconciler) reconcileToken(ctx context.Context, s *scope) (ctrl.R
 		}
 		joinTokenOperations.WithLabelValues(tokenRevoked).Inc()
 		r.forget(config)
-		deleteAnnotation(config, TokenIDAnnotation)
-		controllerutil.RemoveFinalizer(config, r.kind.finalizer())
+		dropTokenID(config, r.kind.finalizer())
 		markAvailable(config)
 		r.Recorder.Eventf(config, nil, corev1.EventTypeNormal, "JoinTokenRevoked", "Revoke", "%s joined: revoked join token %s", r.joinedWhat(s), id)
 		return ctrl.Result{}, nil
@@ -502,6 +528,16 @@ func (r *configReconciler) forget(config bootstrapConfig) {
 	r.tokens.delete(config.GetUID())
 	r.writes.delete(config.GetUID())
 	r.adopted.delete(config.GetUID())
+}
+
+// dropTokenID forgets the config's token ID: revoked, or an ID reserved
+// for a token its data never carries. The finalizer stays for an adopted
+// k0smotron token.
+func dropTokenID(config bootstrapConfig, finalizer string) {
+	deleteAnnotation(config, TokenIDAnnotation)
+	if config.GetAnnotations()[K0smotronTokenIDAnnotation] == "" {
+		controllerutil.RemoveFinalizer(config, finalizer)
+	}
 }
 
 // standInToken has a real token's shape and no life anywhere: it renders

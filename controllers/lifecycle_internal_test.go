@@ -166,12 +166,14 @@ func TestDeletionFindsTheClusterOrSaysWhyNot(t *testing.T) {
 
 	const id = "abcdef"
 	deleting := func(name string) *bootstrapv1.K0sWorkerConfig {
-		return &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{
+		c := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{
 			Namespace: "ns", Name: name, UID: types.UID("uid-" + name),
 			Annotations:       map[string]string{TokenIDAnnotation: id},
 			Finalizers:        []string{TokenFinalizer},
 			DeletionTimestamp: &metav1.Time{Time: time.Now()},
 		}}
+		c.SetDataSecret(name)
+		return c
 	}
 	tokenSecret := func() *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}}
@@ -280,6 +282,7 @@ func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
 				Finalizers:        []string{TokenFinalizer},
 				DeletionTimestamp: &metav1.Time{Time: time.Now().Add(-tc.deleted)},
 			}}
+			config.SetDataSecret(config.Name)
 			management := fake.NewClientBuilder().WithScheme(scheme).WithStatusSubresource(&bootstrapv1.K0sWorkerConfig{}).
 				WithObjects(config, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}).Build()
 			workload := fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(refuse).Build()
@@ -334,4 +337,60 @@ func TestConflictLeavesNothingForTheClosingPatch(t *testing.T) {
 	stored := &bootstrapv1.K0sWorkerConfig{}
 	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stored)).To(Succeed())
 	g.Expect(stored.Annotations).To(HaveKeyWithValue(TokenIDAnnotation, "aaaaaa"), "the first ID stands")
+}
+
+// TestDeletionOfAConfigWithoutDataWaitsForNothing: a config that never got
+// data (its token ID reserved at creation, its token perhaps never made)
+// handed no token to any machine. Its deletion revokes what it can at once
+// and waits neither for a paused Cluster nor for a workload cluster that
+// refuses, and reports no revocation it cannot vouch for.
+func TestDeletionOfAConfigWithoutDataWaitsForNothing(t *testing.T) {
+	scheme := runtime.NewScheme()
+	NewWithT(t).Expect(clusterv1.AddToScheme(scheme)).To(Succeed())
+	NewWithT(t).Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
+	NewWithT(t).Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	const id = "abcdef"
+	refuse := interceptor.Funcs{Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "bootstrap-token-abcdef", errors.New("not allowed"))
+	}}
+	for _, tc := range []struct {
+		name        string
+		paused      bool
+		refuse      bool
+		wantRevoked bool
+	}{
+		{name: "reachable", wantRevoked: true},
+		{name: "Cluster paused", paused: true},
+		{name: "revocation refused", refuse: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			config := &bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{
+				Namespace: "ns", Name: "worker", Labels: map[string]string{clusterv1.ClusterNameLabel: "c"},
+				Annotations:       map[string]string{TokenIDAnnotation: id},
+				Finalizers:        []string{TokenFinalizer},
+				DeletionTimestamp: &metav1.Time{Time: time.Now()},
+			}}
+			cluster := &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+			cluster.Spec.Paused = ptr.To(tc.paused)
+			token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: jointoken.SecretName(id)}}
+			management := fake.NewClientBuilder().WithScheme(scheme).WithObjects(config, cluster).Build()
+			builder := fake.NewClientBuilder().WithScheme(scheme).WithObjects(token)
+			if tc.refuse {
+				builder = builder.WithInterceptorFuncs(refuse)
+			}
+			workload := builder.Build()
+			recorder := events.NewFakeRecorder(10)
+			r := NewK0sWorkerConfigReconciler(ReconcilerOptions{Client: management, SecretCachingClient: management, Recorder: recorder,
+				ClusterCache: clusterCacheStub{workload: workload}, TokenTTL: 15 * time.Minute})
+
+			res, err := r.reconcileDelete(t.Context(), config)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.RequeueAfter).To(BeZero())
+			g.Expect(recorder.Events).NotTo(Receive(), "no revocation is reported")
+			g.Expect(apierrors.IsNotFound(management.Get(t.Context(), client.ObjectKeyFromObject(config), &bootstrapv1.K0sWorkerConfig{}))).To(BeTrue(), "the config is let go")
+			err = workload.Get(t.Context(), client.ObjectKeyFromObject(token), &corev1.Secret{})
+			g.Expect(apierrors.IsNotFound(err)).To(Equal(tc.wantRevoked), "token revoked: %v", err)
+		})
+	}
 }

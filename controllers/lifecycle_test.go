@@ -251,7 +251,6 @@ func TestInvalidSpecMintsNoToken(t *testing.T) {
 	g.Eventually(conditionReason(t, ns, "worker", bootstrapv1.ReadyCondition), waitTimeout, pollEvery).
 		Should(Equal(bootstrapv1.DataSecretGenerationFailedReason + ": Cannot render the bootstrap data: custom cloud-config is not a cloud-config mapping (key: value)"))
 	g.Consistently(func() []corev1.Secret { return tokenSecrets(t, ns, "worker") }, 3*time.Second, pollEvery).Should(BeEmpty())
-	g.Expect(getConfig(t, ns, "worker").Annotations).NotTo(HaveKey(controllers.TokenIDAnnotation))
 }
 
 // eventReasons lists the reasons of the events about config ns/name, in

@@ -72,7 +72,8 @@ func (l *liveTokens) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		_ = meta.EachListItem(configs, func(o runtime.Object) error {
-			if c := o.(client.Object); c.GetAnnotations()[TokenIDAnnotation] != "" {
+			// An ID reserved for data not written yet names no token.
+			if c := o.(bootstrapConfig); c.GetAnnotations()[TokenIDAnnotation] != "" && c.IsDataSecretCreated() {
 				live[c.GetNamespace()+"/"+c.GetLabels()[clusterv1.ClusterNameLabel]]++
 			}
 			return nil

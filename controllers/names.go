@@ -1,22 +1,23 @@
 package controllers
 
-import "time"
+import (
+	"time"
 
-// Names cabpk0s writes on objects it manages.
+	bootstrapv1 "github.com/cabpk0s/cabpk0s/api/v1beta2"
+)
+
+// Names cabpk0s writes on objects it manages (see the API package).
 const (
 	// TokenFinalizer keeps a K0sWorkerConfig until its join token is revoked.
-	TokenFinalizer = "k0sworkerconfig.bootstrap.cluster.x-k8s.io/join-token" //nolint:gosec // a finalizer name, not a credential
+	TokenFinalizer = bootstrapv1.WorkerJoinTokenFinalizer
 
 	// ControllerTokenFinalizer keeps a K0sControllerConfig until its join
 	// token is revoked.
-	ControllerTokenFinalizer = "k0scontrollerconfig.bootstrap.cluster.x-k8s.io/join-token"
+	ControllerTokenFinalizer = bootstrapv1.ControllerJoinTokenFinalizer
 
 	// TokenIDAnnotation records the bootstrap token a config's data
-	// carries. It is set on the config before the token is created, so a
-	// retry after any failure finds and reuses the same token, and copied
-	// to the data Secret. Both travel with `clusterctl move`, which drops
-	// status.
-	TokenIDAnnotation = "bootstrap.cluster.x-k8s.io/k0s-join-token-id" //nolint:gosec // an annotation key, not a credential
+	// carries; it travels with `clusterctl move`, which drops status.
+	TokenIDAnnotation = bootstrapv1.JoinTokenIDAnnotation
 
 	workerConfigKind     = "K0sWorkerConfig"
 	controllerConfigKind = "K0sControllerConfig"

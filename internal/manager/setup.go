@@ -25,7 +25,7 @@ import (
 // Setup registers the webhooks, a ClusterCache for workload clusters, and
 // the K0sWorkerConfig controller with mgr.
 func (o *Options) Setup(ctx context.Context, mgr ctrl.Manager) error {
-	if err := webhooks.Setup(mgr); err != nil {
+	if err := webhooks.Setup(mgr, webhooks.Scope{Namespace: o.WatchNamespace, WatchFilterValue: o.WatchFilterValue}); err != nil {
 		return fmt.Errorf("registering webhooks: %w", err)
 	}
 	secretClient, err := coresetup.CreateSecretCachingClient(mgr)

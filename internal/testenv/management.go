@@ -244,7 +244,7 @@ func (m *Management) startManager(ctx context.Context, opts ManagementOptions) e
 	if err := SetupCAPIWebhooks(mgr); err != nil {
 		return err
 	}
-	if err := webhooks.Setup(mgr); err != nil {
+	if err := webhooks.Setup(mgr, webhooks.Scope{}); err != nil {
 		return fmt.Errorf("registering cabpk0s webhooks: %w", err)
 	}
 	if opts.CAPIControllers {

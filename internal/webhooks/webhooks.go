@@ -1,11 +1,13 @@
 // Package webhooks wires admission validation and v1beta1 <-> v1beta2
 // conversion for the cabpk0s kinds (K0sWorkerConfig, its template, and
-// K0sControllerConfig) into a controller-runtime manager.
+// K0sControllerConfig) into a controller-runtime manager, and the one
+// mutation: a config being created gets its join token ID and finalizer
+// (see tokenReservation).
 //
-// There is no defaulting webhook: no field has a persisted default (defaults
-// apply when the bootstrap data is rendered), so ClusterClass server-side
-// apply dry-runs see exactly what they send and never detect a diff that
-// would trigger a rollout, and v1beta1 objects read back as applied.
+// No spec field is defaulted: defaults apply when the bootstrap data is
+// rendered, so ClusterClass server-side apply dry-runs see exactly what
+// they send and never detect a diff that would trigger a rollout, and
+// v1beta1 objects read back as applied.
 package webhooks
 
 import (
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/conversion"
 
@@ -48,8 +51,20 @@ var K0sControllerConfigConverter = conversion.NewHubSpokeConverter(&bootstrapv1.
 		bootstrapv1beta1.ConvertK0sControllerConfigHubToV1Beta1, bootstrapv1beta1.ConvertK0sControllerConfigV1Beta1ToHub),
 )
 
-// Setup registers the validating and conversion webhooks of every kind.
-func Setup(mgr ctrl.Manager) error {
+// Scope is what the manager serving the webhooks reconciles: its
+// --namespace and --watch-filter. A config it will never reconcile gets no
+// join token reservation, whose finalizer only its controller removes.
+type Scope struct {
+	Namespace        string
+	WatchFilterValue string
+}
+
+// Setup registers the validating and conversion webhooks of every kind,
+// and the configs' token reservation for the configs in scope.
+func Setup(mgr ctrl.Manager, scope Scope) error {
+	server := mgr.GetWebhookServer()
+	server.Register(workerReservationPath, &webhook.Admission{Handler: tokenReservation{scope: scope, finalizer: bootstrapv1.WorkerJoinTokenFinalizer}})
+	server.Register(controllerReservationPath, &webhook.Admission{Handler: tokenReservation{scope: scope, finalizer: bootstrapv1.ControllerJoinTokenFinalizer}})
 	if err := ctrl.NewWebhookManagedBy(mgr, &bootstrapv1.K0sControllerConfig{}).
 		WithValidator(specValidator[*bootstrapv1.K0sControllerConfig]{kind: "K0sControllerConfig", validate: ValidateControllerConfig,
 			sameSpec: func(old, obj *bootstrapv1.K0sControllerConfig) bool {
