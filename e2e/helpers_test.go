@@ -29,7 +29,7 @@ import (
 // k0smotronControlPlaneGVK is k0smotron's hosted control plane kind.
 var k0smotronControlPlaneGVK = schema.GroupVersionKind{Group: "controlplane.cluster.x-k8s.io", Version: "v1beta2", Kind: "K0smotronControlPlane"}
 
-// joinTokenAnnotation records a config's live join token until the node joins.
+// joinTokenAnnotation names a config's join token from the config's creation until the node joins.
 const joinTokenAnnotation = "bootstrap.cluster.x-k8s.io/k0s-join-token-id" //nolint:gosec // an annotation key, not a credential (controllers.TokenIDAnnotation)
 
 // Labels and taints the MachineDeployment's K0sWorkerConfigTemplate sets in

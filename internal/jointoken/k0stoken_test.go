@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"io"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -151,4 +152,25 @@ func truncatedGzip(t *testing.T) string {
 	raw, err := base64.StdEncoding.DecodeString(encodeLikeK0s(t, k0sWrittenKubeconfig))
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	return base64.StdEncoding.EncodeToString(raw[:len(raw)/2])
+}
+
+// TestEncodeKeepsEveryTokenAString: the kubeconfig is serialised once per
+// cluster and the token set into it; a token YAML would read as a number
+// if it were written plain (all digits, or digits around an "e") still
+// decodes to itself, and each cluster's server and CA stay its own.
+func TestEncodeKeepsEveryTokenAString(t *testing.T) {
+	g := NewWithT(t)
+	for _, bearer := range []string{"123456.1234567890123456", "123456.123e456789012345", "000000.0000000000000000", "abcdef.0123456789abcdef"} {
+		id, secret, _ := strings.Cut(bearer, ".")
+		for _, server := range []string{"https://10.0.0.1:6443", "https://10.0.0.2:6443"} {
+			token, err := jointoken.Worker.Encode(server, []byte(testCA), jointoken.Token{ID: id, Secret: secret})
+			g.Expect(err).NotTo(HaveOccurred())
+			config, err := clientcmd.Load(decodeLikeK0s(t, token))
+			g.Expect(err).NotTo(HaveOccurred(), bearer)
+			g.Expect(config.AuthInfos["kubelet-bootstrap"].Token).To(Equal(bearer))
+			g.Expect(config.Clusters["k0s"].Server).To(Equal(server))
+		}
+	}
+	_, err := jointoken.Worker.Encode(testServer, []byte(testCA), jointoken.Token{ID: "ABCDEF", Secret: "0123456789abcdef"})
+	g.Expect(err).To(MatchError(ContainSubstring("not a bootstrap token")))
 }
