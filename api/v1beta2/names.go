@@ -18,5 +18,5 @@ const (
 
 	// ControllerJoinTokenFinalizer keeps a K0sControllerConfig until its
 	// join token is revoked.
-	ControllerJoinTokenFinalizer = "k0scontrollerconfig.bootstrap.cluster.x-k8s.io/join-token" //nolint:gosec // a finalizer name, not a credential
+	ControllerJoinTokenFinalizer = "k0scontrollerconfig.bootstrap.cluster.x-k8s.io/join-token"
 )
