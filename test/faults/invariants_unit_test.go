@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,17 @@ func TestInvariantsFailWhenBroken(t *testing.T) {
 	reused.creations = map[string]tokenCreated{"abcdef": {times: 1, first: now.Add(-time.Hour)}, "ghijkl": {times: 1, first: now.Add(-30 * time.Minute)}}
 	if r := rowNamed(t, invariants(reused), "join tokens ever minted"); r.ok {
 		t.Errorf("a second token created before the later config existed is the first config's, and must fail it: %s", r.got)
+	}
+	// An ID reserved at creation and never created (the webhook's, where
+	// the data carries another config's or none) is no minted token.
+	reserved := healthy
+	reserved.seen.configTokens = map[types.UID]map[string]bool{}
+	for uid, ids := range healthy.seen.configTokens {
+		reserved.seen.configTokens[uid] = maps.Clone(ids)
+		reserved.seen.configTokens[uid]["zzzzzz"] = true
+	}
+	if r := rowNamed(t, invariants(reserved), "join tokens ever minted"); !r.ok {
+		t.Errorf("an ID reserved and never created must pass it: %s %v", r.got, r.detail)
 	}
 	unattributed := healthy
 	unattributed.creations = map[string]tokenCreated{"abcdef": {times: 1}, "zzzzzz": {times: 1}}
