@@ -159,10 +159,7 @@ func (c clusterCacheStub) GetUncachedClient(context.Context, client.ObjectKey) (
 // Secret's label; with neither, the event and the log say why the token
 // is left to expire instead of skipping revocation silently.
 func TestDeletionFindsTheClusterOrSaysWhyNot(t *testing.T) {
-	scheme := runtime.NewScheme()
-	NewWithT(t).Expect(clusterv1.AddToScheme(scheme)).To(Succeed())
-	NewWithT(t).Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
-	NewWithT(t).Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	scheme := testScheme(t)
 
 	const id = "abcdef"
 	deleting := func(name string) *bootstrapv1.K0sWorkerConfig {
@@ -221,8 +218,7 @@ func TestDeletionFindsTheClusterOrSaysWhyNot(t *testing.T) {
 // one that recorded a first ID gets a conflict instead of overwriting it.
 func TestStaleReconcileCannotRecordASecondTokenID(t *testing.T) {
 	g := NewWithT(t)
-	scheme := runtime.NewScheme()
-	g.Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
+	scheme := testScheme(t)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "w"}}).Build()
 	stale := &bootstrapv1.K0sWorkerConfig{}
 	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stale)).To(Succeed())
@@ -254,10 +250,7 @@ func TestStaleReconcileCannotRecordASecondTokenID(t *testing.T) {
 // warning each try), then lets it go with an event saying the token is
 // left to expire.
 func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
-	scheme := runtime.NewScheme()
-	NewWithT(t).Expect(clusterv1.AddToScheme(scheme)).To(Succeed())
-	NewWithT(t).Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
-	NewWithT(t).Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	scheme := testScheme(t)
 	refuse := interceptor.Funcs{Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
 		return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "bootstrap-token-abcdef", errors.New("not allowed"))
 	}}
@@ -313,9 +306,7 @@ func TestDeletionWhenRevocationKeepsFailing(t *testing.T) {
 // closes every reconcile (no lock) cannot record the ID after all.
 func TestConflictLeavesNothingForTheClosingPatch(t *testing.T) {
 	g := NewWithT(t)
-	scheme := runtime.NewScheme()
-	g.Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
-	g.Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	scheme := testScheme(t)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&bootstrapv1.K0sWorkerConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "w"}}).Build()
 	stale := &bootstrapv1.K0sWorkerConfig{}
 	g.Expect(c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "w"}, stale)).To(Succeed())
@@ -345,10 +336,7 @@ func TestConflictLeavesNothingForTheClosingPatch(t *testing.T) {
 // and waits neither for a paused Cluster nor for a workload cluster that
 // refuses, and reports no revocation it cannot vouch for.
 func TestDeletionOfAConfigWithoutDataWaitsForNothing(t *testing.T) {
-	scheme := runtime.NewScheme()
-	NewWithT(t).Expect(clusterv1.AddToScheme(scheme)).To(Succeed())
-	NewWithT(t).Expect(bootstrapv1.AddToScheme(scheme)).To(Succeed())
-	NewWithT(t).Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	scheme := testScheme(t)
 	const id = "abcdef"
 	refuse := interceptor.Funcs{Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
 		return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "bootstrap-token-abcdef", errors.New("not allowed"))
@@ -393,4 +381,14 @@ func TestDeletionOfAConfigWithoutDataWaitsForNothing(t *testing.T) {
 			g.Expect(apierrors.IsNotFound(err)).To(Equal(tc.wantRevoked), "token revoked: %v", err)
 		})
 	}
+}
+
+// testScheme knows the kinds the fake clients of these tests hold.
+func testScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clusterv1.AddToScheme, bootstrapv1.AddToScheme, corev1.AddToScheme} {
+		NewWithT(t).Expect(add(scheme)).To(Succeed())
+	}
+	return scheme
 }

@@ -2,25 +2,35 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
-// Profiles of cabpk0s under load, for finding where its time and memory
-// go: a CPU profile over the first RunOptions.Profile of the measured
-// window and a heap profile once the data exists, from the manager's pprof endpoint
+// Profiles under load, for finding where time and memory go: a CPU
+// profile over the first RunOptions.Profile of the measured window and a
+// heap profile once the data exists, from cabpk0s's pprof endpoint
 // (--profiler-address), written beside the run's logs as cpu.pprof and
-// heap.pprof (`go tool pprof bin/manager out/bench/<date>/<run>/cpu.pprof`).
+// heap.pprof (`go tool pprof bin/manager out/bench/<date>/<run>/cpu.pprof`);
+// and, for every provider, a CPU profile of the management kube-apiserver
+// over the same window (management-apiserver-cpu.pprof): the provider
+// shares two cores with it, so what a provider makes the API server do
+// costs its throughput as much as its own CPU does.
 
 // profiler collects the profiles of one run; a nil profiler does nothing.
-// The CPU profile has a length fixed when it starts (the endpoint answers
+// A CPU profile has a length fixed when it starts (the endpoint answers
 // when it is over), so it cannot follow the window to its end.
 type profiler struct {
+	// addr is cabpk0s's pprof endpoint; empty for a provider without one.
 	addr, dir string
+	// apiServer reaches the management API server as an administrator.
+	apiServer *rest.Config
 	cpu       time.Duration
 	cpuDone   chan error
 }
@@ -30,9 +40,26 @@ func (p *profiler) startCPUProfile(ctx context.Context) {
 	if p == nil {
 		return
 	}
-	p.cpuDone = make(chan error, 1)
+	path := fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(int(p.cpu.Seconds()), 1))
+	p.cpuDone = make(chan error, 2)
 	go func() {
-		p.cpuDone <- p.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(int(p.cpu.Seconds()), 1)), "cpu.pprof")
+		if p.addr == "" {
+			p.cpuDone <- nil
+			return
+		}
+		p.cpuDone <- p.fetch(ctx, http.DefaultClient, "http://"+p.addr+path, "cpu.pprof")
+	}()
+	go func() {
+		if p.apiServer == nil {
+			p.cpuDone <- nil
+			return
+		}
+		httpClient, err := rest.HTTPClientFor(p.apiServer)
+		if err != nil {
+			p.cpuDone <- err
+			return
+		}
+		p.cpuDone <- p.fetch(ctx, httpClient, p.apiServer.Host+path, "management-apiserver-cpu.pprof")
 	}()
 }
 
@@ -41,29 +68,31 @@ func (p *profiler) finish(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
-	if err := p.fetch(ctx, "/debug/pprof/heap", "heap.pprof"); err != nil {
-		return err
+	if p.addr != "" {
+		if err := p.fetch(ctx, http.DefaultClient, "http://"+p.addr+"/debug/pprof/heap", "heap.pprof"); err != nil {
+			return err
+		}
 	}
 	if p.cpuDone == nil {
 		return nil
 	}
-	return <-p.cpuDone
+	return errors.Join(<-p.cpuDone, <-p.cpuDone)
 }
 
-func (p *profiler) fetch(ctx context.Context, path, file string) error {
+func (p *profiler) fetch(ctx context.Context, httpClient *http.Client, url, file string) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cpu+time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("profiling: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profiling %s: %s", path, resp.Status)
+		return fmt.Errorf("profiling %s: %s", file, resp.Status)
 	}
 	f, err := os.Create(filepath.Join(p.dir, file)) //nolint:gosec // the run's own directory
 	if err != nil {

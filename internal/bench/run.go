@@ -56,8 +56,9 @@ type RunOptions struct {
 	// Clusters is how many workload clusters the clusters scenario
 	// spreads the N machines over.
 	Clusters int
-	// Profile is how long cabpk0s's CPU is profiled from the first config
-	// written (saturation and clusters scenarios; 0 for no profiles).
+	// Profile is how long cabpk0s's CPU, and the management API server's
+	// for every provider, is profiled from the first config written
+	// (saturation and clusters scenarios; 0 for no profiles).
 	Profile time.Duration
 	// TokenTTL and Periods shape the pending scenario: the providers'
 	// token TTL, and how many of them the run watches.
@@ -323,8 +324,8 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 
 	if o.Scenario != ScaleScenario {
 		var prof *profiler
-		if a.pprof != "" {
-			prof = &profiler{addr: a.pprof, dir: o.Dir, cpu: o.Profile}
+		if o.Profile > 0 && (o.Scenario == SaturationScenario || o.Scenario == ClustersScenario) {
+			prof = &profiler{addr: a.pprof, dir: o.Dir, cpu: o.Profile, apiServer: e.management.Config}
 		}
 		result, err = runSaturation(ctx, o, p, e, proc, tracker, prof, progress)
 		if err == nil && o.Scenario == PendingScenario {

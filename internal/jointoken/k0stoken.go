@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 )
 
 // k0sClusterName is the cluster and context inside a join token's kubeconfig.
@@ -24,7 +24,9 @@ const k0sClusterName = "k0s"
 // base64-encoded. server is the API server for a worker, the k0s join API
 // (port 9443) for a controller.
 func (r Role) Encode(server string, caPEM []byte, token Token) (string, error) {
-	if !validBearer(token.Bearer()) {
+	// A valid bootstrap token is lowercase letters, digits and one dot:
+	// nothing YAML would need escaped in a double-quoted string.
+	if !bootstraputil.IsValidBootstrapToken(token.Bearer()) {
 		return "", errors.New("not a bootstrap token (ID.SECRET, 6 and 16 lowercase letters or digits)")
 	}
 	tpl, err := r.kubeconfigTemplate(server, caPEM)
@@ -80,21 +82,6 @@ func (r Role) kubeconfigTemplate(server string, caPEM []byte) (kubeconfigTemplat
 // tokenPlaceholder stands for the token in a kubeconfig template: a plain
 // YAML string that neither a server URL nor base64 CA data contains.
 const tokenPlaceholder = "zzzzzz.zzzzzzzzzzzzzzzz"
-
-// validBearer: ID.SECRET of lowercase letters and digits, 6 and 16 long,
-// nothing YAML would need escaped in a double-quoted string.
-func validBearer(bearer string) bool {
-	id, secret, ok := strings.Cut(bearer, ".")
-	if !ok || len(id) != 6 || len(secret) != 16 {
-		return false
-	}
-	for _, c := range id + secret {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
 
 type kubeconfigTemplate struct{ before, after []byte }
 

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -101,6 +102,24 @@ type SimulatedKubelet struct {
 type simulatedPod struct {
 	cancel      context.CancelFunc
 	webhookPort int
+	// deployment is the UID of the Deployment the process runs for.
+	deployment types.UID
+}
+
+// stopPod stops the process running for the Deployment at key unless it
+// runs for the Deployment with UID keep, and returns the process still
+// running (nil when none is). Stop waits for a stopped process to end.
+func (k *SimulatedKubelet) stopPod(key client.ObjectKey, keep types.UID) *simulatedPod {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	pod := k.running[key]
+	if pod == nil || keep != "" && pod.deployment == keep {
+		return pod
+	}
+	pod.cancel()
+	delete(k.running, key)
+	k.Logger.Info("Stopped the provider's process: its Deployment is gone (simulated kubelet)", "Deployment", key.String())
+	return nil
 }
 
 // SetupWithManager registers the simulation. The processes stop with the
@@ -138,17 +157,26 @@ func (k *SimulatedKubelet) serviceToDeployments(ctx context.Context, o client.Ob
 func (k *SimulatedKubelet) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	d := &appsv1.Deployment{}
 	if err := k.Client.Get(ctx, req.NamespacedName, d); err != nil {
+		if apierrors.IsNotFound(err) {
+			// As a kubelet does once a Deployment's Pods are deleted: a
+			// provider `clusterctl delete` removed does not run on.
+			k.stopPod(req.NamespacedName, "")
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	provider, ok := k.Providers[d.Labels[clusterv1.ProviderNameLabel]]
-	if !ok || len(d.Spec.Template.Spec.Containers) == 0 || !d.DeletionTimestamp.IsZero() {
+	if !ok || len(d.Spec.Template.Spec.Containers) == 0 {
+		return ctrl.Result{}, nil
+	}
+	if !d.DeletionTimestamp.IsZero() {
+		k.stopPod(req.NamespacedName, "")
 		return ctrl.Result{}, nil
 	}
 	container := d.Spec.Template.Spec.Containers[0]
 
-	k.mu.Lock()
-	pod := k.running[req.NamespacedName]
-	k.mu.Unlock()
+	// A Deployment deleted and created again under the same name (as
+	// `clusterctl delete` then `clusterctl init` do) gets a new process.
+	pod := k.stopPod(req.NamespacedName, d.UID)
 	if pod == nil {
 		var err error
 		if pod, err = k.start(ctx, d, container, provider); err != nil || pod == nil {
@@ -230,7 +258,7 @@ func (k *SimulatedKubelet) run(ctx context.Context, d *appsv1.Deployment, provid
 		cancel()
 		return nil, fmt.Errorf("starting the process of Deployment %s/%s: %w", d.Namespace, d.Name, err)
 	}
-	pod := &simulatedPod{cancel: cancel, webhookPort: in.Webhook.Port}
+	pod := &simulatedPod{cancel: cancel, webhookPort: in.Webhook.Port, deployment: d.UID}
 	k.running[client.ObjectKeyFromObject(d)] = pod
 	k.wg.Add(1)
 	go func() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/go-logr/logr"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -125,6 +126,11 @@ func (b *BareManagement) start(ctx context.Context, opts BareManagementOptions, 
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		// Stopping waits for every provider process the simulated kubelet
+		// runs, each with its own graceful shutdown (webhook servers wait
+		// up to a minute for open requests): longer than the default 30 s
+		// on a loaded machine, and not a failure of the test.
+		GracefulShutdownTimeout: ptr.To(3 * time.Minute),
 	})
 	if err != nil {
 		return err
@@ -140,12 +146,15 @@ func (b *BareManagement) start(ctx context.Context, opts BareManagementOptions, 
 
 // Stop stops what Setup registered, then the API server and etcd.
 func (b *BareManagement) Stop() error {
-	errs := []error{b.controllerManager.Stop()}
+	var errs []error
+	if err := b.controllerManager.Stop(); err != nil {
+		errs = append(errs, fmt.Errorf("stopping the kube-controller-manager: %w", err))
+	}
 	if err := b.background.stop(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("stopping what runs beside the API server: %w", err))
 	}
 	if err := stopEnvironment(b.env); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("stopping the API server and etcd: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/rest"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util/kubeconfig"
@@ -280,8 +282,26 @@ func stopEnvironment(env *envtest.Environment) error {
 }
 
 func ignoreStopTimeout(err error) error {
-	if err != nil && strings.Contains(err.Error(), "timeout waiting for process") && !strings.Contains(err.Error(), "unable to") {
-		return nil
+	var agg kerrors.Aggregate
+	if !errors.As(err, &agg) {
+		if err == nil || stoppedAnyway(err) {
+			return nil
+		}
+		return err
 	}
-	return err
+	var kept []error
+	for _, e := range agg.Errors() {
+		if !stoppedAnyway(e) {
+			kept = append(kept, e)
+		}
+	}
+	return errors.Join(kept...)
+}
+
+// stoppedAnyway: envtest killed a process that outlived the stop timeout,
+// or found it gone when it meant to kill it (it ended just then).
+func stoppedAnyway(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "timeout waiting for process") ||
+		strings.HasPrefix(msg, "unable to kill process") && errors.Is(err, syscall.ESRCH)
 }

@@ -12,6 +12,7 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"sigs.k8s.io/cluster-api/util/labels"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -47,7 +48,7 @@ type tokenReservation struct {
 }
 
 // tokenIDPattern is a bootstrap token ID: six lowercase letters or digits.
-var tokenIDPattern = regexp.MustCompile(`^[a-z0-9]{6}$`)
+var tokenIDPattern = regexp.MustCompile(bootstrapapi.BootstrapTokenIDPattern)
 
 // Handle reserves a token ID on a config being created.
 func (t tokenReservation) Handle(_ context.Context, req admission.Request) admission.Response {
