@@ -6,7 +6,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
 
 // configPatcher writes a config's changes in as few requests as the API
@@ -70,10 +72,22 @@ func (p *configPatcher) patch(ctx context.Context, config bootstrapConfig, obser
 	if equality.Semantic.DeepEqual(before, after) {
 		return nil
 	}
-	if err := p.client.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
+	data, err := client.MergeFrom(before).Data(after)
+	if err != nil {
 		return fmt.Errorf("patching status: %w", err)
 	}
-	config.SetResourceVersion(after.GetResourceVersion())
+	// The answer is read as metadata: its resourceVersion is all that is
+	// kept of it. Decoding the whole config the API server returns was
+	// the largest single cost of a saturated manager's reconcile, and
+	// encoding it a cost to the API server.
+	written, err := p.metadataOf(config)
+	if err != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	if err := p.client.Status().Patch(ctx, written, client.RawPatch(types.MergePatchType, data)); err != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	config.SetResourceVersion(written.GetResourceVersion())
 	p.before = config.DeepCopyObject().(bootstrapConfig)
 	return nil
 }
@@ -88,6 +102,18 @@ func (p *configPatcher) metadataOnly(config bootstrapConfig) bootstrapConfig {
 	p.kind.clearSpec(out)
 	p.kind.clearStatus(out)
 	return out
+}
+
+// metadataOf is the metadata-only form of config a request's answer is
+// read into.
+func (p *configPatcher) metadataOf(config bootstrapConfig) (*metav1.PartialObjectMetadata, error) {
+	gvk, err := apiutil.GVKForObject(config, p.client.Scheme())
+	if err != nil {
+		return nil, err
+	}
+	out := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: config.GetNamespace(), Name: config.GetName()}}
+	out.SetGroupVersionKind(gvk)
+	return out, nil
 }
 
 // statusOnly is a copy of config with what a status patch carries.

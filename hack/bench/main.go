@@ -361,7 +361,7 @@ func (m *measureFlags) register(fs *flag.FlagSet) {
 	// and lets some expire (measured 2026-12-04: 876 of 10,000).
 	fs.DurationVar(&m.tokenTTL, "token-ttl", 2*time.Minute, "the providers' token TTL (pending scenario)")
 	fs.IntVar(&m.periods, "periods", 2, "token TTLs the pending scenario watches")
-	fs.DurationVar(&m.profile, "profile", 30*time.Second, "CPU profile length of cabpk0s (cpu.pprof, heap.pprof beside its log) and of the management API server for every provider (management-apiserver-cpu.pprof), in the saturation and clusters scenarios; 0 for none")
+	fs.DurationVar(&m.profile, "profile", 30*time.Second, "CPU profile length of cabpk0s (cpu.pprof, heap.pprof beside its log) and of the management and workload API servers for every provider (<name>-apiserver-cpu.pprof), in the saturation and clusters scenarios; 0 for none")
 }
 
 func (m *measureFlags) args() []string {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -18,10 +19,11 @@ import (
 // heap profile once the data exists, from cabpk0s's pprof endpoint
 // (--profiler-address), written beside the run's logs as cpu.pprof and
 // heap.pprof (`go tool pprof bin/manager out/bench/<date>/<run>/cpu.pprof`);
-// and, for every provider, a CPU profile of the management kube-apiserver
-// over the same window (management-apiserver-cpu.pprof): the provider
-// shares two cores with it, so what a provider makes the API server do
-// costs its throughput as much as its own CPU does.
+// and, for every provider, CPU profiles of the management and workload
+// kube-apiservers over the same window (management-apiserver-cpu.pprof,
+// workload-apiserver-cpu.pprof): the provider shares two cores with them,
+// so what a provider makes an API server do costs its throughput as much
+// as its own CPU does.
 
 // profiler collects the profiles of one run; a nil profiler does nothing.
 // A CPU profile has a length fixed when it starts (the endpoint answers
@@ -29,10 +31,11 @@ import (
 type profiler struct {
 	// addr is cabpk0s's pprof endpoint; empty for a provider without one.
 	addr, dir string
-	// apiServer reaches the management API server as an administrator.
-	apiServer *rest.Config
-	cpu       time.Duration
-	cpuDone   chan error
+	// apiServers reach the API servers to profile as an administrator, by
+	// the name their profile is written under.
+	apiServers map[string]*rest.Config
+	cpu        time.Duration
+	cpuDone    chan error
 }
 
 // startCPUProfile starts the CPU profile in the background.
@@ -41,7 +44,7 @@ func (p *profiler) startCPUProfile(ctx context.Context) {
 		return
 	}
 	path := fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(int(p.cpu.Seconds()), 1))
-	p.cpuDone = make(chan error, 2)
+	p.cpuDone = make(chan error, 1+len(p.apiServers))
 	go func() {
 		if p.addr == "" {
 			p.cpuDone <- nil
@@ -49,18 +52,16 @@ func (p *profiler) startCPUProfile(ctx context.Context) {
 		}
 		p.cpuDone <- p.fetch(ctx, http.DefaultClient, "http://"+p.addr+path, "cpu.pprof")
 	}()
-	go func() {
-		if p.apiServer == nil {
-			p.cpuDone <- nil
-			return
-		}
-		httpClient, err := rest.HTTPClientFor(p.apiServer)
-		if err != nil {
-			p.cpuDone <- err
-			return
-		}
-		p.cpuDone <- p.fetch(ctx, httpClient, p.apiServer.Host+path, "management-apiserver-cpu.pprof")
-	}()
+	for name, config := range p.apiServers {
+		go func() {
+			httpClient, err := rest.HTTPClientFor(config)
+			if err != nil {
+				p.cpuDone <- err
+				return
+			}
+			p.cpuDone <- p.fetch(ctx, httpClient, strings.TrimSuffix(config.Host, "/")+path, name+"-apiserver-cpu.pprof")
+		}()
+	}
 }
 
 // finish takes the heap profile and waits for the CPU profile.
@@ -76,7 +77,11 @@ func (p *profiler) finish(ctx context.Context) error {
 	if p.cpuDone == nil {
 		return nil
 	}
-	return errors.Join(<-p.cpuDone, <-p.cpuDone)
+	errs := make([]error, cap(p.cpuDone))
+	for i := range errs {
+		errs[i] = <-p.cpuDone
+	}
+	return errors.Join(errs...)
 }
 
 func (p *profiler) fetch(ctx context.Context, httpClient *http.Client, url, file string) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -56,8 +57,8 @@ type RunOptions struct {
 	// Clusters is how many workload clusters the clusters scenario
 	// spreads the N machines over.
 	Clusters int
-	// Profile is how long cabpk0s's CPU, and the management API server's
-	// for every provider, is profiled from the first config written
+	// Profile is how long cabpk0s's CPU, and the API servers' for every
+	// provider, is profiled from the first config written
 	// (saturation and clusters scenarios; 0 for no profiles).
 	Profile time.Duration
 	// TokenTTL and Periods shape the pending scenario: the providers'
@@ -325,7 +326,7 @@ func Run(ctx context.Context, o RunOptions) (result Result, retErr error) {
 	if o.Scenario != ScaleScenario {
 		var prof *profiler
 		if o.Profile > 0 && (o.Scenario == SaturationScenario || o.Scenario == ClustersScenario) {
-			prof = &profiler{addr: a.pprof, dir: o.Dir, cpu: o.Profile, apiServer: e.management.Config}
+			prof = &profiler{addr: a.pprof, dir: o.Dir, cpu: o.Profile, apiServers: map[string]*rest.Config{"management": e.management.Config, "workload": e.workload.Config}}
 		}
 		result, err = runSaturation(ctx, o, p, e, proc, tracker, prof, progress)
 		if err == nil && o.Scenario == PendingScenario {

@@ -108,6 +108,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}
+		fmt.Fprintln(stderr, "cabpk0s render:", err)
 		return exitBadInput
 	}
 	if opts.filename == "" || fs.NArg() > 0 {
