@@ -115,7 +115,7 @@ func TestBadInput(t *testing.T) {
 		{"no such config", []string{"-f", filepath.Join(samples, "machine.yaml"), "--name", "other"}, []string{`no K0sWorkerConfig or K0sWorkerConfigTemplate named "other"`}},
 		{"no file", []string{"-f", "testdata/does-not-exist.yaml"}, []string{"no such file"}},
 		{"no -f", nil, []string{"-f FILE is required"}},
-		{"unknown flag", []string{"-f", "testdata/files.yaml", "--machine-versoin", "v1.30.1"}, []string{"cabpk0s render: unknown flag: --machine-versoin"}},
+		{"unknown flag", []string{"-f", "testdata/files.yaml", "--no-such-flag"}, []string{"cabpk0s render: unknown flag: --no-such-flag"}},
 		{"bad from-file", []string{"-f", "testdata/files.yaml", "--from-file", "motd"}, []string{"want NAME/KEY=PATH or NAME=DIR"}},
 		{"bad owner version", []string{"-f", versionless(t), "--machine-version", "latest"}, []string{`the Machine's version "latest"`}},
 	} {
