@@ -148,6 +148,9 @@ func TestRenderRejectsInvalidInput(t *testing.T) {
 		{"no token", valid(func(in *Input) { in.JoinToken = "" }), "join token is empty"},
 		{"token that Jinja could change", valid(func(in *Input) { in.JoinToken = "{{ secret }}" }), "join token is not a k0s token"},
 		{"token on two lines", valid(func(in *Input) { in.JoinToken = "YWJj\nZGVm" }), "join token is not a k0s token"},
+		{"token with three pads", valid(func(in *Input) { in.JoinToken = "YWJj===" }), "join token is not a k0s token"},
+		{"token of pads only", valid(func(in *Input) { in.JoinToken = "==" }), "join token is not a k0s token"},
+		{"token with a pad inside", valid(func(in *Input) { in.JoinToken = "YW=Jj" }), "join token is not a k0s token"},
 		{"bad permissions", valid(func(in *Input) { in.Files = []File{{Path: "/etc/a", Permissions: "rw-r--r--"}} }), `permissions "rw-r--r--" are not an octal mode`},
 		{"too large permissions", valid(func(in *Input) { in.Files = []File{{Path: "/etc/a", Permissions: "17777"}} }), "are not an octal mode"},
 		{"empty custom cloud-config", valid(func(in *Input) { in.CustomCloudConfig = " \n" }), "custom cloud-config is empty"},
@@ -317,4 +320,15 @@ func FuzzRender(f *testing.F) {
 			t.Fatal("no error and no output")
 		}
 	})
+}
+
+// isK0sToken takes one line of standard base64, padded or not.
+func TestIsK0sTokenTakesBase64(t *testing.T) {
+	g := NewWithT(t)
+	for _, ok := range []string{"YWJj", "YWI=", "YQ==", "a+/9Zz09"} {
+		g.Expect(isK0sToken(ok)).To(BeTrue(), ok)
+	}
+	for _, bad := range []string{"", "=", "YWJj===", "YW=Jj", "YW Jj", "YWJj\n", "YW-J_j"} {
+		g.Expect(isK0sToken(bad)).To(BeFalse(), bad)
+	}
 }
