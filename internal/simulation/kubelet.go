@@ -118,7 +118,7 @@ func (k *SimulatedKubelet) stopPod(key client.ObjectKey, keep types.UID) *simula
 	}
 	pod.cancel()
 	delete(k.running, key)
-	k.Logger.Info("Stopped the provider's process: its Deployment is gone (simulated kubelet)", "Deployment", key.String())
+	k.Logger.Info("Stopped the provider's process: its Deployment is gone or replaced (simulated kubelet)", "Deployment", key.String())
 	return nil
 }
 
