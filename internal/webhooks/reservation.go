@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	"sigs.k8s.io/cluster-api/util/labels"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -47,9 +46,6 @@ type tokenReservation struct {
 	finalizer string
 }
 
-// tokenIDPattern is a bootstrap token ID: six lowercase letters or digits.
-var tokenIDPattern = regexp.MustCompile(bootstrapapi.BootstrapTokenIDPattern)
-
 // Handle reserves a token ID on a config being created.
 func (t tokenReservation) Handle(_ context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create {
@@ -78,7 +74,7 @@ func (t tokenReservation) Handle(_ context.Context, req admission.Request) admis
 func (t tokenReservation) reserve(meta metav1.ObjectMeta) ([]jsonpatch.Operation, error) {
 	var patches []jsonpatch.Operation
 	switch id, ok := meta.Annotations[bootstrapv1.JoinTokenIDAnnotation]; {
-	case ok && id != "" && !tokenIDPattern.MatchString(id):
+	case ok && id != "" && !bootstraputil.IsValidBootstrapTokenID(id):
 		return nil, fmt.Errorf("annotation %s must be a bootstrap token ID (6 lowercase letters or digits) or absent, not %q", bootstrapv1.JoinTokenIDAnnotation, id)
 	case id == "":
 		token, err := jointoken.NewToken()
